@@ -1,0 +1,1 @@
+"""The real mesh: the office (control plane), the students, their proxies and the wire."""

@@ -1,0 +1,232 @@
+"""The launcher: starts a round's processes quickly and makes sure they all stop.
+
+Theory of operation
+-------------------
+A round has one process per student, one per proxy, the office and, later,
+the aisles and the teacher: 60 or more processes for a 30-student room.
+Starting each as a new interpreter would import ``cryptography`` and ``ssl``
+sixty times (about 150 ms of CPU each), so the runner starts one launcher
+(a "zygote") as a fresh interpreter; it imports what every role needs once
+and then forks a child per request.  The children share its imported pages.
+
+The runner talks to the launcher over a Unix socket pair: each request is one
+JSON line (role and spec) with the file descriptors the child needs attached
+(``SCM_RIGHTS``): listening sockets the runner bound, so every port is known
+before any process starts.  The launcher answers with the child's pid.
+
+Nothing survives a round:
+
+* each child asks the kernel to kill it if the launcher dies
+  (``PR_SET_PDEATHSIG``);
+* the launcher stops every child when the runner says ``stop`` or when the
+  runner's end of the socket closes (the runner exited or crashed):
+  SIGTERM, a grace period, then SIGKILL, and it reaps them all;
+* children ignore SIGINT: a Ctrl-C in the terminal reaches the whole process
+  group, and the runner, not each child, decides how the round ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import importlib
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+
+ROLES = {
+    "office": "classroom.mesh.office",
+    "proxy": "classroom.mesh.proxy",
+    "student": "classroom.mesh.student",
+}
+_PR_SET_PDEATHSIG = 1
+GRACE = 3.0
+
+
+class LaunchError(Exception):
+    """The launcher could not start a process."""
+
+
+class Launcher:
+    """The runner's handle on the launcher process."""
+
+    def __init__(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._sock = ours
+        env = dict(os.environ)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "classroom.mesh.launcher", str(theirs.fileno())],
+            pass_fds=[theirs.fileno()],
+            env=env,
+        )
+        theirs.close()
+        self._reader = ours.makefile("rb")
+        self.pids: list[int] = []
+        hello = self._reply()
+        if hello.get("ready") is not True:
+            raise LaunchError(f"launcher did not start: {hello}")
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def _reply(self) -> dict[str, Any]:
+        line = self._reader.readline()
+        if not line:
+            raise LaunchError("launcher exited")
+        reply: dict[str, Any] = json.loads(line)
+        return reply
+
+    def spawn(self, role: str, spec: dict[str, Any], fds: list[int] | None = None) -> int:
+        """Fork a child running ``role`` with ``spec``; the child gets dup'd ``fds``."""
+        message = (json.dumps({"role": role, "spec": spec}) + "\n").encode()
+        socket.send_fds(self._sock, [message], fds or [])
+        reply = self._reply()
+        if "pid" not in reply:
+            raise LaunchError(reply.get("error", "launcher refused"))
+        pid = int(reply["pid"])
+        self.pids.append(pid)
+        return pid
+
+    def stop(self, timeout: float = GRACE + 3.0) -> None:
+        """Stop every child and the launcher; idempotent."""
+        if self.proc.poll() is None:
+            with contextlib.suppress(OSError):
+                self._sock.sendall(b'{"stop": true}\n')
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        with contextlib.suppress(OSError):
+            self._sock.close()
+        # The children die with the launcher (PDEATHSIG); make sure of it.
+        for pid in self.pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+
+    def __enter__(self) -> Launcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# --- the launcher process -------------------------------------------------------------
+
+def _die_with_parent() -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def _child(role: str, spec: dict[str, Any], fds: list[int]) -> None:
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    code = 0
+    try:
+        module = importlib.import_module(ROLES[role])
+        module.main(spec, fds)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException as exc:  # a child must never return into the launcher's loop
+        name = spec.get("name") or spec.get("id") or role
+        print(f"classroom: {role} {name} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        code = 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _serve(fd: int) -> None:
+    sock = socket.socket(fileno=fd)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    children: set[int] = set()
+    buffer = b""
+    pending_fds: list[int] = []
+
+    def reap() -> None:
+        while children:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                children.clear()
+                return
+            if pid == 0:
+                return
+            children.discard(pid)
+
+    def stop_all() -> None:
+        for pid in list(children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + GRACE
+        while children and time.monotonic() < deadline:
+            reap()
+            time.sleep(0.01)
+        for pid in list(children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        while children:
+            try:
+                pid, _ = os.waitpid(-1, 0)
+            except ChildProcessError:
+                break
+            children.discard(pid)
+
+    def handle(terminate: Any) -> None:  # SIGTERM to the launcher: stop the round
+        stop_all()
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, handle)
+    sock.sendall(b'{"ready": true}\n')
+    try:
+        while True:
+            readable, _, _ = select.select([sock], [], [], 0.2)
+            reap()
+            if not readable:
+                continue
+            data, fds, _, _ = socket.recv_fds(sock, 65536, 256)
+            if not data:
+                return
+            buffer += data
+            pending_fds.extend(fds)
+            while b"\n" in buffer:
+                line, buffer = buffer.split(b"\n", 1)
+                request = json.loads(line)
+                if request.get("stop"):
+                    return
+                child_fds, pending_fds = pending_fds, []
+                pid = os.fork()
+                if pid == 0:
+                    sock.close()
+                    _child(request["role"], request["spec"], child_fds)
+                children.add(pid)
+                for cfd in child_fds:
+                    os.close(cfd)
+                sock.sendall((json.dumps({"pid": pid}) + "\n").encode())
+    finally:
+        stop_all()
+
+
+def _preload() -> None:
+    """Import what every role uses, once, before forking."""
+    import asyncio  # noqa: F401
+    import ssl  # noqa: F401
+
+    with contextlib.suppress(ImportError):
+        import uvloop  # noqa: F401
+    from classroom.mesh import pki, seal, wire  # noqa: F401
+
+
+if __name__ == "__main__":
+    _preload()
+    _serve(int(sys.argv[1]))

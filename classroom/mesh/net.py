@@ -1,0 +1,186 @@
+"""Sockets for the mesh: a framed connection, the accept-and-sniff loop, the event loop.
+
+Theory of operation
+-------------------
+Every connection in a round carries frames of :mod:`classroom.mesh.wire`.
+:class:`FrameConnection` is an asyncio protocol that only moves bytes: it
+feeds the sans-I/O decoder and hands each frame to a callback.  A garbled or
+oversized frame closes that one connection with a logged protocol error; the
+process goes on.
+
+Inbound mesh connections are accepted by :func:`sniff_accept`, which peeks at
+the first byte before choosing TLS or plaintext, as a PERMISSIVE sidecar does:
+``0x16`` starts a TLS handshake, anything else is a plaintext frame.  The mTLS
+mode then decides whether that kind of connection is allowed, so a refusal
+says exactly why ("plaintext refused: mTLS mode is STRICT").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import ssl
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from classroom.mesh import wire
+
+TLS_HANDSHAKE_RECORD = 0x16
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """A fresh event loop: uvloop where the platform has it."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - platforms without uvloop
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+def run(main: Any) -> Any:
+    """Run a coroutine on a fresh loop (uvloop where available)."""
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        return runner.run(main)
+
+
+def log(who: str, message: str) -> None:
+    print(f"classroom: {who}: {message}", file=sys.stderr, flush=True)
+
+
+FrameHandler = Callable[["FrameConnection", wire.Frame], None]
+CloseHandler = Callable[["FrameConnection", "Exception | None"], None]
+
+
+class FrameConnection(asyncio.Protocol):
+    """One framed connection, TLS or plaintext."""
+
+    def __init__(self, on_frame: FrameHandler, on_close: CloseHandler | None = None,
+                 label: str = "peer", on_protocol_error: Callable[[str], None] | None = None) -> None:
+        self.on_frame = on_frame
+        self.on_close = on_close
+        self.label = label
+        self.on_protocol_error = on_protocol_error
+        self.decoder = wire.FrameDecoder()
+        self.transport: asyncio.Transport | None = None
+        self.closed = asyncio.get_event_loop().create_future()
+        self.peer: str | None = None  # verified SPIFFE ID, when TLS
+        self.context: Any = None  # whatever the owner wants to remember
+
+    # asyncio.Protocol -------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's are not subclasses
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def data_received(self, data: bytes) -> None:
+        decoder = self.decoder
+        decoder.receive_data(data)
+        try:
+            while (frame := decoder.next_frame()) is not None:
+                self.on_frame(self, frame)
+        except wire.RemoteProtocolError as exc:
+            message = f"protocol error from {self.label}: {exc}; closing the connection"
+            if self.on_protocol_error is not None:
+                self.on_protocol_error(message)
+            else:
+                log("net", message)
+            self.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        if not self.closed.done():
+            self.closed.set_result(None)
+        if self.on_close is not None:
+            self.on_close(self, exc)
+
+    # ours ---------------------------------------------------------------------------
+    @property
+    def is_open(self) -> bool:
+        return self.transport is not None and not self.transport.is_closing()
+
+    def write(self, data: bytes) -> bool:
+        """Write encoded frame bytes; False if the connection is gone."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return False
+        transport.write(data)
+        return True
+
+    def send(self, ftype: wire.FrameType, header: dict[str, Any], body: bytes = b"") -> bool:
+        return self.write(wire.encode_parts(ftype, header, body))
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    @property
+    def ssl_object(self) -> ssl.SSLObject | None:
+        if self.transport is None:
+            return None
+        obj = self.transport.get_extra_info("ssl_object")
+        return obj if isinstance(obj, ssl.SSLObject) else None
+
+    @property
+    def tls_version(self) -> str | None:
+        obj = self.ssl_object
+        return obj.version() if obj is not None else None
+
+
+async def wait_readable(sock: socket.socket, timeout: float) -> None:
+    loop = asyncio.get_running_loop()
+    ready = loop.create_future()
+    loop.add_reader(sock.fileno(), lambda: ready.done() or ready.set_result(None))
+    try:
+        await asyncio.wait_for(ready, timeout)
+    finally:
+        loop.remove_reader(sock.fileno())
+
+
+async def sniff_first_byte(sock: socket.socket, timeout: float = 5.0) -> int | None:
+    """The first byte the peer sent, left unread in the socket; None if it closed."""
+    await wait_readable(sock, timeout)
+    try:
+        first = sock.recv(1, socket.MSG_PEEK)
+    except OSError:
+        return None
+    return first[0] if first else None
+
+
+def bound_listener(host: str = "127.0.0.1") -> socket.socket:
+    """A listening TCP socket on a free loopback port."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    sock.listen(512)
+    sock.setblocking(False)
+    return sock
+
+
+def ssl_failure_reason(exc: BaseException) -> str:
+    """A plain-words reason for a failed TLS handshake."""
+    text = str(exc)
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        text = exc.verify_message or text
+        if "unable to get local issuer" in text or "self-signed" in text or "self signed" in text:
+            return f"certificate is not from a trusted class CA ({text})"
+        if "expired" in text:
+            return f"certificate has expired ({text})"
+        return f"certificate rejected ({text})"
+    lowered = text.lower()
+    if "certificate required" in lowered or "peer did not return a certificate" in lowered:
+        return "peer presented no certificate (mutual TLS required)"
+    if "unknown ca" in lowered:
+        return "peer's certificate is not from a trusted class CA (unknown ca)"
+    if "certificate expired" in lowered:
+        return "certificate has expired"
+    if "wrong version number" in lowered or "http request" in lowered:
+        return "peer did not speak TLS"
+    return text or type(exc).__name__

@@ -1,0 +1,198 @@
+"""The office: the control plane of a round.
+
+Theory of operation
+-------------------
+The office holds the class CA, keeps the roll, computes routes and fans
+events out.  It talks to each proxy over a Unix socket pair the runner made
+before either process started, so the channel itself proves which proxy is
+speaking (as a pod's service-account token would).
+
+1. Each proxy says ``hello`` with one CSR and the public sealing keys per
+   student it serves.  The office checks that each CSR names that student's
+   SPIFFE ID, signs it, and answers ``certs`` with the trust bundle.
+2. When every proxy has said hello, the roll is complete: the office computes
+   routes over the seating graph (networkx) and pushes ``config`` version N to
+   every proxy (neighbours with addresses and identities, next hops, the
+   roll's public keys, the mesh policy).
+3. Each proxy dials its neighbours and acknowledges version N with the state
+   of its links.  When all have, the office says ``start`` and the round's
+   traffic begins; it emits ``room_ready`` with the time that took.
+
+Every event a proxy sends reaches the office's subscribers (the runner, the
+window, ``classroom tap``), who connect to the events port.  A subscriber that
+falls behind never slows the mesh: its events are dropped and it is told how
+many it missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from classroom.mesh import net, pki, wire
+from classroom.mesh.events import EventBatch
+from classroom.mesh.net import FrameConnection
+from classroom.mesh.routes import next_hops, seating_graph
+
+CONTROL, EVENT = wire.FrameType.CONTROL, wire.FrameType.EVENT
+SUBSCRIBER_BUFFER_LIMIT = 4 * 1024 * 1024
+
+
+class Subscriber:
+    """One listener to the event stream, with its own drop counter."""
+
+    def __init__(self, conn: FrameConnection) -> None:
+        self.conn = conn
+        self.missed = 0
+
+    def offer(self, data: bytes, count: int) -> None:
+        transport = self.conn.transport
+        if transport is None:
+            return
+        if transport.get_write_buffer_size() > SUBSCRIBER_BUFFER_LIMIT:
+            self.missed += count
+            return
+        if self.missed:
+            missed, self.missed = self.missed, 0
+            self.conn.send(EVENT, {"events": [{"kind": "missed", "count": missed, "t": time.time(),
+                                               "src": "office"}]})
+        transport.write(data)
+
+
+class Office:
+    def __init__(self, spec: dict[str, Any], fds: list[int]) -> None:
+        self.spec = spec
+        self.namespace: str = spec["namespace"]
+        self.events_listener = socket.socket(fileno=fds[0])
+        self.control_socks = dict(zip(spec["proxies"], (socket.socket(fileno=fd) for fd in fds[1:]),
+                                      strict=True))
+        self.ca = (pki.CertificateAuthority.load(Path(spec["ca_dir"])) if spec.get("ca_dir")
+                   else pki.CertificateAuthority.create())
+        self.leaf_lifetime = float(spec.get("leaf_lifetime", pki.DEFAULT_LEAF_LIFETIME))
+        self.proxies: dict[str, FrameConnection] = {}
+        self.hellos: dict[str, dict[str, Any]] = {}
+        self.acks: dict[str, dict[str, Any]] = {}
+        self.roll: dict[str, dict[str, str]] = {}
+        self.subscribers: list[Subscriber] = []
+        self.version = 0
+        self.started_at = time.time()
+        self.events = EventBatch("office", self._fan_out)
+
+    # --- event fan-out ------------------------------------------------------------
+    def _fan_out(self, data: bytes, count: int = 1) -> None:
+        for sub in self.subscribers:
+            sub.offer(data, count)
+
+    def _on_subscriber_frame(self, conn: FrameConnection, frame: wire.Frame) -> None:
+        pass  # subscribers only listen, for now
+
+    async def _serve_subscribers(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            sock, _ = await loop.sock_accept(self.events_listener)
+            conn = FrameConnection(self._on_subscriber_frame, self._drop_subscriber,
+                                   label="a subscriber")
+            await loop.connect_accepted_socket(lambda conn=conn: conn, sock)  # type: ignore[misc]
+            self.subscribers.append(Subscriber(conn))
+            conn.send(EVENT, {"events": [{"kind": "subscribed", "t": time.time(), "src": "office",
+                                          "version": self.version}]})
+
+    def _drop_subscriber(self, conn: FrameConnection, exc: Exception | None) -> None:
+        self.subscribers = [s for s in self.subscribers if s.conn is not conn]
+
+    # --- the control channel --------------------------------------------------------
+    def _on_proxy_frame(self, conn: FrameConnection, frame: wire.Frame) -> None:
+        if frame.type is EVENT:
+            # Pass the proxy's batch through unchanged: no decode-encode on the way.
+            self._fan_out(wire.encode(frame), len(frame.header.get("events", ())))
+            return
+        message = frame.header
+        kind = message.get("type")
+        proxy_id = conn.context
+        if kind == "hello":
+            self._on_hello(conn, proxy_id, message)
+        elif kind == "ack":
+            self._on_ack(proxy_id, message)
+
+    def _on_hello(self, conn: FrameConnection, proxy_id: str, message: dict[str, Any]) -> None:
+        hands = self.spec["hands"]
+        certs: dict[str, str] = {}
+        for hand in message["hands"]:
+            name = hand["name"]
+            if hands.get(name, {}).get("proxy") != proxy_id:
+                net.log("office", f"proxy {proxy_id} asked for {name}, which it does not serve")
+                continue
+            identity = pki.spiffe_id(self.namespace, name)
+            try:
+                cert = self.ca.issue(hand["csr"].encode(), identity, self.leaf_lifetime)
+            except (pki.IdentityError, ValueError) as exc:
+                net.log("office", f"refused a certificate to {proxy_id}: {exc}")
+                continue
+            certs[name] = pki.cert_pem(cert).decode()
+            self.roll[name] = hand["keys"]
+            self.events.emit("cert_issued", hand=name, identity=identity,
+                             not_after=cert.not_valid_after_utc.timestamp(),
+                             serial=format(cert.serial_number, "x"))
+        conn.send(CONTROL, {"type": "certs", "certs": certs, "bundle": self.ca.pem.decode()})
+        self.hellos[proxy_id] = message
+        if len(self.hellos) == len(self.control_socks):
+            self._push_config()
+
+    def _push_config(self) -> None:
+        self.version += 1
+        present = [name for name in self.spec["students"] if name in self.roll]
+        graph = seating_graph(present, [tuple(link) for link in self.spec["links"]
+                                        if link[0] in self.roll and link[1] in self.roll])
+        table = next_hops(graph)
+        hands = self.spec["hands"]
+        for proxy_id, conn in self.proxies.items():
+            served = [name for name, h in hands.items() if h["proxy"] == proxy_id and name in self.roll]
+            config = {
+                name: {
+                    "routes": table.get(name, {}),
+                    "neighbours": [
+                        {"name": n, "identity": pki.spiffe_id(self.namespace, n),
+                         "address": hands[n]["address"]}
+                        for n in sorted(graph.neighbors(name))
+                    ],
+                }
+                for name in served
+            }
+            conn.send(CONTROL, {"type": "config", "version": self.version, "hands": config,
+                                "roll": self.roll, "policy": self.spec["policy"]})
+        self.events.emit("config_pushed", version=self.version, proxies=len(self.proxies))
+
+    def _on_ack(self, proxy_id: str, message: dict[str, Any]) -> None:
+        if message.get("version") != self.version:
+            return
+        self.acks[proxy_id] = message
+        self.events.emit("config_acked", proxy=proxy_id, version=self.version, links=message["links"])
+        if len(self.acks) == len(self.proxies):
+            for conn in self.proxies.values():
+                conn.send(CONTROL, {"type": "start"})
+            down = [lk for ack in self.acks.values() for lk in ack["links"] if not lk["up"]]
+            self.events.emit("room_ready", seconds=time.time() - self.started_at,
+                             students=len(self.roll), links_down=down)
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        done = asyncio.Event()
+        loop.add_signal_handler(signal.SIGTERM, done.set)
+        self.events_listener.setblocking(False)
+        loop.create_task(self._serve_subscribers())
+        for proxy_id, sock in self.control_socks.items():
+            sock.setblocking(False)
+            conn = FrameConnection(self._on_proxy_frame, None, label=f"proxy {proxy_id}")
+            conn.context = proxy_id
+            await loop.create_unix_connection(lambda conn=conn: conn, sock=sock)  # type: ignore[misc]
+            self.proxies[proxy_id] = conn
+        await done.wait()
+
+
+def main(spec: dict[str, Any], fds: list[int]) -> None:
+    """Entry point of the office process (called by the launcher after fork)."""
+    net.run(Office(spec, fds).run())

@@ -1,0 +1,251 @@
+"""A round: start every process of a level, watch the notes, stop everything.
+
+Theory of operation
+-------------------
+The runner (this module, inside ``classroom run`` or the window) owns a
+round from start to end:
+
+1. it binds every listening socket on 127.0.0.1 itself (each hand's peer
+   port and app port, the office's events port) and makes one socket pair
+   per proxy for its control channel, so every address is known before any
+   process starts and no port can be raced;
+2. it starts the launcher, which forks the office, then the proxies (one per
+   student, or one per row in the per-row profiles), then the students,
+   passing each the sockets it needs;
+3. it subscribes to the office's event stream before any proxy starts, so
+   it misses nothing, and collects every event;
+4. it ends when every note the level's traffic sends has a terminal state,
+   or at a time limit derived from the level (the notes still open then are
+   ``in_flight`` and the ledger is not sound);
+5. it stops every process, on success, on error and on Ctrl-C (see
+   :mod:`classroom.mesh.launcher` for why none can survive).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from classroom.level import Level
+from classroom.mesh import net, wire
+from classroom.mesh.config import mesh_policy
+from classroom.mesh.launcher import Launcher
+
+PER_ROW_PROFILES = {"cilium", "traefik"}
+READY_LIMIT = 30.0
+EventCallback = Callable[[dict[str, Any]], None]
+
+
+class RoundError(Exception):
+    """The round could not run (a process failed to start, the room never got ready)."""
+
+
+@dataclass
+class RoundResult:
+    events: list[dict[str, Any]]
+    processes: list[dict[str, Any]]
+    expected: int
+    timed_out: bool
+    room_ready_s: float | None
+
+
+def proxy_groups(level: Level) -> list[list[str]]:
+    """Which students each proxy process serves: one each, or a row each."""
+    if level.profile in PER_ROW_PROFILES:
+        rows: dict[int, list[str]] = {}
+        for s in level.students:
+            rows.setdefault(s.seat[0], []).append(s.name)
+        return [rows[r] for r in sorted(rows)]
+    return [[s.name] for s in level.students]
+
+
+@dataclass
+class Round:
+    level: Level
+    resources: tuple[dict[str, Any], ...]
+    seed: int
+    speed: float = 1.0
+    capture_dir: str | None = None
+    ca_dir: str | None = None
+    leaf_lifetime: float | None = None
+    on_event: EventCallback | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+    processes: list[dict[str, Any]] = field(default_factory=list)
+    addresses: dict[str, dict[str, tuple[str, int]]] = field(default_factory=dict)
+    launcher: Launcher | None = None
+
+    def present(self) -> list[str]:
+        return [s.name for s in self.level.students if not s.behaviour.absent]
+
+    def expected_notes(self) -> int:
+        present = set(self.present())
+        return sum(t.count for t in self.level.traffic if t.sender in present)
+
+    def time_limit(self) -> float:
+        """Seconds after the room is ready by which every note must have settled."""
+        policy = mesh_policy(self.resources)
+        longest = max((t.every * (t.count - 1) for t in self.level.traffic), default=0.0)
+        timeout = max([policy.note_timeout(t.to) for t in self.level.traffic] or [0.0])
+        return (longest + timeout) / self.speed + 5.0
+
+    async def run(self) -> RoundResult:
+        """Run the round to its end; every process is stopped when this returns or raises."""
+        try:
+            return await self._run()
+        finally:
+            self.stop()
+
+    async def _run(self) -> RoundResult:
+        level = self.level
+        present = set(self.present())
+        loop = asyncio.get_running_loop()
+        self.launcher = launcher = Launcher()
+        self.processes.append({"role": "launcher", "pid": launcher.pid})
+
+        groups = [[n for n in g if n in present] for g in proxy_groups(level)]
+        groups = [g for g in groups if g]
+        owned: list[socket.socket] = []
+        hands: dict[str, dict[str, Any]] = {}
+        proxy_specs: list[tuple[dict[str, Any], list[socket.socket]]] = []
+        office_ends: list[socket.socket] = []
+        for group in groups:
+            proxy_id = "proxy-" + "+".join(group)
+            office_end, proxy_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            office_ends.append(office_end)
+            socks = [proxy_end]
+            hand_specs = []
+            for name in group:
+                peer, app = net.bound_listener(), net.bound_listener()
+                socks += [peer, app]
+                self.addresses[name] = {"peer": peer.getsockname(), "app": app.getsockname()}
+                hands[name] = {"proxy": proxy_id, "address": list(peer.getsockname())}
+                behaviour = level.student(name).behaviour
+                hand_specs.append({"name": name, "behaviour": {"nosy": behaviour.nosy,
+                                                               "drops": behaviour.drops,
+                                                               "refuses": behaviour.refuses,
+                                                               "slow": behaviour.slow}})
+            proxy_specs.append(({"id": proxy_id, "namespace": level.name, "hands": hand_specs,
+                                 "speed": self.speed, "passing_time": level.room.passing_time,
+                                 "capture_dir": self.capture_dir}, socks))
+            owned += socks
+        events_listener = net.bound_listener()
+        owned += [events_listener, *office_ends]
+        try:
+            office_spec = {
+                "namespace": level.name,
+                "students": [s.name for s in level.students],
+                "links": [list(link) for link in level.room.links],
+                "hands": hands,
+                "proxies": [spec["id"] for spec, _ in proxy_specs],
+                "policy": mesh_policy(self.resources).to_json(),
+                "ca_dir": self.ca_dir,
+                "leaf_lifetime": self.leaf_lifetime,
+            }
+            if self.leaf_lifetime is None:
+                del office_spec["leaf_lifetime"]
+            pid = launcher.spawn("office", office_spec,
+                                 [events_listener.fileno(), *(s.fileno() for s in office_ends)])
+            self.processes.append({"role": "office", "pid": pid})
+
+            # Subscribe before any proxy speaks, so that no event is missed.
+            subscribed = asyncio.Event()
+            finished = asyncio.Event()
+            counts = {"results": 0}
+            ready_at: list[float] = []
+
+            def on_frame(conn: net.FrameConnection, frame: wire.Frame) -> None:
+                for event in frame.header.get("events", ()):
+                    self.events.append(event)
+                    kind = event.get("kind")
+                    if kind == "subscribed":
+                        subscribed.set()
+                    elif kind == "result":
+                        counts["results"] += 1
+                        if counts["results"] >= expected:
+                            finished.set()
+                    elif kind == "room_ready":
+                        ready_at.append(float(event["seconds"]))
+                    if self.on_event is not None:
+                        self.on_event(event)
+
+            expected = self.expected_notes()
+            _, subscription = await loop.create_connection(
+                lambda: net.FrameConnection(on_frame, label="the office's event stream"),
+                *events_listener.getsockname())
+            await asyncio.wait_for(subscribed.wait(), READY_LIMIT)
+
+            for spec, socks in proxy_specs:
+                pid = launcher.spawn("proxy", spec, [s.fileno() for s in socks])
+                self.processes.append({"role": "proxy", "serves": [h["name"] for h in spec["hands"]],
+                                       "pid": pid})
+            for student in level.students:
+                if student.name not in present:
+                    continue
+                traffic = [{"to": t.to, "count": t.count, "every": t.every, "text": t.text,
+                            "reply": t.reply} for t in level.traffic if t.sender == student.name]
+                pid = launcher.spawn("student", {"name": student.name, "speed": self.speed,
+                                                 "proxy": list(self.addresses[student.name]["app"]),
+                                                 "traffic": traffic})
+                self.processes.append({"role": "student", "name": student.name, "pid": pid})
+        finally:
+            for sock in owned:  # the children hold their own copies now
+                sock.close()
+
+        deadline = time.monotonic() + READY_LIMIT
+        while not ready_at:
+            if time.monotonic() > deadline:
+                raise RoundError("the room did not get ready within "
+                                 f"{READY_LIMIT:.0f} s (certificates or links failed)")
+            await asyncio.sleep(0.02)
+        timed_out = False
+        if expected:
+            try:
+                await asyncio.wait_for(finished.wait(), self.time_limit())
+            except asyncio.TimeoutError:
+                timed_out = True
+        # A recipient's "delivered" event and the sender's result travel by different
+        # paths; wait (briefly) until the history holds both for every delivered note.
+        settle = time.monotonic() + 2.0
+        while time.monotonic() < settle and not self._settled():
+            await asyncio.sleep(0.01)
+        subscription.close()
+        return RoundResult(list(self.events), list(self.processes), expected, timed_out,
+                           ready_at[0] if ready_at else None)
+
+    def _settled(self) -> bool:
+        delivered = {e["note"] for e in self.events if e.get("kind") == "result"
+                     and e.get("state") == "delivered"}
+        handed = {e["note"] for e in self.events if e.get("kind") == "delivered"}
+        return delivered <= handed
+
+    def stop(self) -> None:
+        if self.launcher is not None:
+            self.launcher.stop()
+
+    def pids(self) -> list[int]:
+        return [p["pid"] for p in self.processes]
+
+
+def alive(pid: int) -> bool:
+    """True while a process with this pid exists (and is not a zombie)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return state != "Z"
+
+
+def wait_gone(pids: list[int], timeout: float = 10.0) -> list[int]:
+    """Wait until none of ``pids`` is alive; the ones still alive at the limit."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = [p for p in pids if alive(p)]
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.02)
+

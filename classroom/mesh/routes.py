@@ -1,0 +1,36 @@
+"""Routes over the seating graph: which neighbour to hand a note to.
+
+The office computes, for every hand and every destination, the neighbours
+that lie on a shortest path to it (several when there are ties), best first.
+A proxy takes the first of them whose link is up, and another one when a
+retry wants a different next hop.  Pure functions over a networkx graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import networkx as nx
+
+
+def seating_graph(students: Iterable[str], links: Iterable[tuple[str, str]]) -> nx.Graph:
+    graph = nx.Graph()
+    graph.add_nodes_from(students)
+    graph.add_edges_from(links)
+    return graph
+
+
+def next_hops(graph: nx.Graph) -> dict[str, dict[str, list[str]]]:
+    """For each hand, each reachable destination: neighbours on a shortest path, sorted."""
+    distance = dict(nx.all_pairs_shortest_path_length(graph))
+    table: dict[str, dict[str, list[str]]] = {}
+    for hand in graph.nodes:
+        row: dict[str, list[str]] = {}
+        for dest, d in distance[hand].items():
+            if dest == hand:
+                continue
+            row[dest] = sorted(
+                n for n in graph.neighbors(hand) if distance[n].get(dest, -1) == d - 1
+            )
+        table[hand] = row
+    return table

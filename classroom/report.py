@@ -1,0 +1,153 @@
+"""The run report: what a round did, judged from its event history.
+
+Pure functions: the runner collects the events of a round; this module
+counts them into the report of LEVELS.md and checks the level's objectives.
+Like a Jepsen checker, it trusts nothing but the history: a note is
+delivered when its sender's proxy recorded it so, and the ledger is sound
+when every note sent ended in exactly one of delivered or failed.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from classroom.level import Level, Objective
+
+FAILURE_CAUSES = ("timeout", "refused", "denied", "reset", "absent")
+OPS = {">=": operator.ge, "<=": operator.le, "==": operator.eq, ">": operator.gt,
+       "<": operator.lt, "!=": operator.ne}
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0..100) by linear interpolation; 0.0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q / 100.0
+    low = int(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+def build_report(level: Level, seed: int, events: Iterable[dict[str, Any]],
+                 processes: list[dict[str, Any]], speed: float = 1.0) -> dict[str, Any]:
+    sent: dict[str, dict[str, Any]] = {}
+    results: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    handed: Counter[str] = Counter()
+    links: dict[tuple[str, str], dict[str, Any]] = {}
+    intermediaries_read = 0
+    tls_rejected: list[dict[str, Any]] = []
+    protocol_errors = 0
+    room_ready: float | None = None
+    for event in events:
+        kind = event.get("kind")
+        if kind == "sent":
+            sent[event["note"]] = event
+        elif kind == "result":
+            results[event["note"]].append(event)
+        elif kind == "delivered":
+            handed[event["note"]] += 1
+        elif kind == "peeked" and event.get("readable"):
+            intermediaries_read += 1
+        elif kind == "link_accepted" and event.get("peer"):
+            a, b = sorted((event["peer"], event["hand"]))
+            entry = links.setdefault((a, b), {"a": a, "b": b, "tls": event.get("tls") or "none",
+                                              "mutual": bool(event.get("mutual"))})
+            entry["mutual"] = entry["mutual"] and bool(event.get("mutual"))
+            if not event.get("tls"):
+                entry["tls"] = "none"
+        elif kind == "tls_rejected":
+            tls_rejected.append({k: event.get(k) for k in ("hand", "peer", "direction", "reason")})
+        elif kind == "protocol_error":
+            protocol_errors += 1
+        elif kind == "room_ready":
+            room_ready = float(event["seconds"])
+
+    final = {note: rs[0] for note, rs in results.items() if rs}
+    delivered = [r for r in final.values() if r["state"] == "delivered"]
+    failed = [r for r in final.values() if r["state"] == "failed"]
+    ledger_ok = (all(len(results.get(note, ())) == 1 for note in sent)
+                 and set(results) <= set(sent))
+    failures = {cause: 0 for cause in FAILURE_CAUSES}
+    flags: Counter[str] = Counter()
+    for r in failed:
+        cause = r.get("cause") or "other"
+        failures[cause] = failures.get(cause, 0) + 1
+        if r.get("flag"):
+            flags[r["flag"]] += 1
+    latencies = [r["latency"] * 1000.0 for r in delivered]
+    retries = sum(max(int(r.get("attempts", 1)) - 1, 0) for r in final.values())
+    hands = [len(r["path"]) for r in delivered if r.get("path")]
+    n_sent = len(sent)
+    report: dict[str, Any] = {
+        "level": level.name,
+        "seed": seed,
+        "profile": level.profile,
+        "speed": speed,
+        "passed": False,
+        "objectives": [],
+        "notes": {"sent": n_sent, "delivered": len(delivered), "failed": len(failed),
+                  "duplicates": sum(c - 1 for c in handed.values() if c > 1),
+                  "in_flight": sum(1 for note in sent if note not in final)},
+        "ledger_ok": ledger_ok,
+        "failures": failures,
+        "flags": dict(flags),
+        "retries": retries,
+        "latency_ms": {"p50": round(percentile(latencies, 50), 3),
+                       "p99": round(percentile(latencies, 99), 3)},
+        "hands": {"min": min(hands, default=0), "max": max(hands, default=0)},
+        "teacher": {"read": 0, "caught": 0, "impersonations": 0, "impersonations_accepted": 0},
+        "intermediaries_read": intermediaries_read,
+        "tls_rejected": tls_rejected,
+        "protocol_errors": protocol_errors,
+        "room_ready_s": room_ready,
+        "processes": processes,
+        "links": sorted(links.values(), key=lambda lk: (lk["a"], lk["b"])),
+    }
+    metrics = report_metrics(report)
+    report["objectives"] = [check(o, metrics) for o in level.objectives]
+    report["passed"] = all(o["passed"] for o in report["objectives"]) and ledger_ok
+    return report
+
+
+def report_metrics(report: dict[str, Any]) -> dict[str, float]:
+    """Every numeric field of a report, by the names objectives use."""
+    notes = report["notes"]
+    sent = notes["sent"]
+    metrics: dict[str, float] = {
+        "sent": sent,
+        "delivered": notes["delivered"],
+        "failed": notes["failed"],
+        "duplicates": notes["duplicates"],
+        "in_flight": notes["in_flight"],
+        "delivered_ratio": notes["delivered"] / sent if sent else 0.0,
+        "retries": report["retries"],
+        "retries_ratio": report["retries"] / sent if sent else 0.0,
+        "delivery_p50": report["latency_ms"]["p50"],
+        "delivery_p99": report["latency_ms"]["p99"],
+        "teacher_read": report["teacher"]["read"],
+        "teacher_caught": report["teacher"]["caught"],
+        "impersonations": report["teacher"]["impersonations"],
+        "impersonations_accepted": report["teacher"]["impersonations_accepted"],
+        "intermediaries_read": report["intermediaries_read"],
+        "policy_denied": report["failures"].get("denied", 0),
+        "ledger_ok": 1.0 if report["ledger_ok"] else 0.0,
+        "tls_rejected": len(report["tls_rejected"]),
+    }
+    for cause, count in report["failures"].items():
+        metrics[f"failed_{cause}"] = count
+    links = report["links"]
+    metrics["links_mtls_ratio"] = (
+        sum(1 for lk in links if lk["tls"] != "none" and lk["mutual"]) / len(links) if links else 0.0
+    )
+    return metrics
+
+
+def check(objective: Objective, metrics: dict[str, float]) -> dict[str, Any]:
+    value = metrics.get(objective.metric)
+    passed = value is not None and OPS[objective.op](value, objective.value)
+    return {"metric": objective.metric, "op": objective.op, "target": objective.value,
+            "value": value, "passed": bool(passed)}
