@@ -52,13 +52,16 @@ def build_report(level: Level, seed: int, events: Iterable[dict[str, Any]],
             handed[event["note"]] += 1
         elif kind == "peeked" and event.get("readable"):
             intermediaries_read += 1
-        elif kind == "link_accepted" and event.get("peer"):
+        elif kind in ("link_accepted", "link_up") and event.get("peer"):
+            # The dialing end knows whom it dialed (even in plaintext); the accepting end
+            # knows whether the dialer proved its identity with a certificate (mutual).
             a, b = sorted((event["peer"], event["hand"]))
             entry = links.setdefault((a, b), {"a": a, "b": b, "tls": event.get("tls") or "none",
-                                              "mutual": bool(event.get("mutual"))})
-            entry["mutual"] = entry["mutual"] and bool(event.get("mutual"))
+                                              "mutual": None})
             if not event.get("tls"):
                 entry["tls"] = "none"
+            if kind == "link_accepted":
+                entry["mutual"] = entry["mutual"] is not False and bool(event.get("mutual"))
         elif kind == "tls_rejected":
             tls_rejected.append({k: event.get(k) for k in ("hand", "peer", "direction", "reason")})
         elif kind == "protocol_error":
@@ -105,7 +108,8 @@ def build_report(level: Level, seed: int, events: Iterable[dict[str, Any]],
         "protocol_errors": protocol_errors,
         "room_ready_s": room_ready,
         "processes": processes,
-        "links": sorted(links.values(), key=lambda lk: (lk["a"], lk["b"])),
+        "links": [{**lk, "mutual": bool(lk["mutual"])}
+                  for lk in sorted(links.values(), key=lambda lk: (lk["a"], lk["b"]))],
     }
     metrics = report_metrics(report)
     report["objectives"] = [check(o, metrics) for o in level.objectives]

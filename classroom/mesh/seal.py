@@ -89,7 +89,7 @@ class StudentKeys:
         self.public = PublicKeys(_raw(self._seal.public_key()), _raw(self._sign.public_key()))
         # recipient -> (pair cipher, envelope head without nonce)
         self._outgoing: dict[str, tuple[ChaCha20Poly1305, bytes]] = {}
-        # (sender, ephemeral public key) -> pair cipher, once the signature checked out
+        # (sender, ephemeral key and its signature) -> pair cipher, once the signature checked out
         self._incoming: dict[tuple[str, bytes], ChaCha20Poly1305] = {}
 
     def seal(self, recipient: str, recipient_keys: PublicKeys, note_id: str, text: bytes) -> bytes:
@@ -112,7 +112,8 @@ class StudentKeys:
         if len(envelope) < OVERHEAD or envelope[0] != ENVELOPE_VERSION:
             raise SealError(f"note {note_id}: not a sealed envelope")
         epk = envelope[1:33]
-        cipher = self._incoming.get((sender, epk))
+        signed = envelope[1:97]
+        cipher = self._incoming.get((sender, signed))
         if cipher is None:
             try:
                 Ed25519PublicKey.from_public_bytes(sender_keys.sign).verify(
@@ -122,7 +123,7 @@ class StudentKeys:
                 raise SealError(f"note {note_id}: not signed by {sender}") from None
             shared = self._seal.exchange(X25519PublicKey.from_public_bytes(epk))
             cipher = _pair_key(shared, sender, self.name, epk, self.public.seal)
-            self._incoming[(sender, epk)] = cipher
+            self._incoming[(sender, signed)] = cipher
         nonce = envelope[97:109]
         try:
             return cipher.decrypt(nonce, envelope[109:], _aad(note_id, sender, self.name))

@@ -34,7 +34,7 @@ import enum
 import json
 import struct
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 VERSION = 1
 MAX_FRAME = 64 * 1024
@@ -151,7 +151,7 @@ class FrameDecoder:
             return self._fail(f"header of {head_len} bytes overruns a {length}-byte frame")
         try:
             header = _loads(buf[start + HEADER_LEN.size : head_end].decode())
-        except (UnicodeDecodeError, ValueError) as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: deeply nested JSON
             return self._fail(f"frame header is not JSON: {exc}")
         if not isinstance(header, dict):
             return self._fail("frame header is not a JSON object")
@@ -174,7 +174,7 @@ class FrameDecoder:
             out.append(frame)
         return out
 
-    def _fail(self, message: str) -> None:
+    def _fail(self, message: str) -> NoReturn:
         self._error = RemoteProtocolError(message)
         self._buf = bytearray()
         self._pos = 0
