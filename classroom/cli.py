@@ -40,15 +40,17 @@ def _speed(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="classroom", description="Classroom Mesh: learn a service mesh by "
-                     "passing notes in class.")
+    parser = _Parser(
+        prog="classroom", description="Classroom Mesh: learn a service mesh by passing notes in class."
+    )
     parser.add_argument("--version", action="version", version=f"classroom {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run a level's round (headless in CI)")
     run.add_argument("level", help="a level file, or a level's name")
-    run.add_argument("--headless", action="store_true", help="no window: progress and summary "
-                     "in the terminal")
+    run.add_argument(
+        "--headless", action="store_true", help="no window: progress and summary in the terminal"
+    )
     config = run.add_mutually_exclusive_group()
     config.add_argument("--solution", action="store_true", help="use the level's own solution")
     config.add_argument("--config", metavar="FILE", help="your mesh configuration (YAML resources)")
@@ -98,7 +100,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         level = load_level(args.level)
         if args.config:
-            resources = load_config(args.config)
+            resources = load_config(args.config, level)
         elif args.solution:
             if level.solution is None:
                 return _bad_input(f"{level.path}: level {level.name} has no solution")

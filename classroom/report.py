@@ -17,8 +17,14 @@ from typing import Any
 from classroom.level import Level, Objective
 
 FAILURE_CAUSES = ("timeout", "refused", "denied", "reset", "absent")
-OPS = {">=": operator.ge, "<=": operator.le, "==": operator.eq, ">": operator.gt,
-       "<": operator.lt, "!=": operator.ne}
+OPS = {
+    ">=": operator.ge,
+    "<=": operator.le,
+    "==": operator.eq,
+    ">": operator.gt,
+    "<": operator.lt,
+    "!=": operator.ne,
+}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -32,8 +38,13 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
-def build_report(level: Level, seed: int, events: Iterable[dict[str, Any]],
-                 processes: list[dict[str, Any]], speed: float = 1.0) -> dict[str, Any]:
+def build_report(
+    level: Level,
+    seed: int,
+    events: Iterable[dict[str, Any]],
+    processes: list[dict[str, Any]],
+    speed: float = 1.0,
+) -> dict[str, Any]:
     sent: dict[str, dict[str, Any]] = {}
     results: dict[str, list[dict[str, Any]]] = defaultdict(list)
     handed: Counter[str] = Counter()
@@ -56,8 +67,9 @@ def build_report(level: Level, seed: int, events: Iterable[dict[str, Any]],
             # The dialing end knows whom it dialed (even in plaintext); the accepting end
             # knows whether the dialer proved its identity with a certificate (mutual).
             a, b = sorted((event["peer"], event["hand"]))
-            entry = links.setdefault((a, b), {"a": a, "b": b, "tls": event.get("tls") or "none",
-                                              "mutual": None})
+            entry = links.setdefault(
+                (a, b), {"a": a, "b": b, "tls": event.get("tls") or "none", "mutual": None}
+            )
             if not event.get("tls"):
                 entry["tls"] = "none"
             if kind == "link_accepted":
@@ -72,8 +84,7 @@ def build_report(level: Level, seed: int, events: Iterable[dict[str, Any]],
     final = {note: rs[0] for note, rs in results.items() if rs}
     delivered = [r for r in final.values() if r["state"] == "delivered"]
     failed = [r for r in final.values() if r["state"] == "failed"]
-    ledger_ok = (all(len(results.get(note, ())) == 1 for note in sent)
-                 and set(results) <= set(sent))
+    ledger_ok = all(len(results.get(note, ())) == 1 for note in sent) and set(results) <= set(sent)
     failures = {cause: 0 for cause in FAILURE_CAUSES}
     flags: Counter[str] = Counter()
     for r in failed:
@@ -92,15 +103,21 @@ def build_report(level: Level, seed: int, events: Iterable[dict[str, Any]],
         "speed": speed,
         "passed": False,
         "objectives": [],
-        "notes": {"sent": n_sent, "delivered": len(delivered), "failed": len(failed),
-                  "duplicates": sum(c - 1 for c in handed.values() if c > 1),
-                  "in_flight": sum(1 for note in sent if note not in final)},
+        "notes": {
+            "sent": n_sent,
+            "delivered": len(delivered),
+            "failed": len(failed),
+            "duplicates": sum(c - 1 for c in handed.values() if c > 1),
+            "in_flight": sum(1 for note in sent if note not in final),
+        },
         "ledger_ok": ledger_ok,
         "failures": failures,
         "flags": dict(flags),
         "retries": retries,
-        "latency_ms": {"p50": round(percentile(latencies, 50), 3),
-                       "p99": round(percentile(latencies, 99), 3)},
+        "latency_ms": {
+            "p50": round(percentile(latencies, 50), 3),
+            "p99": round(percentile(latencies, 99), 3),
+        },
         "hands": {"min": min(hands, default=0), "max": max(hands, default=0)},
         "teacher": {"read": 0, "caught": 0, "impersonations": 0, "impersonations_accepted": 0},
         "intermediaries_read": intermediaries_read,
@@ -108,8 +125,10 @@ def build_report(level: Level, seed: int, events: Iterable[dict[str, Any]],
         "protocol_errors": protocol_errors,
         "room_ready_s": room_ready,
         "processes": processes,
-        "links": [{**lk, "mutual": bool(lk["mutual"])}
-                  for lk in sorted(links.values(), key=lambda lk: (lk["a"], lk["b"]))],
+        "links": [
+            {**lk, "mutual": bool(lk["mutual"])}
+            for lk in sorted(links.values(), key=lambda lk: (lk["a"], lk["b"]))
+        ],
     }
     metrics = report_metrics(report)
     report["objectives"] = [check(o, metrics) for o in level.objectives]
@@ -153,5 +172,10 @@ def report_metrics(report: dict[str, Any]) -> dict[str, float]:
 def check(objective: Objective, metrics: dict[str, float]) -> dict[str, Any]:
     value = metrics.get(objective.metric)
     passed = value is not None and OPS[objective.op](value, objective.value)
-    return {"metric": objective.metric, "op": objective.op, "target": objective.value,
-            "value": value, "passed": bool(passed)}
+    return {
+        "metric": objective.metric,
+        "op": objective.op,
+        "target": objective.value,
+        "value": value,
+        "passed": bool(passed),
+    }

@@ -17,13 +17,23 @@ os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
 # A row of six desks and a seventh behind the first: alice's notes to fay cross four hands.
 ROW = {
-    "alice": [0, 0], "ben": [0, 1], "cara": [0, 2], "dev": [0, 3], "eli": [0, 4], "fay": [0, 5],
+    "alice": [0, 0],
+    "ben": [0, 1],
+    "cara": [0, 2],
+    "dev": [0, 3],
+    "eli": [0, 4],
+    "fay": [0, 5],
     "gus": [1, 0],
 }
 
 
-def level_doc(name: str = "test-row", mode: str = "STRICT", traffic: list[dict[str, Any]] | None = None,
-              behaviours: dict[str, dict[str, Any]] | None = None, **extra: Any) -> dict[str, Any]:
+def level_doc(
+    name: str = "test-row",
+    mode: str = "STRICT",
+    traffic: list[dict[str, Any]] | None = None,
+    behaviours: dict[str, dict[str, Any]] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     behaviours = behaviours or {}
     students = []
     for student, seat in ROW.items():
@@ -38,14 +48,23 @@ def level_doc(name: str = "test-row", mode: str = "STRICT", traffic: list[dict[s
         "seed": 7,
         "room": {"rows": 2, "cols": 6, "passing_time": "0ms", "links": "neighbours"},
         "students": students,
-        "traffic": traffic if traffic is not None else [
+        "traffic": traffic
+        if traffic is not None
+        else [
             {"from": "alice", "to": "fay", "count": 20, "every": "10ms", "text": "Lunch at the fountain?"},
             {"from": "gus", "to": "dev", "count": 10, "every": "10ms", "text": "Homework?"},
         ],
-        "mesh": {"profile": "istio", "resources": [
-            {"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
-             "metadata": {"name": "default"}, "spec": {"mtls": {"mode": mode}}},
-        ]},
+        "mesh": {
+            "profile": "istio",
+            "resources": [
+                {
+                    "apiVersion": "security.istio.io/v1",
+                    "kind": "PeerAuthentication",
+                    "metadata": {"name": "default"},
+                    "spec": {"mtls": {"mode": mode}},
+                },
+            ],
+        },
         "objectives": [{"metric": "delivered_ratio", "op": ">=", "value": 1.0}],
     }
     doc.update(extra)
@@ -58,4 +77,5 @@ def write_level(tmp_path: Path):
         path = tmp_path / f"{kwargs.get('name', 'test-row')}.yaml"
         path.write_text(yaml.safe_dump(doc if doc is not None else level_doc(**kwargs), sort_keys=False))
         return path
+
     return write

@@ -190,16 +190,20 @@ def test_load_refuses_a_non_ecdsa_key(ca: CertificateAuthority, tmp_path: Path) 
 # --- TLS 1.3 mutual authentication, in memory ----------------------------------------------
 
 
-def _context(server_side: bool, identity: str, issuer: CertificateAuthority,
-             trust: CertificateAuthority, lifetime: float = 3600.0,
-             not_before: dt.datetime | None = None) -> ssl.SSLContext:
+def _context(
+    server_side: bool,
+    identity: str,
+    issuer: CertificateAuthority,
+    trust: CertificateAuthority,
+    lifetime: float = 3600.0,
+    not_before: dt.datetime | None = None,
+) -> ssl.SSLContext:
     key = new_key()
     leaf = issuer.issue(make_csr(key, identity), identity, lifetime, not_before)
     return mtls_context(server_side, cert_pem(leaf), key_pem(key), trust.pem)
 
 
-def _handshake(client_ctx: ssl.SSLContext,
-               server_ctx: ssl.SSLContext) -> tuple[ssl.SSLObject, ssl.SSLObject]:
+def _handshake(client_ctx: ssl.SSLContext, server_ctx: ssl.SSLContext) -> tuple[ssl.SSLObject, ssl.SSLObject]:
     """Pump handshake bytes between two SSLObjects until both are done (or one raises)."""
     c_in, c_out, s_in, s_out = (ssl.MemoryBIO() for _ in range(4))
     client = client_ctx.wrap_bio(c_in, c_out, server_side=False)
@@ -226,9 +230,7 @@ def _handshake(client_ctx: ssl.SSLContext,
 
 
 def test_mutual_handshake_between_two_leaves_of_the_same_ca(ca: CertificateAuthority) -> None:
-    client, server = _handshake(
-        _context(False, ADA, ca, ca), _context(True, BOB, ca, ca)
-    )
+    client, server = _handshake(_context(False, ADA, ca, ca), _context(True, BOB, ca, ca))
     assert client.version() == "TLSv1.3"
     assert server.version() == "TLSv1.3"
     assert peer_identity(client) == BOB
@@ -315,4 +317,3 @@ def test_mtls_context_is_tls13_with_required_peer_certificates(ca: CertificateAu
         assert ctx.minimum_version == ssl.TLSVersion.TLSv1_3
         assert ctx.verify_mode == ssl.CERT_REQUIRED
         assert ctx.check_hostname is False
-

@@ -56,18 +56,23 @@ METRICS = {"delivered_ratio": 0.9, "failed": 3.0, "duplicates": 0.0}
 @pytest.mark.parametrize(
     ("op", "target", "passed"),
     [
-        (">=", 0.9, True), (">=", 0.95, False),
-        ("<=", 0.9, True), ("<=", 0.5, False),
-        ("==", 0.9, True), ("==", 1.0, False),
-        (">", 0.8, True), (">", 0.9, False),
-        ("<", 1.0, True), ("<", 0.9, False),
-        ("!=", 1.0, True), ("!=", 0.9, False),
+        (">=", 0.9, True),
+        (">=", 0.95, False),
+        ("<=", 0.9, True),
+        ("<=", 0.5, False),
+        ("==", 0.9, True),
+        ("==", 1.0, False),
+        (">", 0.8, True),
+        (">", 0.9, False),
+        ("<", 1.0, True),
+        ("<", 0.9, False),
+        ("!=", 1.0, True),
+        ("!=", 0.9, False),
     ],
 )
 def test_check_every_op(op: str, target: float, passed: bool) -> None:
     result = check(Objective("delivered_ratio", op, target), METRICS)
-    assert result == {"metric": "delivered_ratio", "op": op, "target": target,
-                      "value": 0.9, "passed": passed}
+    assert result == {"metric": "delivered_ratio", "op": op, "target": target, "value": 0.9, "passed": passed}
 
 
 def test_check_covers_every_op_in_the_table() -> None:
@@ -97,10 +102,13 @@ def make_level(objectives: list[Objective]) -> Level:
         concepts=("mtls",),
         lesson="",
         seed=1,
-        room=Room(rows=2, cols=2, passing_time=0.05,
-                  links=(("ada", "bob"), ("bob", "cy"), ("cy", "dee"), ("ada", "dee"))),
-        students=tuple(Student(name, (i // 2, i % 2), Behaviour())
-                       for i, name in enumerate(STUDENTS)),
+        room=Room(
+            rows=2,
+            cols=2,
+            passing_time=0.05,
+            links=(("ada", "bob"), ("bob", "cy"), ("cy", "dee"), ("ada", "dee")),
+        ),
+        students=tuple(Student(name, (i // 2, i % 2), Behaviour()) for i, name in enumerate(STUDENTS)),
         teacher=None,
         traffic=(),
         profile="istio",
@@ -115,28 +123,53 @@ def sent(note: str, frm: str = "ada", to: str = "cy") -> dict[str, Any]:
     return {"kind": "sent", "note": note, "from": frm, "to": to, "t": 0.0, "src": frm}
 
 
-def delivered_result(note: str, latency: float, path: list[str], attempts: int = 1,
-                     frm: str = "ada") -> dict[str, Any]:
-    return {"kind": "result", "note": note, "from": frm, "to": path[-1], "state": "delivered",
-            "flag": None, "reason": None, "cause": None, "latency": latency,
-            "attempts": attempts, "path": path}
+def delivered_result(
+    note: str, latency: float, path: list[str], attempts: int = 1, frm: str = "ada"
+) -> dict[str, Any]:
+    return {
+        "kind": "result",
+        "note": note,
+        "from": frm,
+        "to": path[-1],
+        "state": "delivered",
+        "flag": None,
+        "reason": None,
+        "cause": None,
+        "latency": latency,
+        "attempts": attempts,
+        "path": path,
+    }
 
 
-def failed_result(note: str, cause: str | None, flag: str | None = None,
-                  attempts: int = 1) -> dict[str, Any]:
-    return {"kind": "result", "note": note, "from": "ada", "to": "cy", "state": "failed",
-            "flag": flag, "reason": "it went wrong", "cause": cause, "latency": 1.0,
-            "attempts": attempts, "path": None}
+def failed_result(note: str, cause: str | None, flag: str | None = None, attempts: int = 1) -> dict[str, Any]:
+    return {
+        "kind": "result",
+        "note": note,
+        "from": "ada",
+        "to": "cy",
+        "state": "failed",
+        "flag": flag,
+        "reason": "it went wrong",
+        "cause": cause,
+        "latency": 1.0,
+        "attempts": attempts,
+        "path": None,
+    }
 
 
 def handed(note: str, hand: str = "cy") -> dict[str, Any]:
     return {"kind": "delivered", "note": note, "hand": hand, "from": "ada", "path": ["ada", hand]}
 
 
-def link(hand: str, peer: str | None, tls: str | None = "TLSv1.3",
-         mutual: bool = True) -> dict[str, Any]:
-    return {"kind": "link_accepted", "hand": hand, "peer": peer, "identity": None,
-            "tls": tls, "mutual": mutual}
+def link(hand: str, peer: str | None, tls: str | None = "TLSv1.3", mutual: bool = True) -> dict[str, Any]:
+    return {
+        "kind": "link_accepted",
+        "hand": hand,
+        "peer": peer,
+        "identity": None,
+        "tls": tls,
+        "mutual": mutual,
+    }
 
 
 def peeked(readable: bool) -> dict[str, Any]:
@@ -148,20 +181,32 @@ def history() -> list[dict[str, Any]]:
     return [
         {"kind": "room_ready", "seconds": 1.25},
         *(sent(f"n{i}") for i in range(6)),
-        handed("n0"), delivered_result("n0", 0.010, ["ada", "bob", "cy"]),
-        handed("n1"), handed("n1"),  # a duplicate at the desk
+        handed("n0"),
+        delivered_result("n0", 0.010, ["ada", "bob", "cy"]),
+        handed("n1"),
+        handed("n1"),  # a duplicate at the desk
         delivered_result("n1", 0.020, ["ada", "dee", "cy"], attempts=2),
-        handed("n2"), delivered_result("n2", 0.030, ["ada", "bob"], attempts=1),
+        handed("n2"),
+        delivered_result("n2", 0.030, ["ada", "bob"], attempts=1),
         failed_result("n3", "timeout", flag="T", attempts=3),
         failed_result("n4", "denied", flag="P"),
         failed_result("n5", None),
-        peeked(True), peeked(False), peeked(True),
-        link("bob", "ada"), link("ada", "bob"),  # the same link, seen from both ends
+        peeked(True),
+        peeked(False),
+        peeked(True),
+        link("bob", "ada"),
+        link("ada", "bob"),  # the same link, seen from both ends
         link("cy", "bob", tls="TLSv1.3", mutual=False),
         link("dee", "cy", tls=None, mutual=False),
         link("ada", None),  # an unidentified peer is not a link
-        {"kind": "tls_rejected", "hand": "cy", "peer": None, "direction": "inbound",
-         "reason": "unknown ca", "t": 1.0},
+        {
+            "kind": "tls_rejected",
+            "hand": "cy",
+            "peer": None,
+            "direction": "inbound",
+            "reason": "unknown ca",
+            "t": 1.0,
+        },
         {"kind": "protocol_error", "hand": "bob", "reason": "bad frame"},
         {"kind": "forwarded", "note": "n0", "hand": "bob"},  # ignored by the report
     ]
@@ -174,8 +219,7 @@ def test_report_counts_notes() -> None:
     assert report["profile"] == "istio"
     assert report["speed"] == 2.0
     assert report["processes"] == [{"pid": 1}]
-    assert report["notes"] == {"sent": 6, "delivered": 3, "failed": 3, "duplicates": 1,
-                               "in_flight": 0}
+    assert report["notes"] == {"sent": 6, "delivered": 3, "failed": 3, "duplicates": 1, "in_flight": 0}
     assert report["ledger_ok"] is True
     assert report["passed"] is True  # no objectives and a sound ledger
 
@@ -226,8 +270,12 @@ def test_report_links_are_deduplicated_and_sorted() -> None:
 
 
 def test_a_link_is_mutual_only_if_every_end_says_so() -> None:
-    events = [link("ada", "bob", mutual=True), link("bob", "ada", mutual=False),
-              link("cy", "dee", tls="TLSv1.3"), link("dee", "cy", tls=None)]
+    events = [
+        link("ada", "bob", mutual=True),
+        link("bob", "ada", mutual=False),
+        link("cy", "dee", tls="TLSv1.3"),
+        link("dee", "cy", tls=None),
+    ]
     report = build_report(make_level([]), 1, events, [])
     assert report["links"] == [
         {"a": "ada", "b": "bob", "tls": "TLSv1.3", "mutual": False},
@@ -237,8 +285,7 @@ def test_a_link_is_mutual_only_if_every_end_says_so() -> None:
 
 def test_empty_history() -> None:
     report = build_report(make_level([Objective("delivered_ratio", ">=", 0.5)]), 1, [], [])
-    assert report["notes"] == {"sent": 0, "delivered": 0, "failed": 0, "duplicates": 0,
-                               "in_flight": 0}
+    assert report["notes"] == {"sent": 0, "delivered": 0, "failed": 0, "duplicates": 0, "in_flight": 0}
     assert report["ledger_ok"] is True
     assert report["latency_ms"] == {"p50": 0.0, "p99": 0.0}
     assert report["hands"] == {"min": 0, "max": 0}
@@ -256,8 +303,7 @@ def test_ledger_broken_by_a_note_without_result() -> None:
 
 
 def test_ledger_broken_by_a_note_with_two_results() -> None:
-    events = [sent("n0"), delivered_result("n0", 0.01, ["ada", "cy"]),
-              failed_result("n0", "timeout")]
+    events = [sent("n0"), delivered_result("n0", 0.01, ["ada", "cy"]), failed_result("n0", "timeout")]
     report = build_report(make_level([]), 1, events, [])
     assert report["ledger_ok"] is False
     assert report["passed"] is False
@@ -267,8 +313,11 @@ def test_ledger_broken_by_a_note_with_two_results() -> None:
 
 
 def test_ledger_broken_by_a_result_for_a_note_never_sent() -> None:
-    events = [sent("n0"), delivered_result("n0", 0.01, ["ada", "cy"]),
-              delivered_result("ghost", 0.01, ["ada", "cy"])]
+    events = [
+        sent("n0"),
+        delivered_result("n0", 0.01, ["ada", "cy"]),
+        delivered_result("ghost", 0.01, ["ada", "cy"]),
+    ]
     report = build_report(make_level([]), 1, events, [])
     assert report["ledger_ok"] is False
     assert report["passed"] is False
@@ -287,8 +336,13 @@ def test_objectives_are_checked_against_the_report() -> None:
     assert [o["metric"] for o in report["objectives"]] == [o.metric for o in objectives]
     assert by_metric["delivered_ratio"]["value"] == pytest.approx(0.5)
     assert by_metric["delivered_ratio"]["passed"] is True
-    assert by_metric["duplicates"] == {"metric": "duplicates", "op": "==", "target": 0,
-                                       "value": 1, "passed": False}
+    assert by_metric["duplicates"] == {
+        "metric": "duplicates",
+        "op": "==",
+        "target": 0,
+        "value": 1,
+        "passed": False,
+    }
     assert by_metric["failed_timeout"]["passed"] is True
     assert by_metric["links_mtls_ratio"]["value"] == pytest.approx(1 / 3)
     assert by_metric["links_mtls_ratio"]["passed"] is False
@@ -297,8 +351,12 @@ def test_objectives_are_checked_against_the_report() -> None:
 
 
 def test_level_passes_when_every_objective_holds() -> None:
-    objectives = [Objective("delivered_ratio", ">=", 0.5), Objective("failed", "==", 3),
-                  Objective("policy_denied", "==", 1), Objective("ledger_ok", "==", 1)]
+    objectives = [
+        Objective("delivered_ratio", ">=", 0.5),
+        Objective("failed", "==", 3),
+        Objective("policy_denied", "==", 1),
+        Objective("ledger_ok", "==", 1),
+    ]
     report = build_report(make_level(objectives), 1, history(), [])
     assert all(o["passed"] for o in report["objectives"])
     assert report["passed"] is True

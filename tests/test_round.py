@@ -39,8 +39,9 @@ class Watcher:
     async def start(self) -> None:
         self.task = asyncio.get_running_loop().create_task(self.round.run())
         ready = asyncio.get_running_loop().create_task(self.ready.wait())
-        done, _ = await asyncio.wait({ready, self.task}, timeout=EVENT_LIMIT,
-                                     return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(
+            {ready, self.task}, timeout=EVENT_LIMIT, return_when=asyncio.FIRST_COMPLETED
+        )
         if self.task in done:
             self.task.result()
         assert self.ready.is_set(), "the room never got ready"
@@ -56,7 +57,7 @@ class Watcher:
             assert left > 0, "the expected event never came"
             try:
                 await asyncio.wait_for(self.changed.wait(), left)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def finish(self) -> RoundResult:
@@ -74,8 +75,14 @@ async def test_every_note_arrives_through_three_or_more_hands(write_level) -> No
     round_ = Round(level, level.resources, seed=7)
     result = await round_.run()
     report = build_report(level, 7, result.events, result.processes)
-    assert report["notes"] == {"sent": 30, "delivered": 30, "failed": 0, "duplicates": 0,
-                               "in_flight": 0}
+    failures = [
+        (e["note"], e["flag"], e["reason"])
+        for e in result.events
+        if e["kind"] == "result" and e["state"] == "failed"
+    ]
+    assert report["notes"] == {"sent": 30, "delivered": 30, "failed": 0, "duplicates": 0, "in_flight": 0}, (
+        failures
+    )
     assert report["ledger_ok"] is True
     paths = [e["path"] for e in result.events if e["kind"] == "result" and e["from"] == "alice"]
     assert len(paths) == 20 and all(p == ["alice", "ben", "cara", "dev", "eli", "fay"] for p in paths)
@@ -119,12 +126,14 @@ def _client_context(key: Any, cert: Any, trust: bytes) -> ssl.SSLContext:
 async def _try_peer(address: tuple[str, int], context: ssl.SSLContext | None) -> str:
     """Connect as a would-be neighbour and send a note; what happened, in a word."""
     try:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(*address, ssl=context), EVENT_LIMIT)
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(*address, ssl=context), EVENT_LIMIT)
     except (ssl.SSLError, ConnectionError) as exc:
         return f"refused during handshake: {exc}"
-    note = wire.encode_parts(wire.FrameType.NOTE, {"id": "rogue#1", "from": "alice", "to": "fay",
-                                                   "attempt": 0, "path": ["alice"]}, b"x" * 40)
+    note = wire.encode_parts(
+        wire.FrameType.NOTE,
+        {"id": "rogue#1", "from": "alice", "to": "fay", "attempt": 0, "path": ["alice"]},
+        b"x" * 40,
+    )
     try:
         writer.write(note)
         await writer.drain()
@@ -171,8 +180,9 @@ async def test_a_peer_that_is_not_the_expected_neighbour_is_refused(write_level,
         assert "sa/fay" in event["reason"] and "not a neighbour" in event["reason"]
         # A plaintext frame is refused too: the mode is STRICT.
         assert await _try_peer(round_.addresses["ben"]["peer"], None) != "answered"
-        event = await watcher.wait_for(lambda e: e.get("kind") == "tls_rejected"
-                                       and "plaintext" in e["reason"])
+        event = await watcher.wait_for(
+            lambda e: e.get("kind") == "tls_rejected" and "plaintext" in e["reason"]
+        )
         assert "STRICT" in event["reason"]
     finally:
         result = await watcher.finish()
@@ -202,8 +212,14 @@ async def test_the_text_never_appears_in_what_intermediaries_forward(write_level
 
 
 async def test_plaintext_mode_links_are_not_tls(write_level) -> None:
-    level = load_level(str(write_level(mode="DISABLE", traffic=[
-        {"from": "alice", "to": "cara", "count": 5, "every": "10ms", "text": "psst"}])))
+    level = load_level(
+        str(
+            write_level(
+                mode="DISABLE",
+                traffic=[{"from": "alice", "to": "cara", "count": 5, "every": "10ms", "text": "psst"}],
+            )
+        )
+    )
     result = await Round(level, level.resources, seed=7).run()
     report = build_report(level, 7, result.events, result.processes)
     assert report["notes"]["delivered"] == 5
@@ -212,6 +228,7 @@ async def test_plaintext_mode_links_are_not_tls(write_level) -> None:
 
 async def test_per_row_profile_serves_a_row_from_one_proxy(write_level) -> None:
     from conftest import level_doc
+
     doc = level_doc()
     doc["mesh"]["profile"] = "cilium"
     level = load_level(str(write_level(doc)))

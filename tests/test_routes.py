@@ -49,8 +49,10 @@ def test_grid_ties_list_both_neighbours_sorted() -> None:
 
 def test_ties_are_sorted_whatever_the_insertion_order() -> None:
     # a square: zed and amy both lie between top and bottom; zed is linked first
-    graph = seating_graph(["top", "zed", "amy", "bottom"],
-                          [("top", "zed"), ("zed", "bottom"), ("top", "amy"), ("amy", "bottom")])
+    graph = seating_graph(
+        ["top", "zed", "amy", "bottom"],
+        [("top", "zed"), ("zed", "bottom"), ("top", "amy"), ("amy", "bottom")],
+    )
     assert next_hops(graph)["top"]["bottom"] == ["amy", "zed"]
 
 
@@ -104,7 +106,8 @@ def test_listed_hops_are_exactly_the_neighbours_on_shortest_paths(graph: nx.Grap
     for source in graph.nodes:
         for dest, hops in table[source].items():
             on_shortest = {
-                n for n in graph.neighbors(source)
+                n
+                for n in graph.neighbors(source)
                 if any(path[1] == n for path in nx.all_shortest_paths(graph, source, dest))
             }
             assert set(hops) == on_shortest

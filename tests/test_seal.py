@@ -90,9 +90,7 @@ FLIPS = {
 
 
 @pytest.mark.parametrize(("pos", "mask"), list(FLIPS.values()), ids=list(FLIPS))
-def test_flipping_any_byte_breaks_the_seal(
-    alice: StudentKeys, bob: StudentKeys, pos: int, mask: int
-) -> None:
+def test_flipping_any_byte_breaks_the_seal(alice: StudentKeys, bob: StudentKeys, pos: int, mask: int) -> None:
     envelope = alice.seal("bob", bob.public, "n-1", TEXT)
     with pytest.raises(SealError):
         bob.open("alice", alice.public, "n-1", _flip(envelope, pos, mask))
@@ -156,9 +154,7 @@ def test_wrong_sender_keys_fail(alice: StudentKeys, bob: StudentKeys, carol: Stu
         bob.open("alice", carol.public, "n-1", envelope)
 
 
-def test_wrong_recipient_cannot_open(
-    alice: StudentKeys, bob: StudentKeys, carol: StudentKeys
-) -> None:
+def test_wrong_recipient_cannot_open(alice: StudentKeys, bob: StudentKeys, carol: StudentKeys) -> None:
     envelope = alice.seal("bob", bob.public, "n-1", TEXT)
     with pytest.raises(SealError):
         carol.open("alice", alice.public, "n-1", envelope)
@@ -181,18 +177,14 @@ def test_note_sealed_to_the_wrong_public_key_cannot_be_opened(
         bob.open("alice", alice.public, "n-1", envelope)
 
 
-def test_forged_envelope_signed_by_another_student_fails(
-    alice: StudentKeys, bob: StudentKeys
-) -> None:
+def test_forged_envelope_signed_by_another_student_fails(alice: StudentKeys, bob: StudentKeys) -> None:
     mallory_as_alice = StudentKeys("alice")  # mallory's own keys, but claiming alice's name
     forged = mallory_as_alice.seal("bob", bob.public, "n-1", b"give mallory your lunch")
     with pytest.raises(SealError, match="not signed by alice"):
         bob.open("alice", alice.public, "n-1", forged)
 
 
-def test_forged_envelope_reusing_a_genuine_head_fails(
-    alice: StudentKeys, bob: StudentKeys
-) -> None:
+def test_forged_envelope_reusing_a_genuine_head_fails(alice: StudentKeys, bob: StudentKeys) -> None:
     """Splicing a genuine header (epk + signature) onto mallory's ciphertext does not work."""
     genuine = alice.seal("bob", bob.public, "n-1", TEXT)
     assert bob.open("alice", alice.public, "n-1", genuine) == TEXT

@@ -26,8 +26,9 @@ PREFIX = struct.Struct(">BBI")
 U16 = struct.Struct(">H")
 
 
-def raw_frame(payload: bytes, *, version: int = wire.VERSION, ftype: int = FrameType.NOTE,
-              length: int | None = None) -> bytes:
+def raw_frame(
+    payload: bytes, *, version: int = wire.VERSION, ftype: int = FrameType.NOTE, length: int | None = None
+) -> bytes:
     """A frame built by hand, so that it can be wrong in any way we like."""
     return PREFIX.pack(version, ftype, len(payload) if length is None else length) + payload
 
@@ -53,9 +54,7 @@ json_scalars = (
 )
 json_values = st.recursive(
     json_scalars,
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
-    ),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=10,
 )
 headers = st.dictionaries(st.text(max_size=10), json_values, max_size=5)
@@ -80,8 +79,15 @@ def chunkings(draw: st.DrawFn, data: bytes) -> list[bytes]:
 
 @pytest.mark.parametrize("ftype", list(FrameType))
 def test_round_trip_every_frame_type(ftype: FrameType) -> None:
-    header = {"id": "n-1", "from": "ada", "to": "bob", "path": ["ada", "cy"], "attempt": 2,
-              "trace": {"id": "ab" * 8}, "ünï": "cødé ✉"}
+    header = {
+        "id": "n-1",
+        "from": "ada",
+        "to": "bob",
+        "path": ["ada", "cy"],
+        "attempt": 2,
+        "trace": {"id": "ab" * 8},
+        "ünï": "cødé ✉",
+    }
     body = bytes(range(256))
     frame = Frame(ftype, header, body)
     [back] = decode_all(encode(frame))
@@ -200,7 +206,6 @@ NOT_OBJECT = "not a JSON object"
 def headed(head: bytes) -> bytes:
     """A frame with a correct prefix around ``head`` as its header."""
     return raw_frame(payload_with_header(head))
-
 
 
 @pytest.mark.parametrize(
@@ -326,9 +331,7 @@ def _feed_garbage(pieces: list[bytes], max_frame: int) -> None:
     pieces=st.lists(st.binary(max_size=64), max_size=8),
     max_frame=st.sampled_from([16, 64, 1024]),
 )
-def test_arbitrary_bytes_give_frames_or_remote_protocol_error(
-    pieces: list[bytes], max_frame: int
-) -> None:
+def test_arbitrary_bytes_give_frames_or_remote_protocol_error(pieces: list[bytes], max_frame: int) -> None:
     _feed_garbage(pieces, max_frame)
 
 

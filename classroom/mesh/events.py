@@ -42,6 +42,6 @@ class EventBatch:
         # Split so that no frame goes over the wire limit, whatever the burst.
         start = 0
         while start < len(events):
-            chunk = events[start:start + 200]
+            chunk = events[start : start + 200]
             start += 200
             self._write(wire.encode_parts(wire.FrameType.EVENT, {"events": chunk}))

@@ -120,6 +120,7 @@ class Launcher:
 
 # --- the launcher process -------------------------------------------------------------
 
+
 def _die_with_parent() -> None:
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
@@ -182,7 +183,7 @@ def _serve(fd: int) -> None:
                 break
             children.discard(pid)
 
-    def handle(terminate: Any) -> None:  # SIGTERM to the launcher: stop the round
+    def handle(signum: int, frame: Any) -> None:  # SIGTERM to the launcher: stop the round
         stop_all()
         os._exit(0)
 

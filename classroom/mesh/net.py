@@ -56,8 +56,13 @@ CloseHandler = Callable[["FrameConnection", "Exception | None"], None]
 class FrameConnection(asyncio.Protocol):
     """One framed connection, TLS or plaintext."""
 
-    def __init__(self, on_frame: FrameHandler, on_close: CloseHandler | None = None,
-                 label: str = "peer", on_protocol_error: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        on_frame: FrameHandler,
+        on_close: CloseHandler | None = None,
+        label: str = "peer",
+        on_protocol_error: Callable[[str], None] | None = None,
+    ) -> None:
         self.on_frame = on_frame
         self.on_close = on_close
         self.label = label
@@ -82,8 +87,10 @@ class FrameConnection(asyncio.Protocol):
         try:
             while (frame := decoder.next_frame()) is not None:
                 self.on_frame(self, frame)
-        except wire.RemoteProtocolError as exc:
-            message = f"protocol error from {self.label}: {exc}; closing the connection"
+        except (wire.RemoteProtocolError, KeyError, TypeError, ValueError) as exc:
+            # A frame that decodes but carries nonsense (a missing field, a wrong type) is the
+            # peer's fault as much as a garbled one: close this connection, keep the process.
+            message = f"protocol error from {self.label}: {exc!r}; closing the connection"
             if self.on_protocol_error is not None:
                 self.on_protocol_error(message)
             else:
@@ -136,8 +143,13 @@ class FrameConnection(asyncio.Protocol):
 
 async def wait_readable(sock: socket.socket, timeout: float) -> None:
     loop = asyncio.get_running_loop()
-    ready = loop.create_future()
-    loop.add_reader(sock.fileno(), lambda: ready.done() or ready.set_result(None))
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def on_readable() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_reader(sock.fileno(), on_readable)
     try:
         await asyncio.wait_for(ready, timeout)
     finally:

@@ -58,8 +58,9 @@ class Subscriber:
             return
         if self.missed:
             missed, self.missed = self.missed, 0
-            self.conn.send(EVENT, {"events": [{"kind": "missed", "count": missed, "t": time.time(),
-                                               "src": "office"}]})
+            self.conn.send(
+                EVENT, {"events": [{"kind": "missed", "count": missed, "t": time.time(), "src": "office"}]}
+            )
         transport.write(data)
 
 
@@ -68,10 +69,14 @@ class Office:
         self.spec = spec
         self.namespace: str = spec["namespace"]
         self.events_listener = socket.socket(fileno=fds[0])
-        self.control_socks = dict(zip(spec["proxies"], (socket.socket(fileno=fd) for fd in fds[1:]),
-                                      strict=True))
-        self.ca = (pki.CertificateAuthority.load(Path(spec["ca_dir"])) if spec.get("ca_dir")
-                   else pki.CertificateAuthority.create())
+        self.control_socks = dict(
+            zip(spec["proxies"], (socket.socket(fileno=fd) for fd in fds[1:]), strict=True)
+        )
+        self.ca = (
+            pki.CertificateAuthority.load(Path(spec["ca_dir"]))
+            if spec.get("ca_dir")
+            else pki.CertificateAuthority.create()
+        )
         self.leaf_lifetime = float(spec.get("leaf_lifetime", pki.DEFAULT_LEAF_LIFETIME))
         self.proxies: dict[str, FrameConnection] = {}
         self.hellos: dict[str, dict[str, Any]] = {}
@@ -94,12 +99,17 @@ class Office:
         loop = asyncio.get_running_loop()
         while True:
             sock, _ = await loop.sock_accept(self.events_listener)
-            conn = FrameConnection(self._on_subscriber_frame, self._drop_subscriber,
-                                   label="a subscriber")
+            conn = FrameConnection(self._on_subscriber_frame, self._drop_subscriber, label="a subscriber")
             await loop.connect_accepted_socket(lambda conn=conn: conn, sock)  # type: ignore[misc]
             self.subscribers.append(Subscriber(conn))
-            conn.send(EVENT, {"events": [{"kind": "subscribed", "t": time.time(), "src": "office",
-                                          "version": self.version}]})
+            conn.send(
+                EVENT,
+                {
+                    "events": [
+                        {"kind": "subscribed", "t": time.time(), "src": "office", "version": self.version}
+                    ]
+                },
+            )
 
     def _drop_subscriber(self, conn: FrameConnection, exc: Exception | None) -> None:
         self.subscribers = [s for s in self.subscribers if s.conn is not conn]
@@ -134,9 +144,13 @@ class Office:
                 continue
             certs[name] = pki.cert_pem(cert).decode()
             self.roll[name] = hand["keys"]
-            self.events.emit("cert_issued", hand=name, identity=identity,
-                             not_after=cert.not_valid_after_utc.timestamp(),
-                             serial=format(cert.serial_number, "x"))
+            self.events.emit(
+                "cert_issued",
+                hand=name,
+                identity=identity,
+                not_after=cert.not_valid_after_utc.timestamp(),
+                serial=format(cert.serial_number, "x"),
+            )
         conn.send(CONTROL, {"type": "certs", "certs": certs, "bundle": self.ca.pem.decode()})
         self.hellos[proxy_id] = message
         if len(self.hellos) == len(self.control_socks):
@@ -145,8 +159,10 @@ class Office:
     def _push_config(self) -> None:
         self.version += 1
         present = [name for name in self.spec["students"] if name in self.roll]
-        graph = seating_graph(present, [tuple(link) for link in self.spec["links"]
-                                        if link[0] in self.roll and link[1] in self.roll])
+        graph = seating_graph(
+            present,
+            [tuple(link) for link in self.spec["links"] if link[0] in self.roll and link[1] in self.roll],
+        )
         table = next_hops(graph)
         hands = self.spec["hands"]
         for proxy_id, conn in self.proxies.items():
@@ -155,15 +171,26 @@ class Office:
                 name: {
                     "routes": table.get(name, {}),
                     "neighbours": [
-                        {"name": n, "identity": pki.spiffe_id(self.namespace, n),
-                         "address": hands[n]["address"]}
+                        {
+                            "name": n,
+                            "identity": pki.spiffe_id(self.namespace, n),
+                            "address": hands[n]["address"],
+                        }
                         for n in sorted(graph.neighbors(name))
                     ],
                 }
                 for name in served
             }
-            conn.send(CONTROL, {"type": "config", "version": self.version, "hands": config,
-                                "roll": self.roll, "policy": self.spec["policy"]})
+            conn.send(
+                CONTROL,
+                {
+                    "type": "config",
+                    "version": self.version,
+                    "hands": config,
+                    "roll": self.roll,
+                    "policy": self.spec["policy"],
+                },
+            )
         self.events.emit("config_pushed", version=self.version, proxies=len(self.proxies))
 
     def _on_ack(self, proxy_id: str, message: dict[str, Any]) -> None:
@@ -175,8 +202,9 @@ class Office:
             for conn in self.proxies.values():
                 conn.send(CONTROL, {"type": "start"})
             down = [lk for ack in self.acks.values() for lk in ack["links"] if not lk["up"]]
-            self.events.emit("room_ready", seconds=time.time() - self.started_at,
-                             students=len(self.roll), links_down=down)
+            self.events.emit(
+                "room_ready", seconds=time.time() - self.started_at, students=len(self.roll), links_down=down
+            )
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()

@@ -109,7 +109,7 @@ class CertificateAuthority:
     @classmethod
     def create(cls, name: str = "Classroom Mesh class CA", lifetime: float = 86400.0) -> CertificateAuthority:
         key = new_key()
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         subject = x509.Name(
             [
                 x509.NameAttribute(NameOID.ORGANIZATION_NAME, TRUST_DOMAIN),
@@ -128,9 +128,15 @@ class CertificateAuthority:
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
             .add_extension(
                 x509.KeyUsage(
-                    digital_signature=True, key_cert_sign=True, crl_sign=True,
-                    content_commitment=False, key_encipherment=False, data_encipherment=False,
-                    key_agreement=False, encipher_only=False, decipher_only=False,
+                    digital_signature=True,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    encipher_only=False,
+                    decipher_only=False,
                 ),
                 critical=True,
             )
@@ -159,8 +165,13 @@ class CertificateAuthority:
     def pem(self) -> bytes:
         return cert_pem(self.cert)
 
-    def issue(self, csr_pem: bytes, identity: str, lifetime: float = DEFAULT_LEAF_LIFETIME,
-              not_before: dt.datetime | None = None) -> x509.Certificate:
+    def issue(
+        self,
+        csr_pem: bytes,
+        identity: str,
+        lifetime: float = DEFAULT_LEAF_LIFETIME,
+        not_before: dt.datetime | None = None,
+    ) -> x509.Certificate:
         """Sign a leaf for ``identity`` from a CSR whose own SAN must name it."""
         csr = x509.load_pem_x509_csr(csr_pem)
         if not csr.is_signature_valid:
@@ -172,12 +183,14 @@ class CertificateAuthority:
             uris = []
         if uris != [identity]:
             raise IdentityError(f"CSR asks for {uris or 'no identity'}, not {identity}")
-        start = not_before or dt.datetime.now(dt.timezone.utc) - CLOCK_SKEW
-        return self.sign_leaf(csr.public_key(), identity, start, start + CLOCK_SKEW
-                              + dt.timedelta(seconds=lifetime))
+        start = not_before or dt.datetime.now(dt.UTC) - CLOCK_SKEW
+        return self.sign_leaf(
+            csr.public_key(), identity, start, start + CLOCK_SKEW + dt.timedelta(seconds=lifetime)
+        )
 
-    def sign_leaf(self, public_key: Any, identity: str, not_before: dt.datetime,
-                  not_after: dt.datetime) -> x509.Certificate:
+    def sign_leaf(
+        self, public_key: Any, identity: str, not_before: dt.datetime, not_after: dt.datetime
+    ) -> x509.Certificate:
         return (
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, student_of(identity))]))
@@ -203,16 +216,18 @@ class CertificateAuthority:
         )
 
 
-def issue_self(identity: str, ca: CertificateAuthority | None = None,
-               lifetime: float = DEFAULT_LEAF_LIFETIME) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+def issue_self(
+    identity: str, ca: CertificateAuthority | None = None, lifetime: float = DEFAULT_LEAF_LIFETIME
+) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     """A key and a leaf for ``identity`` from ``ca`` (a fresh one if None): for tests and benches."""
     ca = ca or CertificateAuthority.create()
     key = new_key()
     return key, ca.issue(make_csr(key, identity), identity, lifetime)
 
 
-def mtls_context(server_side: bool, cert_chain_pem: bytes, key_pem_bytes: bytes,
-                 trust_bundle_pem: bytes) -> ssl.SSLContext:
+def mtls_context(
+    server_side: bool, cert_chain_pem: bytes, key_pem_bytes: bytes, trust_bundle_pem: bytes
+) -> ssl.SSLContext:
     """A TLS 1.3 context that presents our certificate and requires the peer's.
 
     Hostnames are not checked (there are none on loopback); the caller checks
@@ -240,7 +255,7 @@ def peer_identity(ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> str | Non
     cert = ssl_object.getpeercert()
     if not cert:
         return None
-    uris = [value for kind, value in cert.get("subjectAltName", ()) if kind == "URI"]
+    uris = [str(entry[1]) for entry in cert.get("subjectAltName", ()) if entry[0] == "URI"]
     spiffe = [u for u in uris if u.startswith("spiffe://")]
     return spiffe[0] if len(spiffe) == 1 else None
 

@@ -83,6 +83,7 @@ class Link:
     conn: FrameConnection | None = None
     inflight: set[tuple[str, int]] = field(default_factory=set)
     up: asyncio.Event = field(default_factory=asyncio.Event)
+    welcome: asyncio.Future[None] | None = None
     dialing: bool = False
     error: str | None = None
 
@@ -90,8 +91,14 @@ class Link:
 class Hand:
     """Everything one proxy does for one student."""
 
-    def __init__(self, proxy: Proxy, name: str, behaviour: dict[str, Any],
-                 peer_listener: socket.socket, app_listener: socket.socket) -> None:
+    def __init__(
+        self,
+        proxy: Proxy,
+        name: str,
+        behaviour: dict[str, Any],
+        peer_listener: socket.socket,
+        app_listener: socket.socket,
+    ) -> None:
         self.proxy = proxy
         self.name = name
         self.behaviour = behaviour
@@ -113,6 +120,7 @@ class Hand:
         self.delivered: set[str] = set()
         self.inbound: set[FrameConnection] = set()
         self.started = False
+        self.configured = asyncio.Event()
         self.emit = proxy.events.emit
         self.capture = None
         if proxy.capture_dir:
@@ -120,8 +128,11 @@ class Hand:
 
     # --- identity ---------------------------------------------------------------------
     def hello(self) -> dict[str, Any]:
-        return {"name": self.name, "csr": pki.make_csr(self.tls_key, self.identity).decode(),
-                "keys": self.keys.public.to_json()}
+        return {
+            "name": self.name,
+            "csr": pki.make_csr(self.tls_key, self.identity).decode(),
+            "keys": self.keys.public.to_json(),
+        }
 
     def install_certificate(self, cert_pem: str, bundle: str) -> None:
         key = pki.key_pem(self.tls_key)
@@ -131,8 +142,9 @@ class Hand:
         self.emit("cert_installed", hand=self.name, identity=self.identity)
 
     # --- configuration -----------------------------------------------------------------
-    async def apply(self, config: dict[str, Any], roll: dict[str, PublicKeys],
-                    policy: MeshPolicy) -> list[dict[str, Any]]:
+    async def apply(
+        self, config: dict[str, Any], roll: dict[str, PublicKeys], policy: MeshPolicy
+    ) -> list[dict[str, Any]]:
         self.policy = policy
         self.roll = roll
         self.routes = config["routes"]
@@ -140,13 +152,22 @@ class Hand:
             if n["name"] not in self.neighbours:
                 self.neighbours[n["name"]] = Link(n["name"], n["identity"], tuple(n["address"]))
         self.neighbour_ids = frozenset(link.identity for link in self.neighbours.values())
+        self.configured.set()
         for link in self.neighbours.values():
             self._dial(link)
         links = list(self.neighbours.values())
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(asyncio.gather(*(lk.up.wait() for lk in links)), HANDSHAKE_TIMEOUT)
-        return [{"from": self.name, "to": lk.peer, "up": lk.up.is_set(), "error": lk.error,
-                 "tls": lk.conn.tls_version if lk.conn else None} for lk in links]
+        return [
+            {
+                "from": self.name,
+                "to": lk.peer,
+                "up": lk.up.is_set(),
+                "error": lk.error,
+                "tls": lk.conn.tls_version if lk.conn else None,
+            }
+            for lk in links
+        ]
 
     def start(self) -> None:
         self.started = True
@@ -167,33 +188,63 @@ class Hand:
             if backoff:
                 await asyncio.sleep(backoff)
             tls = self.policy.mtls_mode != DISABLE
-            conn = FrameConnection(self._on_link_frame, self._on_link_closed,
-                                   label=f"{link.peer} (dialed by {self.name})",
-                                   on_protocol_error=self._protocol_error)
+            conn = FrameConnection(
+                self._on_link_frame,
+                self._on_link_closed,
+                label=f"{link.peer} (dialed by {self.name})",
+                on_protocol_error=self._protocol_error,
+            )
             conn.context = link
+            welcome: asyncio.Future[None] = loop.create_future()
+            link.welcome = welcome
             try:
                 await loop.create_connection(
-                    lambda conn=conn: conn, *link.address,  # type: ignore[misc]
+                    lambda conn=conn: conn,
+                    *link.address,
                     ssl=self.client_ctx if tls else None,
                     ssl_handshake_timeout=HANDSHAKE_TIMEOUT if tls else None,
                 )
                 if tls:
                     conn.peer = pki.check_peer(conn.ssl_object, {link.identity})
+                # Speak first: a neighbour sniffs the first byte to tell TLS from plaintext.
+                conn.send(CONTROL, {"type": "hello", "hand": self.name})
+                # In TLS 1.3 the dialer finishes its handshake before the other side has
+                # checked our certificate: the link is up when the neighbour says welcome.
+                closed = asyncio.ensure_future(conn.closed)
+                await asyncio.wait(
+                    [welcome, closed], timeout=HANDSHAKE_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
+                )
+                closed.cancel()
+                if not welcome.done():
+                    conn.abort()
+                    raise ConnectionError(f"{link.peer} did not accept {self.name} as a neighbour")
             except pki.IdentityError as exc:
                 conn.abort()
                 link.error = str(exc)
-                self.emit("tls_rejected", hand=self.name, peer=link.peer, direction="outbound",
-                          reason=str(exc))
-            except (OSError, ssl.SSLError, asyncio.TimeoutError) as exc:
+                self.emit(
+                    "tls_rejected", hand=self.name, peer=link.peer, direction="outbound", reason=str(exc)
+                )
+            except (TimeoutError, OSError, ssl.SSLError) as exc:
                 link.error = net.ssl_failure_reason(exc) if isinstance(exc, ssl.SSLError) else str(exc)
                 if isinstance(exc, ssl.SSLError):
-                    self.emit("tls_rejected", hand=self.name, peer=link.peer, direction="outbound",
-                              reason=link.error)
+                    self.emit(
+                        "tls_rejected",
+                        hand=self.name,
+                        peer=link.peer,
+                        direction="outbound",
+                        reason=link.error,
+                    )
             else:
                 link.conn, link.error, link.dialing = conn, None, False
                 link.up.set()
-                self.emit("link_up", hand=self.name, peer=link.peer, direction="outbound",
-                          tls=conn.tls_version, identity=conn.peer)
+                self.emit(
+                    "link_up",
+                    hand=self.name,
+                    peer=link.peer,
+                    direction="outbound",
+                    tls=conn.tls_version,
+                    identity=conn.peer,
+                )
                 return
             backoff = min(max(backoff * 2, REDIAL_MIN), REDIAL_MAX)
         link.dialing = False
@@ -215,6 +266,10 @@ class Hand:
     def _on_link_frame(self, conn: FrameConnection, frame: wire.Frame) -> None:
         if frame.type is ACK:
             self._on_ack(conn.context, frame)
+        elif frame.type is CONTROL and frame.header.get("type") == "welcome":
+            welcome = conn.context.welcome
+            if welcome is not None and not welcome.done():
+                welcome.set_result(None)
         else:
             self._protocol_error(f"unexpected {frame.type.name} frame from {conn.label}")
             conn.close()
@@ -229,16 +284,21 @@ class Hand:
 
     async def _admit(self, sock: socket.socket) -> None:
         loop = asyncio.get_running_loop()
-        mode = self.policy.mtls_mode
         try:
             first = await net.sniff_first_byte(sock, HANDSHAKE_TIMEOUT)
-        except (asyncio.TimeoutError, OSError):
+        except (TimeoutError, OSError):
             sock.close()
             return
         if first is None:
             sock.close()
             return
         is_tls = first == net.TLS_HANDSHAKE_RECORD
+        try:  # a neighbour may dial before our own configuration has arrived
+            await asyncio.wait_for(self.configured.wait(), HANDSHAKE_TIMEOUT)
+        except TimeoutError:
+            sock.close()
+            return
+        mode = self.policy.mtls_mode
         refusal = None
         if not is_tls and mode == STRICT:
             refusal = "plaintext connection refused: mTLS mode is STRICT"
@@ -250,30 +310,52 @@ class Hand:
             self.emit("tls_rejected", hand=self.name, peer=None, direction="inbound", reason=refusal)
             sock.close()
             return
-        conn = FrameConnection(self._on_inbound_frame, self._on_inbound_closed,
-                               label=f"a neighbour of {self.name}",
-                               on_protocol_error=self._protocol_error)
+        conn = FrameConnection(
+            self._on_inbound_frame,
+            self._on_inbound_closed,
+            label=f"a neighbour of {self.name}",
+            on_protocol_error=self._protocol_error,
+        )
         try:
             await loop.connect_accepted_socket(
-                lambda: conn, sock, ssl=self.server_ctx if is_tls else None,
+                lambda: conn,
+                sock,
+                ssl=self.server_ctx if is_tls else None,
                 ssl_handshake_timeout=HANDSHAKE_TIMEOUT if is_tls else None,
             )
             if is_tls:
                 conn.peer = pki.check_peer(conn.ssl_object, self.neighbour_ids)
         except pki.IdentityError as exc:
             conn.abort()
-            self.emit("tls_rejected", hand=self.name, peer=pki.peer_identity(conn.ssl_object),
-                      direction="inbound", reason=f"{exc}: not a neighbour of {self.name}")
+            self.emit(
+                "tls_rejected",
+                hand=self.name,
+                peer=pki.peer_identity(conn.ssl_object),
+                direction="inbound",
+                reason=f"{exc}: not a neighbour of {self.name}",
+            )
             return
-        except (OSError, ssl.SSLError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError, ssl.SSLError) as exc:
             sock.close()
-            self.emit("tls_rejected", hand=self.name, peer=None, direction="inbound",
-                      reason=net.ssl_failure_reason(exc))
+            self.emit(
+                "tls_rejected",
+                hand=self.name,
+                peer=None,
+                direction="inbound",
+                reason=net.ssl_failure_reason(exc),
+            )
             return
         self.inbound.add(conn)
+        conn.send(CONTROL, {"type": "welcome", "hand": self.name})
         mutual = bool(conn.ssl_object and conn.ssl_object.getpeercert())
-        self.emit("link_accepted", hand=self.name, peer=pki.student_of(conn.peer) if conn.peer else None,
-                  identity=conn.peer, tls=conn.tls_version, mutual=mutual)
+        self.emit(
+            "link_accepted",
+            hand=self.name,
+            peer=pki.student_of(conn.peer) if conn.peer else None,
+            identity=conn.peer,
+            tls=conn.tls_version,
+            mutual=mutual,
+        )
 
     def _on_inbound_closed(self, conn: FrameConnection, exc: Exception | None) -> None:
         self.inbound.discard(conn)
@@ -281,6 +363,8 @@ class Hand:
     def _on_inbound_frame(self, conn: FrameConnection, frame: wire.Frame) -> None:
         if frame.type is NOTE:
             self._on_note(conn, frame.header, frame.body)
+        elif frame.type is CONTROL and frame.header.get("type") == "hello":
+            pass  # the dialer's greeting; its identity, if any, came with its certificate
         else:
             self._protocol_error(f"unexpected {frame.type.name} frame from {conn.label}")
             conn.close()
@@ -297,9 +381,12 @@ class Hand:
             if self.app is not None and self.app.is_open:
                 sock.close()  # one student per hand
                 continue
-            conn = FrameConnection(self._on_app_frame, self._on_app_closed,
-                                   label=f"student {self.name}",
-                                   on_protocol_error=self._protocol_error)
+            conn = FrameConnection(
+                self._on_app_frame,
+                self._on_app_closed,
+                label=f"student {self.name}",
+                on_protocol_error=self._protocol_error,
+            )
             await loop.connect_accepted_socket(lambda conn=conn: conn, sock)  # type: ignore[misc]
             self.app = conn
             if self.started:
@@ -337,11 +424,17 @@ class Hand:
     def _try(self, out: Outgoing) -> None:
         hop = self._next_hop(out.to, (self.name,))
         if hop is None:
-            self._finish(out, FAILED, "UH", f"no healthy next hop from {self.name} to {out.to}",
-                         "absent")
+            self._finish(out, FAILED, "UH", f"no healthy next hop from {self.name} to {out.to}", "absent")
             return
-        header = {"id": out.id, "from": self.name, "to": out.to, "attempt": out.attempt,
-                  "path": [self.name], "deadline": out.deadline, "trace": out.trace}
+        header = {
+            "id": out.id,
+            "from": self.name,
+            "to": out.to,
+            "attempt": out.attempt,
+            "path": [self.name],
+            "deadline": out.deadline,
+            "trace": out.trace,
+        }
         self._pass(hop, header, out.envelope)
 
     def _next_hop(self, to: str, visited: tuple[str, ...] | list[str]) -> Link | None:
@@ -371,9 +464,9 @@ class Hand:
 
     def _on_ack(self, link: Link, frame: wire.Frame) -> None:
         header = frame.header
-        key = (header.get("id"), header.get("attempt"))
-        link.inflight.discard(key)  # type: ignore[arg-type]
-        relay = self.relays.pop(key, None)  # type: ignore[arg-type]
+        key = (str(header.get("id")), int(header.get("attempt", -1)))
+        link.inflight.discard(key)
+        relay = self.relays.pop(key, None)
         if relay is not None:
             relay.inbound.write(wire.encode(frame))
             return
@@ -389,8 +482,18 @@ class Hand:
         """An attempt we passed on has failed here: tell whoever is waiting for it."""
         relay = self.relays.pop(key, None)
         if relay is not None:
-            relay.inbound.send(ACK, {"id": key[0], "attempt": key[1], "status": FAILED,
-                                     "flag": flag, "reason": reason, "cause": cause, "by": self.name})
+            relay.inbound.send(
+                ACK,
+                {
+                    "id": key[0],
+                    "attempt": key[1],
+                    "status": FAILED,
+                    "flag": flag,
+                    "reason": reason,
+                    "cause": cause,
+                    "by": self.name,
+                },
+            )
             return
         out = self.outgoing.get(key[0])
         if out is not None and out.state is None and out.attempt == key[1]:
@@ -399,10 +502,17 @@ class Hand:
     def _expire(self, note_id: str) -> None:
         out = self.outgoing.get(note_id)
         if out is not None and out.state is None:
-            self._finish(out, FAILED, "UT", f"no answer within the note's timeout", "timeout")
+            self._finish(out, FAILED, "UT", "no answer within the note's timeout", "timeout")
 
-    def _finish(self, out: Outgoing, state: str, flag: str | None, reason: str | None,
-                cause: str | None, path: list[str] | None = None) -> None:
+    def _finish(
+        self,
+        out: Outgoing,
+        state: str,
+        flag: str | None,
+        reason: str | None,
+        cause: str | None,
+        path: list[str] | None = None,
+    ) -> None:
         """The one place a note gets its terminal state."""
         if out.state is not None:
             return
@@ -410,9 +520,20 @@ class Hand:
         if out.timer is not None:
             out.timer.cancel()
         latency = time.time() - out.started
-        self.emit("result", note=out.id, **{"from": self.name}, to=out.to, state=state, flag=flag,
-                  reason=reason, cause=cause, latency=latency, attempts=out.attempt + 1, path=path,
-                  trace=out.trace)
+        self.emit(
+            "result",
+            note=out.id,
+            **{"from": self.name},
+            to=out.to,
+            state=state,
+            flag=flag,
+            reason=reason,
+            cause=cause,
+            latency=latency,
+            attempts=out.attempt + 1,
+            path=path,
+            trace=out.trace,
+        )
         if self.app is not None:
             self.app.send(wire.FrameType.RESULT, {"id": out.id, "status": state, "reason": reason})
 
@@ -433,15 +554,25 @@ class Hand:
             self._peek(note_id, body)
         hop = self._next_hop(to, path)
         if hop is None:
-            conn.send(ACK, {"id": note_id, "attempt": attempt, "status": FAILED, "flag": "UH",
-                            "reason": f"{self.name} has no healthy next hop to {to}",
-                            "cause": "absent", "by": self.name})
+            conn.send(
+                ACK,
+                {
+                    "id": note_id,
+                    "attempt": attempt,
+                    "status": FAILED,
+                    "flag": "UH",
+                    "reason": f"{self.name} has no healthy next hop to {to}",
+                    "cause": "absent",
+                    "by": self.name,
+                },
+            )
             return
         self.relays[key] = Relay(conn, float(header.get("deadline", 0)))
         forwarded = dict(header)
         forwarded["path"] = [*path, self.name]
-        self.emit("forwarded", note=note_id, hand=self.name, to=hop.peer, attempt=attempt,
-                  trace=header.get("trace"))
+        self.emit(
+            "forwarded", note=note_id, hand=self.name, to=hop.peer, attempt=attempt, trace=header.get("trace")
+        )
         if self.capture is not None:
             self.capture.write(wire.encode_parts(NOTE, forwarded, body))
             self.capture.flush()
@@ -454,11 +585,23 @@ class Hand:
             readable = text.isprintable()
         except UnicodeDecodeError:
             text, readable = "", False
-        self.emit("peeked", note=note_id, hand=self.name, readable=readable,
-                  saw=text[:40] if readable else body[:16].hex())
+        self.emit(
+            "peeked",
+            note=note_id,
+            hand=self.name,
+            readable=readable,
+            saw=text[:40] if readable else body[:16].hex(),
+        )
 
-    def _receive(self, conn: FrameConnection, key: tuple[str, int], sender: str,
-                 path: list[str], header: dict[str, Any], body: bytes) -> None:
+    def _receive(
+        self,
+        conn: FrameConnection,
+        key: tuple[str, int],
+        sender: str,
+        path: list[str],
+        header: dict[str, Any],
+        body: bytes,
+    ) -> None:
         note_id = key[0]
         path = [*path, self.name]
         answer: dict[str, Any] = {"id": note_id, "attempt": key[1], "by": self.name}
@@ -469,18 +612,33 @@ class Hand:
             text = self.keys.open(sender, keys, note_id, body)
         except SealError as exc:
             self.emit("seal_broken", note=note_id, hand=self.name, reason=str(exc))
-            conn.send(ACK, {**answer, "status": FAILED, "flag": "UC", "reason": str(exc),
-                            "cause": "tampered"})
+            conn.send(
+                ACK, {**answer, "status": FAILED, "flag": "UC", "reason": str(exc), "cause": "tampered"}
+            )
             return
         if self.app is None:
-            conn.send(ACK, {**answer, "status": FAILED, "flag": "UH",
-                            "reason": f"{self.name} is not at the desk", "cause": "absent"})
+            conn.send(
+                ACK,
+                {
+                    **answer,
+                    "status": FAILED,
+                    "flag": "UH",
+                    "reason": f"{self.name} is not at the desk",
+                    "cause": "absent",
+                },
+            )
             return
         if note_id not in self.delivered:
             self.delivered.add(note_id)
             self.app.send(wire.FrameType.DELIVER, {"id": note_id, "from": sender}, text)
-            self.emit("delivered", note=note_id, hand=self.name, **{"from": sender}, path=path,
-                      trace=header.get("trace"))
+            self.emit(
+                "delivered",
+                note=note_id,
+                hand=self.name,
+                **{"from": sender},
+                path=path,
+                trace=header.get("trace"),
+            )
         else:
             self.emit("duplicate_suppressed", note=note_id, hand=self.name)
         conn.send(ACK, {**answer, "status": DELIVERED, "path": path})
@@ -523,14 +681,22 @@ class Proxy:
             app_sock = socket.socket(fileno=self._fds[2 * i + 1])
             peer_sock.setblocking(False)
             app_sock.setblocking(False)
-            self.hands[hand_spec["name"]] = Hand(self, hand_spec["name"], hand_spec.get("behaviour", {}),
-                                                 peer_sock, app_sock)
+            self.hands[hand_spec["name"]] = Hand(
+                self, hand_spec["name"], hand_spec.get("behaviour", {}), peer_sock, app_sock
+            )
         self._control_sock.setblocking(False)
-        self.control = FrameConnection(self._on_control, lambda c, e: done.set(),
-                                       label="the office")
-        await loop.create_unix_connection(lambda: self.control, sock=self._control_sock)
-        self.control.send(CONTROL, {"type": "hello", "proxy": self.id, "pid": os.getpid(),
-                                    "hands": [h.hello() for h in self.hands.values()]})
+        control = FrameConnection(self._on_control, lambda c, e: done.set(), label="the office")
+        self.control = control
+        await loop.create_unix_connection(lambda: control, sock=self._control_sock)
+        self.control.send(
+            CONTROL,
+            {
+                "type": "hello",
+                "proxy": self.id,
+                "pid": os.getpid(),
+                "hands": [h.hello() for h in self.hands.values()],
+            },
+        )
         for hand in self.hands.values():
             loop.create_task(hand.serve())
         loop.create_task(self._sweeper())
@@ -561,15 +727,16 @@ class Proxy:
         policy = MeshPolicy.from_json(message["policy"])
         roll = {name: PublicKeys.from_json(keys) for name, keys in message["roll"].items()}
         links: list[dict[str, Any]] = []
-        results = await asyncio.gather(*(
-            hand.apply(message["hands"][name], roll, policy) for name, hand in self.hands.items()
-        ))
+        results = await asyncio.gather(
+            *(hand.apply(message["hands"][name], roll, policy) for name, hand in self.hands.items())
+        )
         for result in results:
             links.extend(result)
         self.config_version = message["version"]
         assert self.control is not None
-        self.control.send(CONTROL, {"type": "ack", "proxy": self.id, "version": message["version"],
-                                    "links": links})
+        self.control.send(
+            CONTROL, {"type": "ack", "proxy": self.id, "version": message["version"], "links": links}
+        )
 
 
 def main(spec: dict[str, Any], fds: list[int]) -> None:

@@ -124,13 +124,30 @@ class Round:
                 self.addresses[name] = {"peer": peer.getsockname(), "app": app.getsockname()}
                 hands[name] = {"proxy": proxy_id, "address": list(peer.getsockname())}
                 behaviour = level.student(name).behaviour
-                hand_specs.append({"name": name, "behaviour": {"nosy": behaviour.nosy,
-                                                               "drops": behaviour.drops,
-                                                               "refuses": behaviour.refuses,
-                                                               "slow": behaviour.slow}})
-            proxy_specs.append(({"id": proxy_id, "namespace": level.name, "hands": hand_specs,
-                                 "speed": self.speed, "passing_time": level.room.passing_time,
-                                 "capture_dir": self.capture_dir}, socks))
+                hand_specs.append(
+                    {
+                        "name": name,
+                        "behaviour": {
+                            "nosy": behaviour.nosy,
+                            "drops": behaviour.drops,
+                            "refuses": behaviour.refuses,
+                            "slow": behaviour.slow,
+                        },
+                    }
+                )
+            proxy_specs.append(
+                (
+                    {
+                        "id": proxy_id,
+                        "namespace": level.name,
+                        "hands": hand_specs,
+                        "speed": self.speed,
+                        "passing_time": level.room.passing_time,
+                        "capture_dir": self.capture_dir,
+                    },
+                    socks,
+                )
+            )
             owned += socks
         events_listener = net.bound_listener()
         owned += [events_listener, *office_ends]
@@ -147,8 +164,9 @@ class Round:
             }
             if self.leaf_lifetime is None:
                 del office_spec["leaf_lifetime"]
-            pid = launcher.spawn("office", office_spec,
-                                 [events_listener.fileno(), *(s.fileno() for s in office_ends)])
+            pid = launcher.spawn(
+                "office", office_spec, [events_listener.fileno(), *(s.fileno() for s in office_ends)]
+            )
             self.processes.append({"role": "office", "pid": pid})
 
             # Subscribe before any proxy speaks, so that no event is missed.
@@ -175,21 +193,32 @@ class Round:
             expected = self.expected_notes()
             _, subscription = await loop.create_connection(
                 lambda: net.FrameConnection(on_frame, label="the office's event stream"),
-                *events_listener.getsockname())
+                *events_listener.getsockname(),
+            )
             await asyncio.wait_for(subscribed.wait(), READY_LIMIT)
 
             for spec, socks in proxy_specs:
                 pid = launcher.spawn("proxy", spec, [s.fileno() for s in socks])
-                self.processes.append({"role": "proxy", "serves": [h["name"] for h in spec["hands"]],
-                                       "pid": pid})
+                self.processes.append(
+                    {"role": "proxy", "serves": [h["name"] for h in spec["hands"]], "pid": pid}
+                )
             for student in level.students:
                 if student.name not in present:
                     continue
-                traffic = [{"to": t.to, "count": t.count, "every": t.every, "text": t.text,
-                            "reply": t.reply} for t in level.traffic if t.sender == student.name]
-                pid = launcher.spawn("student", {"name": student.name, "speed": self.speed,
-                                                 "proxy": list(self.addresses[student.name]["app"]),
-                                                 "traffic": traffic})
+                traffic = [
+                    {"to": t.to, "count": t.count, "every": t.every, "text": t.text, "reply": t.reply}
+                    for t in level.traffic
+                    if t.sender == student.name
+                ]
+                pid = launcher.spawn(
+                    "student",
+                    {
+                        "name": student.name,
+                        "speed": self.speed,
+                        "proxy": list(self.addresses[student.name]["app"]),
+                        "traffic": traffic,
+                    },
+                )
                 self.processes.append({"role": "student", "name": student.name, "pid": pid})
         finally:
             for sock in owned:  # the children hold their own copies now
@@ -198,14 +227,15 @@ class Round:
         deadline = time.monotonic() + READY_LIMIT
         while not ready_at:
             if time.monotonic() > deadline:
-                raise RoundError("the room did not get ready within "
-                                 f"{READY_LIMIT:.0f} s (certificates or links failed)")
+                raise RoundError(
+                    f"the room did not get ready within {READY_LIMIT:.0f} s (certificates or links failed)"
+                )
             await asyncio.sleep(0.02)
         timed_out = False
         if expected:
             try:
                 await asyncio.wait_for(finished.wait(), self.time_limit())
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 timed_out = True
         # A recipient's "delivered" event and the sender's result travel by different
         # paths; wait (briefly) until the history holds both for every delivered note.
@@ -213,12 +243,14 @@ class Round:
         while time.monotonic() < settle and not self._settled():
             await asyncio.sleep(0.01)
         subscription.close()
-        return RoundResult(list(self.events), list(self.processes), expected, timed_out,
-                           ready_at[0] if ready_at else None)
+        return RoundResult(
+            list(self.events), list(self.processes), expected, timed_out, ready_at[0] if ready_at else None
+        )
 
     def _settled(self) -> bool:
-        delivered = {e["note"] for e in self.events if e.get("kind") == "result"
-                     and e.get("state") == "delivered"}
+        delivered = {
+            e["note"] for e in self.events if e.get("kind") == "result" and e.get("state") == "delivered"
+        }
         handed = {e["note"] for e in self.events if e.get("kind") == "delivered"}
         return delivered <= handed
 
@@ -248,4 +280,3 @@ def wait_gone(pids: list[int], timeout: float = 10.0) -> list[int]:
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.02)
-

@@ -29,8 +29,6 @@ def next_hops(graph: nx.Graph) -> dict[str, dict[str, list[str]]]:
         for dest, d in distance[hand].items():
             if dest == hand:
                 continue
-            row[dest] = sorted(
-                n for n in graph.neighbors(hand) if distance[n].get(dest, -1) == d - 1
-            )
+            row[dest] = sorted(n for n in graph.neighbors(hand) if distance[n].get(dest, -1) == d - 1)
         table[hand] = row
     return table

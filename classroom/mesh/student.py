@@ -21,7 +21,8 @@ SEND = wire.FrameType.SEND
 class Student:
     def __init__(self, spec: dict[str, Any]) -> None:
         self.name: str = spec["name"]
-        self.proxy_address: tuple[str, int] = tuple(spec["proxy"])  # type: ignore[assignment]
+        host, port = spec["proxy"]
+        self.proxy_address: tuple[str, int] = (str(host), int(port))
         self.traffic: list[dict[str, Any]] = spec.get("traffic", [])
         self.speed = float(spec.get("speed", 1.0))
         self.ready = asyncio.Event()
@@ -47,8 +48,7 @@ class Student:
                 await asyncio.sleep(interval)
             assert self.conn is not None
             note_id = f"{self.name}>{line['to']}#{i + 1}"
-            self.conn.send(SEND, {"id": note_id, "to": line["to"], "reply": bool(line.get("reply"))},
-                           text)
+            self.conn.send(SEND, {"id": note_id, "to": line["to"], "reply": bool(line.get("reply"))}, text)
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -58,8 +58,9 @@ class Student:
         for _ in range(200):  # the proxy process may still be starting
             try:
                 _, self.conn = await loop.create_connection(
-                    lambda: net.FrameConnection(self._on_frame, lambda c, e: closed.set(),
-                                                label=f"proxy of {self.name}"),
+                    lambda: net.FrameConnection(
+                        self._on_frame, lambda c, e: closed.set(), label=f"proxy of {self.name}"
+                    ),
                     *self.proxy_address,
                 )
                 break

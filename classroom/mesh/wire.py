@@ -86,9 +86,7 @@ def encode(frame: Frame, max_frame: int = MAX_FRAME) -> bytes:
     length = HEADER_LEN.size + len(head) + len(frame.body)
     if length > max_frame:
         raise LocalProtocolError(f"frame of {length} bytes exceeds the {max_frame}-byte limit")
-    return b"".join(
-        (PREFIX.pack(VERSION, frame.type, length), HEADER_LEN.pack(len(head)), head, frame.body)
-    )
+    return b"".join((PREFIX.pack(VERSION, frame.type, length), HEADER_LEN.pack(len(head)), head, frame.body))
 
 
 def encode_parts(ftype: FrameType, header: dict[str, Any], body: bytes = b"") -> bytes:

@@ -1,0 +1,1060 @@
+"""The level file: loading, and one clear FILE:LINE error for each kind of bad input.
+
+Each bad level is a small YAML text; the line the error must point at is
+marked in the text with ``# <-`` (so the tests say where, not just how many).
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from classroom.durations import format_duration, parse_duration
+from classroom.level import (
+    METRICS,
+    Level,
+    LevelError,
+    line_of,
+    list_levels,
+    load_config,
+    load_level,
+    validate_resources,
+)
+
+REPO_LEVELS = Path(__file__).resolve().parent.parent / "levels"
+
+# Three students in a row of a 2 x 3 room.
+BASE = """\
+apiVersion: classroom.mesh/v1
+kind: Level
+metadata:
+  name: tiny
+room:
+  rows: 2
+  cols: 3
+students:
+  - name: alice
+    seat: [0, 0]
+  - name: ben
+    seat: [0, 1]
+  - name: cara
+    seat: [0, 2]
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "bad.yaml") -> str:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return str(path)
+
+
+def marked_line(text: str) -> int:
+    lines = [i for i, line in enumerate(textwrap.dedent(text).splitlines(), 1) if "# <-" in line]
+    assert len(lines) == 1, "mark exactly one line with # <-"
+    return lines[0]
+
+
+def level_error(tmp_path: Path, text: str) -> LevelError:
+    path = write(tmp_path, text)
+    with pytest.raises(LevelError) as info:
+        load_level(path)
+    err = info.value
+    assert err.path == path
+    return err
+
+
+def assert_error(tmp_path: Path, text: str, phrase: str, line: int | None = None) -> LevelError:
+    err = level_error(tmp_path, text)
+    expected = marked_line(text) if line is None else line
+    assert str(err).startswith(f"{err.path}:{expected}: "), str(err)
+    assert err.line == expected
+    assert phrase in err.message, str(err)
+    assert str(err) == f"{err.path}:{err.line}: {err.message}"
+    return err
+
+
+def resource(kind: str, spec: str, api: str = "security.istio.io/v1", name: str = "r") -> str:
+    """A level whose mesh has one resource; ``spec`` is YAML indented by 8 spaces."""
+    return (
+        BASE
+        + f"""\
+mesh:
+  resources:
+    - apiVersion: {api}
+      kind: {kind}
+      metadata: {{name: {name}}}
+      spec:
+{textwrap.indent(textwrap.dedent(spec).rstrip() + chr(10), " " * 8)}"""
+    )
+
+
+def peer_auth(mode: str = "STRICT") -> str:
+    return resource("PeerAuthentication", f"mtls: {{mode: {mode}}}")
+
+
+# --------------------------------------------------------------------------- good levels
+
+
+def test_shipped_levels_load() -> None:
+    levels = list_levels(REPO_LEVELS)
+    assert [lv.name for lv in levels] == ["first-note", "nosy-neighbours"]
+    for level in levels:
+        assert level.lesson.strip() and level.title and level.objectives
+        assert level.solution is not None and level.editable == ("PeerAuthentication",)
+        assert level.resources[0]["spec"]["mtls"]["mode"] == "STRICT"
+
+
+def test_first_note_shape() -> None:
+    import networkx as nx
+
+    level = load_level(str(REPO_LEVELS / "01-first-note.yaml"))
+    assert level.name == "first-note" and level.title == "The first note"
+    assert (level.room.rows, level.room.cols, level.room.passing_time) == (3, 4, 0.3)
+    assert [s.name for s in level.students] == ["alice", "ben", "cara", "dev", "eli", "gus", "fay"]
+    graph = level.graph()
+    assert nx.is_connected(graph)
+    assert nx.shortest_path_length(graph, "alice", "fay") >= 3  # two or more hands between
+    lunch, ruler = level.traffic
+    assert (lunch.sender, lunch.to, lunch.count, lunch.every) == ("alice", "fay", 10, 0.4)
+    assert lunch.text == "Lunch at the fountain?"
+    assert (ruler.sender, ruler.to, ruler.count, ruler.every) == ("gus", "ben", 5, 0.6)
+    assert [(o.metric, o.op, o.value) for o in level.objectives] == [
+        ("delivered_ratio", ">=", 1.0),
+        ("duplicates", "==", 0.0),
+        ("ledger_ok", "==", 1.0),
+    ]
+    assert level.solution == level.resources
+    assert all(a < b for a, b in level.room.links)
+
+
+def test_nosy_neighbours_shape() -> None:
+    level = load_level("nosy-neighbours", REPO_LEVELS)
+    graph = level.graph()
+    assert len(level.students) >= 6
+    assert "intermediaries_read" in {o.metric for o in level.objectives}
+    import networkx as nx
+
+    for line in level.traffic:
+        path = nx.shortest_path(graph, line.sender, line.to)
+        nosy = [n for n in path[1:-1] if level.student(n).behaviour.nosy]
+        assert len(nosy) >= 2, path
+        assert not level.student(line.to).behaviour.nosy
+
+
+def test_defaults(tmp_path: Path) -> None:
+    level = load_level(write(tmp_path, BASE))
+    assert level.seed == 1 and level.profile == "istio" and level.lesson == ""
+    assert level.concepts == () and level.resources == () and level.editable == ()
+    assert level.title == "tiny" and level.teacher is None and level.solution is None
+    assert level.room.passing_time == 0.3
+    assert level.room.links == (("alice", "ben"), ("ben", "cara"))
+    assert level.student("ben").behaviour.drops == 0.0
+    with pytest.raises(KeyError):
+        level.student("zed")
+
+
+def test_full_level(tmp_path: Path) -> None:
+    text = (
+        BASE
+        + """\
+seed: 7
+lesson: hello
+teacher:
+  patrol: [[0, 0], [1, 2]]
+  speed: 2
+  eavesdrops: true
+  catches: 0.25
+  impersonates: true
+traffic:
+  - {from: alice, to: cara, count: 3, every: 1.5s, text: hi, reply: true}
+  - {from: cara, to: alice}
+objectives:
+  - {metric: ledger_ok, op: "==", value: true}
+"""
+    )
+    text = text.replace(
+        "    seat: [0, 1]\n",
+        "    seat: [0, 1]\n    behaviour: {drops: 0.5, "
+        "refuses: true, slow: 2s, nosy: true, back_after: 10s}\n",
+    )
+    level = load_level(write(tmp_path, text))
+    ben = level.student("ben").behaviour
+    assert (ben.drops, ben.refuses, ben.slow, ben.nosy, ben.back_after) == (0.5, True, 2.0, True, 10.0)
+    assert level.teacher is not None and level.teacher.patrol == ((0, 0), (1, 2))
+    assert level.teacher.catches == 0.25 and level.teacher.speed == 2.0
+    assert level.traffic[0].reply and level.traffic[0].every == 1.5
+    assert level.traffic[1].count == 1 and level.traffic[1].text == ""
+    assert level.objectives[0].value == 1.0
+
+
+def test_explicit_links(tmp_path: Path) -> None:
+    text = BASE.replace("  cols: 3\n", "  cols: 3\n  links: [[cara, alice], [ben, alice]]\n")
+    level = load_level(write(tmp_path, text))
+    assert level.room.links == (("alice", "ben"), ("alice", "cara"))
+
+
+def test_every_istio_field_the_class_knows(tmp_path: Path) -> None:
+    text = (
+        BASE
+        + """\
+mesh:
+  editable: [PeerAuthentication, VirtualService, DestinationRule, AuthorizationPolicy]
+  resources:
+    - apiVersion: security.istio.io/v1beta1
+      kind: PeerAuthentication
+      metadata: {name: ben-only, namespace: tiny, labels: {team: a}}
+      spec: {selector: {matchLabels: {app: ben}}, mtls: {mode: PERMISSIVE}}
+    - apiVersion: networking.istio.io/v1alpha3
+      kind: VirtualService
+      metadata: {name: cara}
+      spec:
+        hosts: [cara]
+        http:
+          - name: main
+            match: [{headers: {x: {exact: y}}}]
+            timeout: 10s
+            retries: {attempts: 3, perTryTimeout: 2s, retryOn: "connect-failure,reset,503",
+                      backoff: 100ms}
+            fault:
+              delay: {percentage: {value: 10}, fixedDelay: 1s}
+              abort: {percentage: {value: 5.5}, httpStatus: 503}
+            route:
+              - {destination: {host: cara, subset: v1}, weight: 90}
+              - {destination: {host: cara, subset: v2}, weight: 10}
+    - apiVersion: networking.istio.io/v1
+      kind: DestinationRule
+      metadata: {name: cara}
+      spec:
+        host: cara
+        trafficPolicy:
+          outlierDetection: {consecutive5xxErrors: 1, consecutiveGatewayErrors: 2,
+                             interval: 1s, baseEjectionTime: 30s, maxEjectionPercent: 50}
+          connectionPool:
+            tcp: {maxConnections: 10, connectTimeout: 1s}
+            http: {http1MaxPendingRequests: 1, maxRequestsPerConnection: 1, maxRetries: 3}
+          loadBalancer: {simple: ROUND_ROBIN}
+          retryBudget: {percent: {value: 20}, minRetryConcurrency: 2}
+        subsets:
+          - {name: v1, labels: {version: v1}}
+          - name: v2
+            labels: {version: v2}
+            trafficPolicy: {retryBudget: {percent: 25}}
+    - apiVersion: security.istio.io/v1
+      kind: AuthorizationPolicy
+      metadata: {name: cara}
+      spec:
+        selector: {matchLabels: {app: cara}}
+        action: ALLOW
+        rules:
+          - from:
+              - source:
+                  principals: [classroom.local/ns/tiny/sa/alice]
+                  notPrincipals: [classroom.local/ns/tiny/sa/ben]
+                  namespaces: [tiny]
+            to:
+              - operation: {hosts: [cara], paths: [/notes], methods: [POST], ports: ["8080", 9]}
+"""
+    )
+    level = load_level(write(tmp_path, text))
+    assert [r["kind"] for r in level.resources] == [
+        "PeerAuthentication",
+        "VirtualService",
+        "DestinationRule",
+        "AuthorizationPolicy",
+    ]
+    json.dumps(level.resources)  # plain data for the mesh
+    assert len(level.editable) == 4
+
+
+def test_resources_keep_their_lines(tmp_path: Path) -> None:
+    level = load_level(write(tmp_path, peer_auth()))
+    (pa,) = level.resources
+    assert line_of(pa["spec"], "mtls") == BASE.count("\n") + 7
+    assert line_of(level.resources[0]) == BASE.count("\n") + 3
+    copy = pickle.loads(pickle.dumps(level))
+    assert copy == level and line_of(copy.resources[0]["spec"], "mtls") == line_of(pa["spec"], "mtls")
+
+
+def test_anchors_and_merge_keys(tmp_path: Path) -> None:
+    text = BASE.replace(
+        "    seat: [0, 1]\n", "    seat: [0, 1]\n    behaviour: &lazy {slow: 1s, drops: 0.1}\n"
+    )
+    text = text.replace("    seat: [0, 2]\n", "    seat: [0, 2]\n    behaviour: {<<: *lazy, drops: 0.2}\n")
+    level = load_level(write(tmp_path, text))
+    assert level.student("cara").behaviour.slow == 1.0
+    assert level.student("cara").behaviour.drops == 0.2
+
+
+# --------------------------------------------------------------------------- lookup
+
+
+def test_lookup_by_name_stem_and_path(tmp_path: Path) -> None:
+    write(tmp_path, BASE, "03-tiny.yaml")
+    write(tmp_path, BASE.replace("name: tiny", "name: other"), "04-other.yaml")
+    assert load_level("tiny", tmp_path).name == "tiny"
+    assert load_level("03-tiny", tmp_path).name == "tiny"
+    assert load_level("other", tmp_path).name == "other"
+    assert load_level(str(tmp_path / "04-other.yaml")).name == "other"
+    assert load_level("first-note").name == "first-note"  # the repo's own levels/
+
+
+def test_levels_dir_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(tmp_path, BASE, "tiny.yaml")
+    monkeypatch.setenv("CLASSROOM_LEVELS_DIR", str(tmp_path))
+    assert load_level("tiny").name == "tiny"
+    assert [lv.name for lv in list_levels()] == ["tiny"]
+
+
+def test_unknown_level_name_lists_the_available_ones(tmp_path: Path) -> None:
+    write(tmp_path, BASE, "03-tiny.yaml")
+    write(tmp_path, "broken: [", "05-broken.yaml")
+    with pytest.raises(LevelError) as info:
+        load_level("tinny", tmp_path)
+    assert str(info.value).startswith("tinny: no level named 'tinny'")
+    assert "available: tiny" in str(info.value)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    path = str(tmp_path / "nope.yaml")
+    with pytest.raises(LevelError) as info:
+        load_level(path)
+    assert str(info.value) == f"{path}: no such file"
+
+
+def test_list_levels_sorted_by_file_name_and_names_unique(tmp_path: Path) -> None:
+    write(tmp_path, BASE.replace("name: tiny", "name: zed"), "01-z.yaml")
+    write(tmp_path, BASE, "02-a.yaml")
+    assert [lv.name for lv in list_levels(tmp_path)] == ["zed", "tiny"]
+    write(tmp_path, BASE, "03-again.yaml")
+    with pytest.raises(LevelError, match="already the name of"):
+        list_levels(tmp_path)
+
+
+# --------------------------------------------------------------------------- bad YAML and shape
+
+
+def test_broken_yaml(tmp_path: Path) -> None:
+    text = BASE + "traffic:\n  - from: alice\n    to: [ben\n  - {from: ben}  # <-\n"
+    assert_error(tmp_path, text, "not valid YAML")
+
+
+def test_yaml_tab_indentation(tmp_path: Path) -> None:
+    text = BASE + "seed:\n\t- 1  # <-\n"
+    assert_error(tmp_path, text, "not valid YAML")
+
+
+@pytest.mark.parametrize("text", ["", "\n", "# only a comment\n"], ids=["empty", "blank", "comment"])
+def test_empty_file(tmp_path: Path, text: str) -> None:
+    assert_error(tmp_path, text, "empty", line=1)
+
+
+@pytest.mark.parametrize(
+    "text, line, what",
+    [
+        ("- a\n- b\n", 1, "a list"),
+        ("just words\n", 1, "the text 'just words'"),
+        ("# a comment\n42\n", 2, "the number 42"),
+    ],
+    ids=["list", "text", "number"],
+)
+def test_top_level_not_a_mapping(tmp_path: Path, text: str, line: int, what: str) -> None:
+    err = level_error(tmp_path, text)
+    assert "must be a YAML mapping" in err.message and what in err.message
+    assert err.line == line
+
+
+def test_two_documents_in_a_level(tmp_path: Path) -> None:
+    assert_error(tmp_path, BASE + "---  # <-\nseed: 2\n", "a second one (remove the '---')")
+
+
+def test_duplicate_key(tmp_path: Path) -> None:
+    text = BASE.replace("  cols: 3\n", "  cols: 3\n  rows: 3  # <-\n")
+    assert_error(tmp_path, text, "key 'rows' appears twice in one mapping (first on line 6)")
+
+
+# --------------------------------------------------------------------------- unknown keys
+
+UNKNOWN_KEYS = {
+    "top level": (
+        BASE + "sead: 3  # <-\n",
+        "the level has an unknown key 'sead'; allowed: apiVersion, kind, metadata, lesson, seed",
+    ),
+    "metadata": (
+        BASE.replace("  name: tiny\n", "  name: tiny\n  autor: me  # <-\n"),
+        "metadata has an unknown key 'autor'; allowed: name, title, concepts",
+    ),
+    "room": (
+        BASE.replace("  cols: 3\n", "  cols: 3\n  colums: 4  # <-\n"),
+        "room has an unknown key 'colums'; allowed: rows, cols, passing_time, links",
+    ),
+    "student": (
+        BASE.replace("    seat: [0, 1]\n", "    seat: [0, 1]\n    age: 9  # <-\n"),
+        "students[1] has an unknown key 'age'; allowed: name, seat, behaviour",
+    ),
+    "behaviour": (
+        BASE.replace(
+            "    seat: [0, 1]\n",
+            "    seat: [0, 1]\n    behaviour:\n      drops: 0.1\n      grumpy: true  # <-\n",
+        ),
+        "students[1].behaviour has an unknown key 'grumpy'; allowed: drops, refuses",
+    ),
+    "teacher": (
+        BASE + "teacher:\n  patrol: [[0, 0]]\n  shouts: true  # <-\n",
+        "teacher has an unknown key 'shouts'; allowed: patrol, speed, eavesdrops",
+    ),
+    "traffic": (
+        BASE + "traffic:\n  - from: alice\n    to: ben\n    cc: cara  # <-\n",
+        "traffic[0] has an unknown key 'cc'; allowed: from, to, count, every, text",
+    ),
+    "objective": (
+        BASE + "objectives:\n  - {metric: failed, op: ==, value: 0}\n"
+        "  - {metric: failed, op: ==, value: 0, weight: 2}  # <-\n",
+        "objectives[1] has an unknown key 'weight'; allowed: metric, op, value",
+    ),
+    "mesh": (
+        BASE + "mesh:\n  profil: istio  # <-\n",
+        "mesh has an unknown key 'profil'; allowed: profile, resources, editable",
+    ),
+    "solution": (
+        BASE + "solution:\n  resources: []\n  notes: x  # <-\n",
+        "solution has an unknown key 'notes'; allowed: resources",
+    ),
+    "resource": (
+        BASE + "mesh:\n  resources:\n    - apiVersion: security.istio.io/v1\n"
+        "      kind: PeerAuthentication\n      metadata: {name: default}\n"
+        "      status: {}  # <-\n",
+        "mesh.resources[0] has an unknown key 'status'; allowed: apiVersion, kind, metadata, spec",
+    ),
+    "resource metadata": (
+        BASE + "mesh:\n  resources:\n    - apiVersion: security.istio.io/v1\n"
+        "      kind: PeerAuthentication\n      metadata:\n"
+        "        name: default\n        annotations: {}  # <-\n",
+        "mesh.resources[0].metadata has an unknown key 'annotations'; allowed: name, namespace, labels",
+    ),
+    "resource spec": (
+        resource("PeerAuthentication", "mtls: {mode: STRICT}\nportLevelMtls: {}  # <-\n"),
+        "mesh.resources[0].spec has an unknown key 'portLevelMtls'; allowed: selector, mtls",
+    ),
+    "nested in spec": (
+        resource(
+            "VirtualService",
+            """\
+        hosts: [ben]
+        http:
+          - retries:
+              attempts: 3
+              perTryTimout: 2s  # <-
+        """,
+            api="networking.istio.io/v1",
+        ),
+        "mesh.resources[0].spec.http[0].retries has an unknown key "
+        "'perTryTimout'; allowed: attempts, perTryTimeout, retryOn, backoff",
+    ),
+    "traffic policy": (
+        resource(
+            "DestinationRule",
+            """\
+        host: ben
+        trafficPolicy:
+          outlierDetection: {consecutiveErrors: 1}  # <-
+        """,
+            api="networking.istio.io/v1",
+        ),
+        "outlierDetection has an unknown key 'consecutiveErrors'",
+    ),
+}
+
+
+@pytest.mark.parametrize("text, phrase", list(UNKNOWN_KEYS.values()), ids=list(UNKNOWN_KEYS))
+def test_unknown_key(tmp_path: Path, text: str, phrase: str) -> None:
+    assert_error(tmp_path, text, phrase)
+
+
+# --------------------------------------------------------------------------- wrong values
+
+WRONG_VALUES = {
+    "string for number": (
+        BASE.replace("  rows: 2\n", "  rows: two  # <-\n"),
+        "room.rows must be a whole number, got the text 'two'",
+    ),
+    "bool for list": (
+        BASE.replace("  name: tiny\n", "  name: tiny\n  concepts: true  # <-\n"),
+        "metadata.concepts must be a list, got true",
+    ),
+    "number for text": (BASE + "lesson: 42  # <-\n", "lesson must be text (put it in quotes)"),
+    "negative count": (
+        BASE + "traffic:\n  - from: alice\n    to: ben\n    count: -3  # <-\n",
+        "traffic[0].count must be 1 or more, got -3",
+    ),
+    "zero rows": (BASE.replace("  rows: 2\n", "  rows: 0  # <-\n"), "room.rows must be 1 or more, got 0"),
+    "negative seed": (BASE + "seed: -1  # <-\n", "seed must be 0 or more"),
+    "probability above 1": (
+        BASE.replace("    seat: [0, 1]\n", "    seat: [0, 1]\n    behaviour: {drops: 1.5}  # <-\n"),
+        "students[1].behaviour.drops is a probability: it must be between 0 and 1, got 1.5",
+    ),
+    "probability below 0": (
+        BASE + "teacher:\n  patrol: [[0, 0]]\n  catches: -0.1  # <-\n",
+        "teacher.catches is a probability",
+    ),
+    "bool wanted": (
+        BASE.replace("    seat: [0, 1]\n", "    seat: [0, 1]\n    behaviour: {nosy: yes please}  # <-\n"),
+        "students[1].behaviour.nosy must be true or false",
+    ),
+    "teacher speed": (
+        BASE + "teacher:\n  patrol: [[0, 0]]\n  speed: 0  # <-\n",
+        "teacher.speed must be more than 0",
+    ),
+    "empty patrol": (BASE + "teacher:\n  patrol: []  # <-\n", "teacher.patrol is empty"),
+    "patrol outside": (
+        BASE + "teacher:\n  patrol:\n    - [0, 0]\n    - [2, 0]  # <-\n",
+        "teacher.patrol[1] [2, 0] is outside the room (2 rows x 3 cols",
+    ),
+    "bad duration": (
+        BASE + "traffic:\n  - from: alice\n    to: ben\n    every: soon  # <-\n",
+        "traffic[0].every: 'soon' is not a duration",
+    ),
+    "negative duration": (
+        BASE.replace("  cols: 3\n", "  cols: 3\n  passing_time: -1s  # <-\n"),
+        "room.passing_time: duration '-1s' is negative",
+    ),
+    "duration in behaviour": (
+        BASE.replace("    seat: [0, 1]\n", "    seat: [0, 1]\n    behaviour: {slow: 2 secs}  # <-\n"),
+        "students[1].behaviour.slow: '2 secs' is not a duration",
+    ),
+    "absent and absent_after": (
+        BASE.replace(
+            "    seat: [0, 1]\n",
+            "    seat: [0, 1]\n    behaviour:\n      absent: true\n      absent_after: 5s  # <-\n",
+        ),
+        "never comes",
+    ),
+    "profile": (
+        BASE + "mesh:\n  profile: kuma  # <-\n",
+        "mesh.profile must be one of istio, linkerd, cilium, traefik, consul, appmesh, "
+        "nginx, got the text 'kuma'",
+    ),
+    "apiVersion": (
+        BASE.replace("classroom.mesh/v1", "classroom.mesh/v2  # <-"),
+        "apiVersion must be classroom.mesh/v1, got the text 'classroom.mesh/v2'",
+    ),
+    "kind": (BASE.replace("kind: Level", "kind: Lesson  # <-"), "kind must be Level"),
+    "missing apiVersion": (
+        BASE.replace("kind: Level\n", "kind: Level  # <-\n").replace("apiVersion: classroom.mesh/v1\n", ""),
+        "the level is missing 'apiVersion'",
+    ),
+    "missing students": (
+        BASE.split("students:")[0].replace("v1\n", "v1  # <-\n", 1),
+        "the level is missing 'students'",
+    ),
+    "no students": (BASE.split("students:")[0] + "students: []  # <-\n", "students is empty"),
+    "op": (
+        BASE + "objectives:\n  - metric: failed\n    op: =<  # <-\n    value: 0\n",
+        "objectives[0].op must be one of >=, <=, ==, >, <, !=, got the text '=<'",
+    ),
+    "objective value": (
+        BASE + "objectives:\n  - {metric: failed, op: ==, value: none}  # <-\n",
+        "objectives[0].value must be a number",
+    ),
+    "mtls mode": (
+        peer_auth("STRICTLY").replace("STRICTLY}", "STRICTLY}  # <-"),
+        "mesh.resources[0].spec.mtls.mode must be one of STRICT, PERMISSIVE, DISABLE, "
+        "UNSET, got the text 'STRICTLY'",
+    ),
+    "action": (
+        resource("AuthorizationPolicy", "action: REJECT  # <-\n"),
+        "mesh.resources[0].spec.action must be one of ALLOW, DENY",
+    ),
+    "resource kind": (
+        resource("Gateway", "{}").replace("kind: Gateway", "kind: Gateway  # <-"),
+        "mesh.resources[0].kind must be one of PeerAuthentication, "
+        "AuthorizationPolicy, VirtualService, DestinationRule",
+    ),
+    "resource apiVersion": (
+        resource("VirtualService", "hosts: [ben]").replace(
+            "apiVersion: security.istio.io/v1", "apiVersion: security.istio.io/v1  # <-"
+        ),
+        "a VirtualService has apiVersion networking.istio.io/v1 or networking.istio.io/v1beta1",
+    ),
+    "resource name": (
+        peer_auth().replace("{name: r}", "{name: My_Rule}  # <-"),
+        "'My_Rule' is not a valid resource name",
+    ),
+    "resource duration": (
+        resource(
+            "VirtualService",
+            "hosts: [ben]\nhttp:\n  - timeout: 2 minutes  # <-\n",
+            api="networking.istio.io/v1",
+        ),
+        "mesh.resources[0].spec.http[0].timeout: '2 minutes' is not a duration",
+    ),
+    "resource percentage": (
+        resource(
+            "VirtualService",
+            """\
+        hosts: [ben]
+        http:
+          - fault:
+              abort:
+                httpStatus: 503
+                percentage: {value: 150}  # <-
+        """,
+            api="networking.istio.io/v1",
+        ),
+        "percentage.value must be between 0 and 100",
+    ),
+    "resource type": (
+        resource("VirtualService", "hosts: ben  # <-\n", api="networking.istio.io/v1"),
+        "mesh.resources[0].spec.hosts must be a list, got the text 'ben'",
+    ),
+    "retry budget percent": (
+        resource(
+            "DestinationRule",
+            """\
+        host: ben
+        trafficPolicy:
+          retryBudget: {percent: lots}  # <-
+        """,
+            api="networking.istio.io/v1",
+        ),
+        "retryBudget.percent must be a percentage 0-100 or {value: 0-100}",
+    ),
+    "retryOn": (
+        resource(
+            "VirtualService",
+            """\
+        hosts: [ben]
+        http:
+          - retries: {attempts: 2, retryOn: "conect-failure,reset"}  # <-
+        """,
+            api="networking.istio.io/v1",
+        ),
+        "'conect-failure' is not a retry condition",
+    ),
+    "weights": (
+        resource(
+            "VirtualService",
+            """\
+        hosts: [ben]
+        http:
+          - route:  # <-
+              - {destination: {host: ben, subset: v1}, weight: 80}
+              - {destination: {host: ben, subset: v2}, weight: 10}
+        """,
+            api="networking.istio.io/v1",
+        ),
+        "add up to 90, not 100",
+    ),
+    "VirtualService without hosts": (
+        resource("VirtualService", "http: []", api="networking.istio.io/v1").replace(
+            "      spec:", "      spec:  # <-"
+        ),
+        "mesh.resources[0].spec is missing 'hosts'",
+    ),
+    "duplicate resource": (
+        peer_auth()
+        + """\
+    - apiVersion: security.istio.io/v1
+      kind: PeerAuthentication
+      metadata: {name: r}  # <-
+""",
+        "mesh.resources[1] is a second PeerAuthentication named 'r'",
+    ),
+    "resources not a list": (
+        BASE + "mesh:\n  resources: {kind: PeerAuthentication}  # <-\n",
+        "mesh.resources must be a list, got a mapping",
+    ),
+}
+
+
+@pytest.mark.parametrize("text, phrase", list(WRONG_VALUES.values()), ids=list(WRONG_VALUES))
+def test_wrong_value(tmp_path: Path, text: str, phrase: str) -> None:
+    assert_error(tmp_path, text, phrase)
+
+
+# --------------------------------------------------------------------------- students and seats
+
+
+def test_seat_outside_the_room(tmp_path: Path) -> None:
+    text = BASE.replace("    seat: [0, 2]\n", "    seat: [5, 1]  # <-\n")
+    assert_error(tmp_path, text, "students[2].seat [5, 1] is outside the room (2 rows x 3 cols")
+
+
+def test_negative_seat(tmp_path: Path) -> None:
+    text = BASE.replace("    seat: [0, 2]\n", "    seat: [-1, 1]  # <-\n")
+    assert_error(tmp_path, text, "students[2].seat [-1, 1] is outside the room")
+
+
+@pytest.mark.parametrize("seat", ["[0]", "[0, 1, 2]", "[a, b]", "3", "[0.5, 1]"])
+def test_seat_not_a_pair(tmp_path: Path, seat: str) -> None:
+    text = BASE.replace("    seat: [0, 2]\n", f"    seat: {seat}  # <-\n")
+    assert_error(tmp_path, text, "students[2].seat must be a seat [row, col] of two whole numbers")
+
+
+def test_two_students_in_one_seat(tmp_path: Path) -> None:
+    text = BASE.replace("    seat: [0, 2]\n", "    seat: [0, 1]  # <-\n")
+    assert_error(tmp_path, text, "students[2].seat [0, 1] is already ben's seat")
+
+
+def test_duplicate_student_name(tmp_path: Path) -> None:
+    text = BASE.replace("  - name: cara\n", "  - name: ben  # <-\n")
+    assert_error(
+        tmp_path, text, "students[2].name: there is already a student named 'ben' (students[1].name, line 11)"
+    )
+
+
+@pytest.mark.parametrize("name", ["Ben", "2pac", "ben_s", "ben-", "'ben s'", "''", "no", "7"])
+def test_student_name_not_a_slug(tmp_path: Path, name: str) -> None:
+    text = BASE.replace("  - name: cara\n", f"  - name: {name}  # <-\n")
+    err = level_error(tmp_path, text)
+    assert err.line == marked_line(text)
+    assert err.message.startswith("students[2].name ")
+    assert "is not a valid name" in err.message or "must be text" in err.message
+
+
+def test_metadata_name_not_a_slug(tmp_path: Path) -> None:
+    text = BASE.replace("  name: tiny\n", "  name: Tiny Level  # <-\n")
+    assert_error(tmp_path, text, "metadata.name 'Tiny Level' is not a valid name")
+
+
+# --------------------------------------------------------------------------- links and reachability
+
+
+def test_links_unknown_student(tmp_path: Path) -> None:
+    text = BASE.replace(
+        "  cols: 3\n", "  cols: 3\n  links:\n    - [alice, ben]\n    - [ben, dana]  # <-\n    - [ben, cara]\n"
+    )
+    assert_error(
+        tmp_path,
+        text,
+        "room.links[1] [ben, dana] names the text 'dana', who is not a "
+        "student of this level (students: alice, ben, cara)",
+    )
+
+
+def test_links_to_herself(tmp_path: Path) -> None:
+    text = BASE.replace("  cols: 3\n", "  cols: 3\n  links:\n    - [ben, ben]  # <-\n")
+    assert_error(tmp_path, text, "room.links[0] [ben, ben] links ben to herself")
+
+
+@pytest.mark.parametrize("links", ["everyone", "true", "[[alice]]", "[alice, ben]"])
+def test_links_bad_shape(tmp_path: Path, links: str) -> None:
+    text = BASE.replace("  cols: 3\n", f"  cols: 3\n  links: {links}  # <-\n")
+    err = assert_error(tmp_path, text, "room.links")
+    assert "neighbours" in err.message or "pair of student names" in err.message
+
+
+def test_unreachable_students_by_seat(tmp_path: Path) -> None:
+    text = BASE.replace("  rows: 2\n", "  rows: 3\n").replace(
+        "  - name: cara\n    seat: [0, 2]\n", "  - name: cara  # <-\n    seat: [2, 2]\n"
+    )
+    text += "  - name: dan\n    seat: [2, 1]\n"
+    assert_error(
+        tmp_path,
+        text,
+        "cara and dan cannot be reached: no chain of desk neighbours "
+        "(links: neighbours joins seats that share a side) connects them to alice",
+    )
+
+
+def test_unreachable_student_by_explicit_links(tmp_path: Path) -> None:
+    text = BASE.replace("  cols: 3\n", "  cols: 3\n  links: [[alice, ben]]\n").replace(
+        "  - name: cara\n", "  - name: cara  # <-\n"
+    )
+    assert_error(tmp_path, text, "cara cannot be reached: no pair in room.links connects her to alice")
+
+
+# --------------------------------------------------------------------------- traffic and objectives
+
+
+@pytest.mark.parametrize("key", ["from", "to"])
+def test_traffic_unknown_student(tmp_path: Path, key: str) -> None:
+    ends = {"from": "alice", "to": "ben"}
+    ends[key] = "dana"
+    text = (
+        BASE + f"traffic:\n  - from: {ends['from']}{'  # <-' if key == 'from' else ''}\n"
+        f"    to: {ends['to']}{'  # <-' if key == 'to' else ''}\n"
+    )
+    assert_error(
+        tmp_path, text, f"traffic[0].{key} 'dana' is not a student of this level (students: alice, ben, cara)"
+    )
+
+
+def test_traffic_to_herself(tmp_path: Path) -> None:
+    text = BASE + "traffic:\n  - from: ben\n    to: ben  # <-\n"
+    assert_error(tmp_path, text, "traffic[0] sends notes from ben to herself")
+
+
+def test_objective_unknown_metric(tmp_path: Path) -> None:
+    text = (
+        BASE + "objectives:\n  - {metric: delivered_ratio, op: '>=', value: 1}\n"
+        "  - {metric: happiness, op: '>=', value: 1}  # <-\n"
+    )
+    err = assert_error(tmp_path, text, "objectives[1].metric must be one of delivered_ratio, ")
+    assert "got the text 'happiness'" in err.message
+
+
+def test_every_documented_metric_is_accepted(tmp_path: Path) -> None:
+    lines = "".join(f"  - {{metric: {m}, op: '>=', value: 0}}\n" for m in METRICS)
+    level = load_level(write(tmp_path, BASE + "objectives:\n" + lines))
+    assert len(level.objectives) == 26
+
+
+# --------------------------------------------------------------------------- mesh names and kinds
+
+
+def test_editable_unknown_kind(tmp_path: Path) -> None:
+    text = BASE + "mesh:\n  editable:\n    - PeerAuthentication\n    - Gateway  # <-\n"
+    assert_error(
+        tmp_path,
+        text,
+        "mesh.editable[1] must be one of PeerAuthentication, "
+        "AuthorizationPolicy, VirtualService, DestinationRule, got the text 'Gateway'",
+    )
+
+
+def test_route_destination_unknown_student(tmp_path: Path) -> None:
+    text = resource(
+        "VirtualService",
+        """\
+        hosts: [ben]
+        http:
+          - route:
+              - destination: {host: ben, subset: v9}
+                weight: 50
+              - destination:
+                  host: dana  # <-
+                weight: 50
+        """,
+        api="networking.istio.io/v1",
+    )
+    assert_error(
+        tmp_path,
+        text,
+        "mesh.resources[0].spec.http[0].route[1].destination.host 'dana' is not a student of this level",
+    )
+
+
+def test_virtual_service_host_unknown_student(tmp_path: Path) -> None:
+    text = resource("VirtualService", "hosts:\n  - ben\n  - dana  # <-\n", api="networking.istio.io/v1")
+    assert_error(tmp_path, text, "mesh.resources[0].spec.hosts[1] 'dana' is not a student")
+
+
+def test_authorization_selector_unknown_student(tmp_path: Path) -> None:
+    text = resource(
+        "AuthorizationPolicy",
+        """\
+        action: DENY
+        selector:
+          matchLabels:
+            app: dana  # <-
+        """,
+    )
+    assert_error(
+        tmp_path,
+        text,
+        "mesh.resources[0].spec.selector.matchLabels.app 'dana' is not "
+        "a student of this level, so this AuthorizationPolicy selector matches nobody",
+    )
+
+
+def test_destination_rule_host_unknown_student(tmp_path: Path) -> None:
+    text = resource("DestinationRule", "host: dana  # <-\n", api="networking.istio.io/v1")
+    assert_error(tmp_path, text, "mesh.resources[0].spec.host 'dana' is not a student")
+
+
+def test_solution_is_validated_like_resources(tmp_path: Path) -> None:
+    text = (
+        BASE
+        + """\
+solution:
+  resources:
+    - apiVersion: security.istio.io/v1
+      kind: PeerAuthentication
+      metadata: {name: default}
+      spec: {mtls: {mode: TIGHT}}  # <-
+"""
+    )
+    assert_error(tmp_path, text, "solution.resources[0].spec.mtls.mode must be one of STRICT")
+
+
+def test_solution_needs_resources(tmp_path: Path) -> None:
+    assert_error(tmp_path, BASE + "solution: {}  # <-\n", "solution is missing 'resources'")
+
+
+def test_solution_loaded(tmp_path: Path) -> None:
+    text = (
+        BASE + "solution:\n  resources:\n    - apiVersion: security.istio.io/v1\n"
+        "      kind: PeerAuthentication\n      metadata: {name: default}\n"
+    )
+    level = load_level(write(tmp_path, text))
+    assert level.solution is not None and level.solution[0]["kind"] == "PeerAuthentication"
+
+
+# --------------------------------------------------------------------------- --config files
+
+PA = """\
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default}
+spec: {mtls: {mode: STRICT}}
+"""
+VS = """\
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: ben}
+spec:
+  hosts: [ben]
+  http:
+    - timeout: 5s
+"""
+
+
+def test_config_list(tmp_path: Path) -> None:
+    text = "- " + PA.replace("\n", "\n  ") + "\n- " + VS.replace("\n", "\n  ")
+    resources = load_config(write(tmp_path, text, "mesh.yaml"))
+    assert [r["kind"] for r in resources] == ["PeerAuthentication", "VirtualService"]
+
+
+def test_config_documents(tmp_path: Path) -> None:
+    resources = load_config(write(tmp_path, f"---\n{PA}---\n{VS}---\n", "mesh.yaml"))
+    assert [r["kind"] for r in resources] == ["PeerAuthentication", "VirtualService"]
+    assert load_config(write(tmp_path, PA, "one.yaml"))[0]["kind"] == "PeerAuthentication"
+    assert load_config(write(tmp_path, "[]\n", "none.yaml")) == ()
+
+
+def test_config_bad_resource_in_a_document(tmp_path: Path) -> None:
+    text = f"{PA}---\n{VS.replace('timeout: 5s', 'timeout: 5 s')}"
+    path = write(tmp_path, text, "mesh.yaml")
+    with pytest.raises(LevelError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}:12: resources[1].spec.http[0].timeout: ")
+
+
+def test_config_bad_resource_in_a_list(tmp_path: Path) -> None:
+    text = "- " + PA.replace("\n", "\n  ") + "\n- apiVersion: v1\n  kind: Secret\n  metadata: {name: x}\n"
+    path = write(tmp_path, text, "mesh.yaml")
+    with pytest.raises(LevelError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}:7: resources[1].kind must be one of ")
+
+
+@pytest.mark.parametrize(
+    "text, line, phrase",
+    [
+        ("", 1, "the configuration is empty"),
+        ("mtls: [\n", 2, "not valid YAML"),
+        ("just words\n", 1, "must hold a YAML list of resources"),
+        ("- 42\n", 1, "resources[0] must be a mapping"),
+    ],
+)
+def test_config_bad_file(tmp_path: Path, text: str, line: int, phrase: str) -> None:
+    path = write(tmp_path, text, "mesh.yaml")
+    with pytest.raises(LevelError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}:{line}: ") and phrase in str(info.value)
+
+
+def test_config_against_a_level(tmp_path: Path) -> None:
+    level = load_level(write(tmp_path, BASE, "tiny.yaml"))
+    path = write(tmp_path, VS.replace("[ben]", "[dana]"), "mesh.yaml")
+    assert load_config(path)  # without a level, any host will do
+    with pytest.raises(LevelError) as info:
+        load_config(path, level)
+    assert str(info.value).startswith(f"{path}:5: resources[0].spec.hosts[0] 'dana' is not a student")
+
+
+def test_validate_resources_plain_data() -> None:
+    assert validate_resources(
+        [
+            {
+                "apiVersion": "security.istio.io/v1",
+                "kind": "PeerAuthentication",
+                "metadata": {"name": "default"},
+            }
+        ]
+    )
+    with pytest.raises(LevelError) as info:
+        validate_resources([{"kind": "PeerAuthentication"}], "edit", students=["ben"])
+    assert str(info.value) == "edit: resources[0] is missing 'apiVersion'"
+
+
+def test_level_error_pickles() -> None:
+    err = pickle.loads(pickle.dumps(LevelError("a.yaml", 3, "bad")))
+    assert str(err) == "a.yaml:3: bad" and (err.path, err.line, err.message) == ("a.yaml", 3, "bad")
+
+
+def test_level_is_a_dataclass_with_the_public_fields() -> None:
+    fields = set(Level.__dataclass_fields__)
+    assert {
+        "path",
+        "name",
+        "title",
+        "concepts",
+        "lesson",
+        "seed",
+        "room",
+        "students",
+        "teacher",
+        "traffic",
+        "profile",
+        "resources",
+        "editable",
+        "objectives",
+        "solution",
+    } == fields
+
+
+# --------------------------------------------------------------------------- durations
+
+
+@pytest.mark.parametrize(
+    "text, seconds",
+    [
+        ("400ms", 0.4),
+        ("2s", 2.0),
+        ("1.5s", 1.5),
+        ("1m", 60.0),
+        ("1h", 3600.0),
+        ("250us", 0.00025),
+        ("250µs", 0.00025),
+        ("1h30m", 5400.0),
+        ("0", 0.0),
+        ("3", 3.0),
+        (2, 2.0),
+        (0.5, 0.5),
+        (" 2s ", 2.0),
+        ("100ns", 1e-7),
+    ],
+)
+def test_parse_duration(text: str | float, seconds: float) -> None:
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize(
+    "text", ["soon", "1x", "ms", "", "1s2", "-1s", -3, "2 s", True, float("nan"), "1e3s"]
+)
+def test_parse_duration_rejects(text: str | float) -> None:
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    "seconds, text",
+    [
+        (0, "0s"),
+        (0.4, "400ms"),
+        (2, "2s"),
+        (1.5, "1.5s"),
+        (90, "1m30s"),
+        (3600, "1h"),
+        (0.00025, "250us"),
+        (5400.5, "1h30m0.5s"),
+    ],
+)
+def test_format_duration(seconds: float, text: str) -> None:
+    assert format_duration(seconds) == text
+    assert parse_duration(text) == pytest.approx(seconds)
