@@ -238,3 +238,39 @@ async def test_per_row_profile_serves_a_row_from_one_proxy(write_level) -> None:
     proxies = [p for p in report["processes"] if p["role"] == "proxy"]
     assert sorted(len(p["serves"]) for p in proxies) == [1, 6]
     assert report["notes"]["delivered"] == 30 and report["ledger_ok"]
+
+
+async def test_a_garbled_frame_closes_that_connection_and_the_proxy_goes_on(
+    write_level, tmp_path: Path
+) -> None:
+    ca = pki.CertificateAuthority.create()
+    ca.save(tmp_path / "ca")
+    level = load_level(str(write_level(traffic=slow_traffic())))
+    round_ = Round(level, level.resources, seed=7, ca_dir=str(tmp_path / "ca"))
+    watcher = Watcher(round_)
+    await watcher.start()
+    try:
+        # A genuine neighbour of ben's (alice's identity) that sends garbage after the handshake.
+        key, cert = pki.issue_self(pki.spiffe_id(level.name, "alice"), ca)
+        for garbage in (b"\x09\x01\x00\x00\x00\x10" + b"?" * 16,  # a frame version nobody speaks
+                        b"\x01\x01\xff\xff\xff\xff"):  # a 4 GiB frame, refused from its prefix
+            reader, writer = await asyncio.open_connection(
+                *round_.addresses["ben"]["peer"], ssl=_client_context(key, cert, ca.pem))
+            writer.write(garbage)
+            await writer.drain()
+            # ben closes this connection (after its welcome frame): EOF, not an answer.
+            data = await asyncio.wait_for(reader.read(), EVENT_LIMIT)
+            decoder = wire.FrameDecoder()
+            decoder.receive_data(data)
+            assert [f.header.get("type") for f in decoder.frames()] == ["welcome"]
+            writer.close()
+        errors = []
+        for needle in ("version", "limit"):
+            errors.append(await watcher.wait_for(
+                lambda e, n=needle: e.get("kind") == "protocol_error" and n in e["reason"]))
+        assert all(e["hand"] == "ben" for e in errors)
+    finally:
+        result = await watcher.finish()
+    report = build_report(level, 7, result.events, result.processes)
+    assert report["notes"]["delivered"] == 30 and report["ledger_ok"]
+    assert report["protocol_errors"] == 2

@@ -214,7 +214,7 @@ def headed(head: bytes) -> bytes:
         pytest.param(raw_frame(GOOD_PAYLOAD, version=2), "version", id="wrong-version"),
         pytest.param(raw_frame(GOOD_PAYLOAD, version=0), "version", id="version-zero"),
         pytest.param(raw_frame(GOOD_PAYLOAD, ftype=0), "unknown frame type", id="type-zero"),
-        pytest.param(raw_frame(GOOD_PAYLOAD, ftype=8), "unknown frame type", id="type-eight"),
+        pytest.param(raw_frame(GOOD_PAYLOAD, ftype=9), "unknown frame type", id="type-nine"),
         pytest.param(raw_frame(GOOD_PAYLOAD, ftype=255), "unknown frame type", id="type-255"),
         pytest.param(raw_frame(b"", length=0), "too short", id="length-zero"),
         pytest.param(raw_frame(b"\x00", length=1), "too short", id="length-one"),

@@ -36,7 +36,7 @@ from typing import Any
 from classroom.mesh import net, pki, wire
 from classroom.mesh.events import EventBatch
 from classroom.mesh.net import FrameConnection
-from classroom.mesh.routes import next_hops, seating_graph
+from classroom.mesh.routes import ranked_next_hops, seating_graph
 
 CONTROL, EVENT = wire.FrameType.CONTROL, wire.FrameType.EVENT
 SUBSCRIBER_BUFFER_LIMIT = 4 * 1024 * 1024
@@ -163,7 +163,7 @@ class Office:
             present,
             [tuple(link) for link in self.spec["links"] if link[0] in self.roll and link[1] in self.roll],
         )
-        table = next_hops(graph)
+        table = ranked_next_hops(graph)
         hands = self.spec["hands"]
         for proxy_id, conn in self.proxies.items():
             served = [name for name, h in hands.items() if h["proxy"] == proxy_id and name in self.roll]

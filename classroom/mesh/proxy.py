@@ -40,37 +40,15 @@ from typing import Any
 
 from classroom.mesh import net, pki, wire
 from classroom.mesh.config import DISABLE, STRICT, MeshPolicy
+from classroom.mesh.courier import Courier
 from classroom.mesh.events import EventBatch
 from classroom.mesh.net import FrameConnection
-from classroom.mesh.seal import PublicKeys, SealError, StudentKeys
+from classroom.mesh.seal import PublicKeys, StudentKeys
 
 NOTE, ACK, CONTROL = wire.FrameType.NOTE, wire.FrameType.ACK, wire.FrameType.CONTROL
 DELIVERED, FAILED = "delivered", "failed"
 REDIAL_MIN, REDIAL_MAX = 0.05, 1.0
 HANDSHAKE_TIMEOUT = 10.0
-
-
-@dataclass
-class Outgoing:
-    """A note our student sent: the sender's ledger entry."""
-
-    id: str
-    to: str
-    started: float
-    deadline: float
-    envelope: bytes
-    trace: str
-    attempt: int = 0
-    state: str | None = None
-    timer: asyncio.TimerHandle | None = None
-
-
-@dataclass
-class Relay:
-    """A note we pass on for someone else: where its outcome goes back."""
-
-    inbound: FrameConnection
-    deadline: float
 
 
 @dataclass
@@ -115,9 +93,6 @@ class Hand:
         self.routes: dict[str, list[str]] = {}
         self.roll: dict[str, PublicKeys] = {}
         self.app: FrameConnection | None = None
-        self.outgoing: dict[str, Outgoing] = {}
-        self.relays: dict[tuple[str, int], Relay] = {}
-        self.delivered: set[str] = set()
         self.inbound: set[FrameConnection] = set()
         self.started = False
         self.configured = asyncio.Event()
@@ -125,6 +100,7 @@ class Hand:
         self.capture = None
         if proxy.capture_dir:
             self.capture = open(os.path.join(proxy.capture_dir, f"{name}.forwarded"), "ab")  # noqa: SIM115
+        self.courier = Courier(self, proxy.seed, proxy.speed)
 
     # --- identity ---------------------------------------------------------------------
     def hello(self) -> dict[str, Any]:
@@ -258,14 +234,12 @@ class Hand:
         if self.proxy.stopping:
             return
         self.emit("link_down", hand=self.name, peer=link.peer, reason=str(exc or "closed"))
-        lost, link.inflight = link.inflight, set()
-        for key in lost:
-            self._fail_attempt(key, "UC", f"link {self.name}->{link.peer} was reset", "reset")
+        self.courier.link_reset(link)
         self._dial(link, REDIAL_MIN)
 
     def _on_link_frame(self, conn: FrameConnection, frame: wire.Frame) -> None:
         if frame.type is ACK:
-            self._on_ack(conn.context, frame)
+            self.courier.on_ack(conn.context, frame.header, frame.body)
         elif frame.type is CONTROL and frame.header.get("type") == "welcome":
             welcome = conn.context.welcome
             if welcome is not None and not welcome.done():
@@ -362,7 +336,7 @@ class Hand:
 
     def _on_inbound_frame(self, conn: FrameConnection, frame: wire.Frame) -> None:
         if frame.type is NOTE:
-            self._on_note(conn, frame.header, frame.body)
+            self.courier.on_note(conn, frame.header, frame.body)
         elif frame.type is CONTROL and frame.header.get("type") == "hello":
             pass  # the dialer's greeting; its identity, if any, came with its certificate
         else:
@@ -398,256 +372,14 @@ class Hand:
 
     def _on_app_frame(self, conn: FrameConnection, frame: wire.Frame) -> None:
         if frame.type is wire.FrameType.SEND:
-            self._originate(frame.header, frame.body)
+            self.courier.originate(frame.header, frame.body)
+        elif frame.type is wire.FrameType.REPLY:
+            self.courier.on_reply(frame.header, frame.body)
         else:
             self._protocol_error(f"unexpected {frame.type.name} frame from student {self.name}")
 
-    # --- sending: the sender's side and its ledger ---------------------------------------
-    def _originate(self, header: dict[str, Any], text: bytes) -> None:
-        note_id, to = str(header.get("id")), str(header.get("to"))
-        if note_id in self.outgoing:
-            return  # the student said it twice; the ledger keeps one entry
-        loop = asyncio.get_running_loop()
-        now = time.time()
-        timeout = self.policy.note_timeout(to) / self.proxy.speed
-        out = Outgoing(note_id, to, now, now + timeout, b"", os.urandom(16).hex())
-        self.outgoing[note_id] = out
-        self.emit("sent", note=note_id, **{"from": self.name}, to=to, trace=out.trace)
-        keys = self.roll.get(to)
-        if keys is None:
-            self._finish(out, FAILED, "NR", f"{to} is not on the roll", "absent")
-            return
-        out.envelope = self.keys.seal(to, keys, note_id, text)
-        out.timer = loop.call_later(timeout, self._expire, note_id)
-        self._try(out)
-
-    def _try(self, out: Outgoing) -> None:
-        hop = self._next_hop(out.to, (self.name,))
-        if hop is None:
-            self._finish(out, FAILED, "UH", f"no healthy next hop from {self.name} to {out.to}", "absent")
-            return
-        header = {
-            "id": out.id,
-            "from": self.name,
-            "to": out.to,
-            "attempt": out.attempt,
-            "path": [self.name],
-            "deadline": out.deadline,
-            "trace": out.trace,
-        }
-        self._pass(hop, header, out.envelope)
-
-    def _next_hop(self, to: str, visited: tuple[str, ...] | list[str]) -> Link | None:
-        for name in self.routes.get(to, ()):
-            link = self.neighbours.get(name)
-            if link is not None and link.conn is not None and name not in visited:
-                return link
-        return None
-
-    def _pass(self, link: Link, header: dict[str, Any], body: bytes) -> None:
-        """Hand a note to a neighbour, after the passing time the level gives."""
-        key = (header["id"], header["attempt"])
-        data = wire.encode_parts(NOTE, header, body)
-        link.inflight.add(key)
-        delay = self.proxy.passing_delay
-        if delay > 0:
-            asyncio.get_running_loop().call_later(delay, self._transmit, link, key, data)
-        else:
-            self._transmit(link, key, data)
-
-    def _transmit(self, link: Link, key: tuple[str, int], data: bytes) -> None:
-        if key not in link.inflight:
-            return  # its outcome is already known (the link reset meanwhile)
-        if link.conn is None or not link.conn.write(data):
-            link.inflight.discard(key)
-            self._fail_attempt(key, "UF", f"{self.name} could not reach {link.peer}", "reset")
-
-    def _on_ack(self, link: Link, frame: wire.Frame) -> None:
-        header = frame.header
-        key = (str(header.get("id")), int(header.get("attempt", -1)))
-        link.inflight.discard(key)
-        relay = self.relays.pop(key, None)
-        if relay is not None:
-            relay.inbound.write(wire.encode(frame))
-            return
-        out = self.outgoing.get(str(header.get("id")))
-        if out is None or out.state is not None or out.attempt != header.get("attempt"):
-            return  # late outcome of an attempt that is already settled
-        if header.get("status") == DELIVERED:
-            self._finish(out, DELIVERED, None, None, None, path=header.get("path"))
-        else:
-            self._finish(out, FAILED, header.get("flag"), header.get("reason"), header.get("cause"))
-
-    def _fail_attempt(self, key: tuple[str, int], flag: str, reason: str, cause: str) -> None:
-        """An attempt we passed on has failed here: tell whoever is waiting for it."""
-        relay = self.relays.pop(key, None)
-        if relay is not None:
-            relay.inbound.send(
-                ACK,
-                {
-                    "id": key[0],
-                    "attempt": key[1],
-                    "status": FAILED,
-                    "flag": flag,
-                    "reason": reason,
-                    "cause": cause,
-                    "by": self.name,
-                },
-            )
-            return
-        out = self.outgoing.get(key[0])
-        if out is not None and out.state is None and out.attempt == key[1]:
-            self._finish(out, FAILED, flag, reason, cause)
-
-    def _expire(self, note_id: str) -> None:
-        out = self.outgoing.get(note_id)
-        if out is not None and out.state is None:
-            self._finish(out, FAILED, "UT", "no answer within the note's timeout", "timeout")
-
-    def _finish(
-        self,
-        out: Outgoing,
-        state: str,
-        flag: str | None,
-        reason: str | None,
-        cause: str | None,
-        path: list[str] | None = None,
-    ) -> None:
-        """The one place a note gets its terminal state."""
-        if out.state is not None:
-            return
-        out.state = state
-        if out.timer is not None:
-            out.timer.cancel()
-        latency = time.time() - out.started
-        self.emit(
-            "result",
-            note=out.id,
-            **{"from": self.name},
-            to=out.to,
-            state=state,
-            flag=flag,
-            reason=reason,
-            cause=cause,
-            latency=latency,
-            attempts=out.attempt + 1,
-            path=path,
-            trace=out.trace,
-        )
-        if self.app is not None:
-            self.app.send(wire.FrameType.RESULT, {"id": out.id, "status": state, "reason": reason})
-
-    # --- relaying and receiving -----------------------------------------------------------
-    def _on_note(self, conn: FrameConnection, header: dict[str, Any], body: bytes) -> None:
-        try:
-            note_id, attempt = str(header["id"]), int(header["attempt"])
-            sender, to, path = str(header["from"]), str(header["to"]), list(header["path"])
-        except (KeyError, TypeError, ValueError):
-            self._protocol_error(f"note without a valid routing header from {conn.label}")
-            conn.close()
-            return
-        key = (note_id, attempt)
-        if to == self.name:
-            self._receive(conn, key, sender, path, header, body)
-            return
-        if self.behaviour.get("nosy"):
-            self._peek(note_id, body)
-        hop = self._next_hop(to, path)
-        if hop is None:
-            conn.send(
-                ACK,
-                {
-                    "id": note_id,
-                    "attempt": attempt,
-                    "status": FAILED,
-                    "flag": "UH",
-                    "reason": f"{self.name} has no healthy next hop to {to}",
-                    "cause": "absent",
-                    "by": self.name,
-                },
-            )
-            return
-        self.relays[key] = Relay(conn, float(header.get("deadline", 0)))
-        forwarded = dict(header)
-        forwarded["path"] = [*path, self.name]
-        self.emit(
-            "forwarded", note=note_id, hand=self.name, to=hop.peer, attempt=attempt, trace=header.get("trace")
-        )
-        if self.capture is not None:
-            self.capture.write(wire.encode_parts(NOTE, forwarded, body))
-            self.capture.flush()
-        self._pass(hop, forwarded, body)
-
-    def _peek(self, note_id: str, body: bytes) -> None:
-        """A nosy student unfolds the note: all it gets is what the envelope shows."""
-        try:
-            text = body.decode("utf-8")
-            readable = text.isprintable()
-        except UnicodeDecodeError:
-            text, readable = "", False
-        self.emit(
-            "peeked",
-            note=note_id,
-            hand=self.name,
-            readable=readable,
-            saw=text[:40] if readable else body[:16].hex(),
-        )
-
-    def _receive(
-        self,
-        conn: FrameConnection,
-        key: tuple[str, int],
-        sender: str,
-        path: list[str],
-        header: dict[str, Any],
-        body: bytes,
-    ) -> None:
-        note_id = key[0]
-        path = [*path, self.name]
-        answer: dict[str, Any] = {"id": note_id, "attempt": key[1], "by": self.name}
-        keys = self.roll.get(sender)
-        try:
-            if keys is None:
-                raise SealError(f"note {note_id}: sender {sender} is not on the roll")
-            text = self.keys.open(sender, keys, note_id, body)
-        except SealError as exc:
-            self.emit("seal_broken", note=note_id, hand=self.name, reason=str(exc))
-            conn.send(
-                ACK, {**answer, "status": FAILED, "flag": "UC", "reason": str(exc), "cause": "tampered"}
-            )
-            return
-        if self.app is None:
-            conn.send(
-                ACK,
-                {
-                    **answer,
-                    "status": FAILED,
-                    "flag": "UH",
-                    "reason": f"{self.name} is not at the desk",
-                    "cause": "absent",
-                },
-            )
-            return
-        if note_id not in self.delivered:
-            self.delivered.add(note_id)
-            self.app.send(wire.FrameType.DELIVER, {"id": note_id, "from": sender}, text)
-            self.emit(
-                "delivered",
-                note=note_id,
-                hand=self.name,
-                **{"from": sender},
-                path=path,
-                trace=header.get("trace"),
-            )
-        else:
-            self.emit("duplicate_suppressed", note=note_id, hand=self.name)
-        conn.send(ACK, {**answer, "status": DELIVERED, "path": path})
-
     def sweep(self, now: float) -> None:
-        """Forget relays whose note is past its deadline (their sender has given up)."""
-        stale = [key for key, relay in self.relays.items() if relay.deadline and relay.deadline < now]
-        for key in stale:
-            del self.relays[key]
+        self.courier.sweep(now)
 
 
 class Proxy:
@@ -657,6 +389,7 @@ class Proxy:
         self.id: str = spec["id"]
         self.namespace: str = spec["namespace"]
         self.speed: float = float(spec.get("speed", 1.0))
+        self.seed: int = int(spec.get("seed", 1))
         self.passing_delay: float = float(spec.get("passing_time", 0.0)) / self.speed
         self.capture_dir: str | None = spec.get("capture_dir")
         self.stopping = False

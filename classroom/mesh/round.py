@@ -87,7 +87,7 @@ class Round:
 
     def time_limit(self) -> float:
         """Seconds after the room is ready by which every note must have settled."""
-        policy = mesh_policy(self.resources)
+        policy = mesh_policy(self.resources, self.level.profile)
         longest = max((t.every * (t.count - 1) for t in self.level.traffic), default=0.0)
         timeout = max([policy.note_timeout(t.to) for t in self.level.traffic] or [0.0])
         return (longest + timeout) / self.speed + 5.0
@@ -142,6 +142,7 @@ class Round:
                         "namespace": level.name,
                         "hands": hand_specs,
                         "speed": self.speed,
+                        "seed": self.seed,
                         "passing_time": level.room.passing_time,
                         "capture_dir": self.capture_dir,
                     },
@@ -158,7 +159,7 @@ class Round:
                 "links": [list(link) for link in level.room.links],
                 "hands": hands,
                 "proxies": [spec["id"] for spec, _ in proxy_specs],
-                "policy": mesh_policy(self.resources).to_json(),
+                "policy": mesh_policy(self.resources, level.profile).to_json(),
                 "ca_dir": self.ca_dir,
                 "leaf_lifetime": self.leaf_lifetime,
             }

@@ -32,3 +32,24 @@ def next_hops(graph: nx.Graph) -> dict[str, dict[str, list[str]]]:
             row[dest] = sorted(n for n in graph.neighbors(hand) if distance[n].get(dest, -1) == d - 1)
         table[hand] = row
     return table
+
+
+def ranked_next_hops(graph: nx.Graph) -> dict[str, dict[str, list[str]]]:
+    """For each hand and destination, every neighbour that can reach it, nearest first.
+
+    The head of each list is the shortest-path next hops (as :func:`next_hops`);
+    the rest are detours, for routing around a refusing or ejected neighbour.
+    Loops are avoided by the path a note carries, not by the table.
+    """
+    distance = dict(nx.all_pairs_shortest_path_length(graph))
+    table: dict[str, dict[str, list[str]]] = {}
+    for hand in graph.nodes:
+        table[hand] = {
+            dest: sorted(
+                (n for n in graph.neighbors(hand) if dest in distance[n]),
+                key=lambda n, dest=dest: (distance[n][dest], n),  # type: ignore[misc]
+            )
+            for dest in distance[hand]
+            if dest != hand
+        }
+    return table

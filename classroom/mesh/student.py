@@ -36,7 +36,11 @@ class Student:
         if frame.type is wire.FrameType.CONTROL and header.get("type") == "ready":
             self.ready.set()
         elif frame.type is wire.FrameType.DELIVER:
-            self.received[str(header.get("id"))] = frame.body
+            note_id = str(header.get("id"))
+            self.received[note_id] = frame.body
+            if header.get("reply"):
+                answer = b"Re: " + frame.body[:200] + b" -- yes!"
+                conn.send(wire.FrameType.REPLY, {"id": note_id}, answer)
         elif frame.type is wire.FrameType.RESULT:
             self.results[str(header.get("id"))] = str(header.get("status"))
 

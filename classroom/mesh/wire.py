@@ -55,6 +55,7 @@ class FrameType(enum.IntEnum):
     RESULT = 5  # proxy to its student: what became of your note
     CONTROL = 6  # office <-> proxy: certificates, configuration, acknowledgements
     EVENT = 7  # anyone -> office -> subscribers: telemetry events
+    REPLY = 8  # student to its proxy: my reply to a note I was handed
 
 
 class ProtocolError(Exception):

@@ -1,0 +1,160 @@
+"""Retries, backoff, retry budgets and outlier detection: the pure rules.
+
+Theory of operation
+-------------------
+These are the decisions a proxy makes when a try fails, written as small
+classes with no I/O and an injected clock, so tests can drive them exactly
+(as linkerd2-proxy tests its breakers on a controlled clock):
+
+* :func:`classify` names a failed try the way Envoy's ``retryOn`` does
+  (``connect-failure``, ``refused-stream``, ``unavailable``, ``reset``, a
+  per-try timeout as 504 ...) and :func:`retryable` says whether a policy's
+  ``retryOn`` list covers it.  A policy denial (403) is never retried.
+* :func:`backoff` is Envoy's fully jittered exponential backoff: retry N waits
+  a uniform time in [0, (2^N - 1) x 25 ms), capped at 250 ms, scaled by the
+  round's speed; the uniform draw is keyed (:mod:`classroom.mesh.dice`).
+* :class:`RetryBudget` is Istio's DestinationRule ``retryBudget``: active
+  retries may not exceed ``max(minRetryConcurrency, percent x active
+  requests)``.  Without one, retries are unbounded, and in a chain of proxies
+  that each retry, load multiplies hop by hop: a retry storm.
+* :class:`OutlierDetector` is Envoy's consecutive-errors ejection:
+  ``consecutive5xxErrors`` failures in a row eject a neighbour for
+  ``baseEjectionTime x (times ejected)``, never more than
+  ``maxEjectionPercent`` of the pool at once (but always at least one).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from classroom.mesh.dice import chance
+
+# What can go wrong with one try, and the HTTP status it stands for.
+CONNECT_FAILURE = "connect-failure"  # the next hop could not be reached (503, UF)
+REFUSED = "refused-stream"  # the next hop refused to take the note (503)
+RESET = "reset"  # the connection was cut mid-try (503, UC)
+TIMEOUT = "timeout"  # no answer within the per-try timeout (504, UT)
+DENIED = "denied"  # a policy said no (403): never retried
+ABORTED = "aborted"  # an injected fault (fault.abort.httpStatus, FI)
+NO_ROUTE = "no-route"  # no healthy next hop at all (503, UH)
+
+STATUS = {CONNECT_FAILURE: 503, REFUSED: 503, RESET: 503, TIMEOUT: 504, DENIED: 403, NO_ROUTE: 503}
+DEFAULT_RETRY_ON = frozenset({"connect-failure", "refused-stream", "unavailable", "cancelled"})
+BACKOFF_BASE, BACKOFF_CAP = 0.025, 0.250
+
+
+@dataclass(frozen=True)
+class Failure:
+    kind: str
+    status: int
+
+    @property
+    def is_5xx(self) -> bool:
+        return self.status >= 500
+
+
+def classify(kind: str, status: int | None = None) -> Failure:
+    return Failure(kind, status if status is not None else STATUS.get(kind, 503))
+
+
+def retryable(retry_on: frozenset[str], failure: Failure) -> bool:
+    """Whether a ``retryOn`` list (Envoy's tokens and bare status codes) covers the failure."""
+    if failure.kind == DENIED:
+        return False
+    if str(failure.status) in retry_on:
+        return True
+    kind = failure.kind
+    if "5xx" in retry_on and failure.is_5xx:
+        return True
+    if "gateway-error" in retry_on and failure.status in (502, 503, 504) and kind != ABORTED:
+        return True
+    if kind == CONNECT_FAILURE:
+        return "connect-failure" in retry_on
+    if kind == REFUSED:
+        return bool({"refused-stream", "unavailable"} & retry_on)
+    if kind == RESET:
+        return "reset" in retry_on
+    return False
+
+
+def backoff(retry: int, seed: int, *key: object, speed: float = 1.0) -> float:
+    """Seconds to wait before retry number ``retry`` (1 = the first retry)."""
+    ceiling = min((2**retry - 1) * BACKOFF_BASE, BACKOFF_CAP)
+    return chance(seed, "backoff", *key) * ceiling / speed
+
+
+@dataclass
+class RetryBudget:
+    """Istio's retryBudget: concurrent retries bounded by a share of active requests."""
+
+    percent: float = 20.0
+    min_retry_concurrency: int = 3
+    active: int = 0  # tries in flight, first tries and retries alike
+    active_retries: int = 0
+
+    def allows_retry(self) -> bool:
+        limit = max(self.min_retry_concurrency, math.floor(self.percent / 100.0 * self.active))
+        return self.active_retries < limit
+
+    def started(self, retry: bool) -> None:
+        self.active += 1
+        if retry:
+            self.active_retries += 1
+
+    def ended(self, retry: bool) -> None:
+        self.active = max(self.active - 1, 0)
+        if retry:
+            self.active_retries = max(self.active_retries - 1, 0)
+
+
+@dataclass
+class _Host:
+    consecutive: int = 0
+    ejections: int = 0
+    until: float = 0.0
+
+
+@dataclass
+class OutlierDetector:
+    """Consecutive-error ejection of neighbours, on an injected clock."""
+
+    consecutive_errors: int = 5
+    base_ejection_time: float = 30.0  # already scaled by the round's speed
+    max_ejection_percent: float = 10.0
+    clock: Callable[[], float] = field(default=lambda: 0.0)
+    hosts: dict[str, _Host] = field(default_factory=dict)
+
+    def ejected(self, host: str) -> bool:
+        state = self.hosts.get(host)
+        return state is not None and state.until > self.clock()
+
+    def ejected_hosts(self) -> list[str]:
+        now = self.clock()
+        return [h for h, s in self.hosts.items() if s.until > now]
+
+    def success(self, host: str) -> None:
+        state = self.hosts.get(host)
+        if state is not None:
+            state.consecutive = 0
+
+    def failure(self, host: str, pool_size: int) -> float | None:
+        """Record a failed try; the ejection's duration if this one ejects the host."""
+        if self.consecutive_errors <= 0:
+            return None
+        state = self.hosts.setdefault(host, _Host())
+        now = self.clock()
+        if state.until > now:
+            return None  # already out
+        state.consecutive += 1
+        if state.consecutive < self.consecutive_errors:
+            return None
+        allowed = max(1, math.floor(self.max_ejection_percent / 100.0 * pool_size))
+        if len(self.ejected_hosts()) >= allowed:
+            return None
+        state.ejections += 1
+        state.consecutive = 0
+        duration = self.base_ejection_time * state.ejections
+        state.until = now + duration
+        return duration
