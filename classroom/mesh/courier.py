@@ -71,6 +71,7 @@ if TYPE_CHECKING:
 
 NOTE, ACK = wire.FrameType.NOTE, wire.FrameType.ACK
 DELIVERED, FAILED = "delivered", "failed"
+RECEIPT_MARGIN = 10.0  # seconds (at speed 1) a receipt outlives its note's deadline
 # The report's failure causes, from the kind of the last try's failure.
 CAUSES = {TIMEOUT: "timeout", REFUSED: "refused", ABORTED: "refused", DENIED: "denied",
           "tampered": "denied", RESET: "reset", CONNECT_FAILURE: "reset", NO_ROUTE: "absent"}
@@ -105,6 +106,7 @@ class Exchange:
 class Receipt:
     """The recipient's memory of a note: handed over once, answered as often as asked."""
 
+    expires: float  # after the note's deadline no sender still tries it
     answer: dict[str, Any] | None = None
     reply: bytes = b""
     waiting: list[tuple[FrameConnection, int]] = field(default_factory=list)
@@ -118,8 +120,10 @@ class Courier:
         self.speed = speed
         self.emit = hand.emit
         self.pending: dict[tuple[str, int], Exchange] = {}
-        self.ledger: dict[str, Exchange] = {}
+        # Note ids our student sent; the exchange itself is dropped once the note is settled.
+        self.ledger: dict[str, Exchange | None] = {}
         self.receipts: dict[str, Receipt] = {}
+        self.forgotten: set[str] = set()  # receipts past their note's deadline: ids only
         self.budgets: dict[str, RetryBudget] = {}
         self.outliers: dict[str, OutlierDetector] = {}
         self.reply_paths: dict[str, tuple[str, list[str]]] = {}
@@ -372,6 +376,7 @@ class Courier:
         self.emit("result", note=ex.id, **{"from": self.name}, to=ex.to, state=state, flag=flag,
                   reason=reason, cause=cause if state == FAILED else None, latency=latency,
                   attempts=ex.tries + 1, path=path, trace=ex.trace, replied=bool(reply_text))
+        self.ledger[ex.id] = None
         app = self.hand.app
         if app is not None:
             app.send(wire.FrameType.RESULT, {"id": ex.id, "status": state, "reason": reason},
@@ -424,6 +429,10 @@ class Courier:
                  path: list[str], header: dict[str, Any], body: bytes) -> None:
         answer: dict[str, Any] = {"id": note_id, "attempt": attempt, "by": self.name}
         receipt = self.receipts.get(note_id)
+        if receipt is None and note_id in self.forgotten:
+            self.emit("duplicate_suppressed", note=note_id, hand=self.name, attempt=attempt)
+            conn.send(ACK, {**answer, "status": DELIVERED, "path": [*path, self.name]})
+            return
         if receipt is not None:
             self.emit("duplicate_suppressed", note=note_id, hand=self.name, attempt=attempt)
             if receipt.answer is not None:
@@ -447,7 +456,8 @@ class Courier:
             conn.send(ACK, {**answer, "status": FAILED, "kind": REFUSED, "code": 503, "flag": "UH",
                             "reason": f"{self.name} is not at the desk", "cause": "absent"})
             return
-        receipt = self.receipts[note_id] = Receipt(waiting=[(conn, attempt)])
+        expires = float(header.get("deadline") or time.time() + 60) + RECEIPT_MARGIN / self.speed
+        receipt = self.receipts[note_id] = Receipt(expires, waiting=[(conn, attempt)])
         full_path = [*path, self.name]
         reply = bool(header.get("reply"))
         app.send(wire.FrameType.DELIVER, {"id": note_id, "from": sender, "reply": reply}, text)
@@ -483,3 +493,6 @@ class Courier:
             if ex.upstream is not None and ex.deadline < now:
                 self._end_try(ex)
                 ex.settled = True
+        for note_id in [n for n, r in self.receipts.items() if r.expires < now and not r.waiting]:
+            del self.receipts[note_id]
+            self.forgotten.add(note_id)

@@ -2,8 +2,10 @@
 
 Every component reports what it did as events (note sent, forwarded,
 delivered, failed; link up; TLS rejected; ...).  Sending one frame per event
-would cost a write per note per hop, so :class:`EventBatch` collects the
-events of one turn of the event loop and sends them as a single EVENT frame.
+would cost a write per note per hop, and wake the office as often, so
+:class:`EventBatch` collects events for a few milliseconds (or until a batch
+is full) and sends them as one EVENT frame: telemetry a few ms late, and the
+note's own path left alone.
 """
 
 from __future__ import annotations
@@ -16,10 +18,15 @@ from typing import Any
 from classroom.mesh import wire
 
 
-class EventBatch:
-    """Collects events and flushes them once per loop iteration."""
+FLUSH_AFTER = 0.005
+BATCH = 200
 
-    def __init__(self, source: str, write: Callable[[bytes], object]) -> None:
+
+class EventBatch:
+    """Collects events and flushes them every few milliseconds, or when a batch is full."""
+
+    def __init__(self, source: str, write: Callable[[bytes], object], delay: float = FLUSH_AFTER) -> None:
+        self.delay = delay
         self.source = source
         self._write = write
         self._pending: list[dict[str, Any]] = []
@@ -29,10 +36,13 @@ class EventBatch:
         fields["kind"] = kind
         fields["t"] = time.time()
         fields["src"] = self.source
-        self._pending.append(fields)
-        if not self._scheduled:
+        pending = self._pending
+        pending.append(fields)
+        if len(pending) >= BATCH:
+            self.flush()
+        elif not self._scheduled:
             self._scheduled = True
-            asyncio.get_running_loop().call_soon(self.flush)
+            asyncio.get_running_loop().call_later(self.delay, self.flush)
 
     def flush(self) -> None:
         self._scheduled = False

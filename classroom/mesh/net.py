@@ -72,6 +72,7 @@ class FrameConnection(asyncio.Protocol):
         self.closed = asyncio.get_event_loop().create_future()
         self.peer: str | None = None  # verified SPIFFE ID, when TLS
         self.context: Any = None  # whatever the owner wants to remember
+        self._out: list[bytes] = []
 
     # asyncio.Protocol -------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -110,18 +111,36 @@ class FrameConnection(asyncio.Protocol):
         return self.transport is not None and not self.transport.is_closing()
 
     def write(self, data: bytes) -> bool:
-        """Write encoded frame bytes; False if the connection is gone."""
+        """Queue encoded frame bytes; False if the connection is gone.
+
+        Frames written in one turn of the event loop leave in one write (one TLS
+        record, one syscall): under load that halves a proxy's cost per note.
+        """
         transport = self.transport
         if transport is None or transport.is_closing():
             return False
-        transport.write(data)
+        out = self._out
+        out.append(data)
+        if len(out) == 1:
+            asyncio.get_running_loop().call_soon(self._flush)
         return True
+
+    def _flush(self) -> None:
+        out = self._out
+        if not out:
+            return
+        data = out[0] if len(out) == 1 else b"".join(out)
+        out.clear()
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(data)
 
     def send(self, ftype: wire.FrameType, header: dict[str, Any], body: bytes = b"") -> bool:
         return self.write(wire.encode_parts(ftype, header, body))
 
     def close(self) -> None:
         if self.transport is not None:
+            self._flush()
             self.transport.close()
 
     def abort(self) -> None:
