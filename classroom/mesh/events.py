@@ -17,7 +17,6 @@ from typing import Any
 
 from classroom.mesh import wire
 
-
 FLUSH_AFTER = 0.005
 BATCH = 200
 
