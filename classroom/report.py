@@ -17,6 +17,9 @@ from typing import Any
 from classroom.level import Level, Objective
 
 FAILURE_CAUSES = ("timeout", "refused", "denied", "reset", "absent")
+# Each arrival of a note (any try) at a hand ends in exactly one of these events.
+ARRIVALS = frozenset({"forwarded", "refused", "dropped", "delivered", "duplicate_suppressed",
+                      "absent_refused", "seal_broken"})
 OPS = {
     ">=": operator.ge,
     "<=": operator.le,
@@ -53,8 +56,13 @@ def build_report(
     tls_rejected: list[dict[str, Any]] = []
     protocol_errors = 0
     room_ready: float | None = None
+    retried = 0
+    arrivals: Counter[str] = Counter()  # notes that reached each hand, tries included
+    ejections = 0
     for event in events:
         kind = event.get("kind")
+        if kind in ARRIVALS and (kind != "dropped" or event.get("what") == "note"):
+            arrivals[event["hand"]] += 1
         if kind == "sent":
             sent[event["note"]] = event
         elif kind == "result":
@@ -80,6 +88,10 @@ def build_report(
             protocol_errors += 1
         elif kind == "room_ready":
             room_ready = float(event["seconds"])
+        elif kind == "retried":
+            retried += 1
+        elif kind == "ejected":
+            ejections += 1
 
     final = {note: rs[0] for note, rs in results.items() if rs}
     delivered = [r for r in final.values() if r["state"] == "delivered"]
@@ -93,7 +105,8 @@ def build_report(
         if r.get("flag"):
             flags[r["flag"]] += 1
     latencies = [r["latency"] * 1000.0 for r in delivered]
-    retries = sum(max(int(r.get("attempts", 1)) - 1, 0) for r in final.values())
+    # Every retry any hand made, the sender's own and the intermediaries' alike.
+    retries = retried or sum(max(int(r.get("attempts", 1)) - 1, 0) for r in final.values())
     hands = [len(r["path"]) for r in delivered if r.get("path")]
     n_sent = len(sent)
     report: dict[str, Any] = {
@@ -114,6 +127,8 @@ def build_report(
         "failures": failures,
         "flags": dict(flags),
         "retries": retries,
+        "ejections": ejections,
+        "hop_load": {hand: round(n / n_sent, 3) for hand, n in sorted(arrivals.items())} if n_sent else {},
         "latency_ms": {
             "p50": round(percentile(latencies, 50), 3),
             "p99": round(percentile(latencies, 99), 3),
@@ -159,6 +174,8 @@ def report_metrics(report: dict[str, Any]) -> dict[str, float]:
         "policy_denied": report["failures"].get("denied", 0),
         "ledger_ok": 1.0 if report["ledger_ok"] else 0.0,
         "tls_rejected": len(report["tls_rejected"]),
+        "max_hop_load": max(report.get("hop_load", {}).values(), default=0.0),
+        "ejections": report.get("ejections", 0),
     }
     for cause, count in report["failures"].items():
         metrics[f"failed_{cause}"] = count

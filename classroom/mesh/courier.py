@@ -127,6 +127,7 @@ class Courier:
         self.budgets: dict[str, RetryBudget] = {}
         self.outliers: dict[str, OutlierDetector] = {}
         self.reply_paths: dict[str, tuple[str, list[str]]] = {}
+        self.held: dict[str, list[Exchange]] = {}  # notes waiting for an absent recipient
         self._attempts = 0
 
     # --- policy lookups ---------------------------------------------------------------
@@ -164,13 +165,30 @@ class Courier:
         self.emit("sent", note=note_id, **{"from": self.name}, to=to, trace=trace)
         keys = self.hand.roll.get(to)
         if keys is None:
-            self._settle(ex, FAILED, "NR", f"{to} is not on the roll", classify(NO_ROUTE))
+            self._settle(ex, FAILED, "UH", f"no healthy upstream: {to} never came to class",
+                         classify(NO_ROUTE), cause="absent")
             return
         ex.body = self.hand.keys.seal(to, keys, note_id, text)
         ex.header = {"id": note_id, "from": self.name, "to": to, "path": [self.name],
                      "deadline": ex.deadline, "trace": trace, "reply": ex.reply_wanted}
         ex.deadline_timer = asyncio.get_running_loop().call_later(ex.deadline - now, self._expire, ex)
+        if to not in self.hand.in_class:
+            if header.get("hold"):
+                self.emit("held", note=note_id, hand=self.name, to=to)
+                self.held.setdefault(to, []).append(ex)
+            else:
+                self._settle(ex, FAILED, "UH", f"no healthy upstream: {to} is absent",
+                             classify(NO_ROUTE), cause="absent")
+            return
         self._try(ex)
+
+    def roll_changed(self) -> None:
+        """New routes and a new roll: hand over the notes held for students who are back."""
+        for to in [t for t in self.held if t in self.hand.in_class]:
+            for ex in self.held.pop(to):
+                if not ex.settled:
+                    self.emit("released", note=ex.id, hand=self.name, to=to)
+                    self._try(ex)
 
     def _expire(self, ex: Exchange) -> None:
         """The note's overall timeout: whatever try is in flight, the note has failed."""
@@ -391,6 +409,11 @@ class Courier:
             return
         behaviour = self.hand.behaviour
         answer = {"id": note_id, "attempt": attempt, "status": FAILED, "by": self.name}
+        if not self.hand.present:
+            self.emit("absent_refused", note=note_id, hand=self.name, attempt=attempt)
+            conn.send(ACK, {**answer, "kind": REFUSED, "code": 503, "flag": "UH", "cause": "absent",
+                            "reason": f"{self.name} is not at the desk to pass it on"})
+            return
         if behaviour.get("refuses"):
             self.emit("refused", note=note_id, hand=self.name, attempt=attempt)
             conn.send(ACK, {**answer, "kind": REFUSED, "code": 503, "flag": None, "cause": "refused",

@@ -83,6 +83,9 @@ class Office:
         self.acks: dict[str, dict[str, Any]] = {}
         self.roll: dict[str, dict[str, str]] = {}
         self.subscribers: list[Subscriber] = []
+        self.away: set[str] = set()  # on the roll, but not at their desks
+        self.lost: set[str] = set()  # proxy processes that went away
+        self.stopping = False
         self.version = 0
         self.started_at = time.time()
         self.events = EventBatch("office", self._fan_out)
@@ -127,6 +130,29 @@ class Office:
             self._on_hello(conn, proxy_id, message)
         elif kind == "ack":
             self._on_ack(proxy_id, message)
+        elif kind == "presence":
+            self._on_presence(str(message.get("hand")), bool(message.get("present")))
+
+    def _on_presence(self, hand: str, present: bool) -> None:
+        """A student left her desk or came back: the roll changes, so do the routes."""
+        if present:
+            self.away.discard(hand)
+        else:
+            self.away.add(hand)
+        self.events.emit("roll_changed", hand=hand, present=present)
+        self._push_config()
+
+    def _on_proxy_lost(self, conn: FrameConnection, exc: Exception | None) -> None:
+        """A proxy process is gone (killed, crashed): its students are off the routes."""
+        proxy_id = conn.context
+        if self.stopping or proxy_id in self.lost:
+            return
+        self.lost.add(proxy_id)
+        gone = [name for name, h in self.spec["hands"].items() if h["proxy"] == proxy_id]
+        self.away.update(gone)
+        self.events.emit("proxy_lost", proxy=proxy_id, hands=gone)
+        if self.version:
+            self._push_config()
 
     def _on_hello(self, conn: FrameConnection, proxy_id: str, message: dict[str, Any]) -> None:
         hands = self.spec["hands"]
@@ -158,14 +184,18 @@ class Office:
 
     def _push_config(self) -> None:
         self.version += 1
-        present = [name for name in self.spec["students"] if name in self.roll]
+        enrolled = [name for name in self.spec["students"] if name in self.roll]
         graph = seating_graph(
-            present,
+            enrolled,
             [tuple(link) for link in self.spec["links"] if link[0] in self.roll and link[1] in self.roll],
         )
-        table = ranked_next_hops(graph)
+        # Routes go only through students at their desks; links to the others stay open.
+        present = [name for name in enrolled if name not in self.away]
+        table = ranked_next_hops(graph.subgraph(present))
         hands = self.spec["hands"]
         for proxy_id, conn in self.proxies.items():
+            if proxy_id in self.lost:
+                continue
             served = [name for name, h in hands.items() if h["proxy"] == proxy_id and name in self.roll]
             config = {
                 name: {
@@ -188,17 +218,19 @@ class Office:
                     "version": self.version,
                     "hands": config,
                     "roll": self.roll,
+                    "present": present,
                     "policy": self.spec["policy"],
                 },
             )
-        self.events.emit("config_pushed", version=self.version, proxies=len(self.proxies))
+        self.events.emit("config_pushed", version=self.version, proxies=len(self.proxies),
+                         present=present, away=sorted(self.away))
 
     def _on_ack(self, proxy_id: str, message: dict[str, Any]) -> None:
         if message.get("version") != self.version:
             return
         self.acks[proxy_id] = message
         self.events.emit("config_acked", proxy=proxy_id, version=self.version, links=message["links"])
-        if len(self.acks) == len(self.proxies):
+        if self.version == 1 and len(self.acks) == len(self.proxies):
             for conn in self.proxies.values():
                 conn.send(CONTROL, {"type": "start"})
             down = [lk for ack in self.acks.values() for lk in ack["links"] if not lk["up"]]
@@ -214,11 +246,13 @@ class Office:
         loop.create_task(self._serve_subscribers())
         for proxy_id, sock in self.control_socks.items():
             sock.setblocking(False)
-            conn = FrameConnection(self._on_proxy_frame, None, label=f"proxy {proxy_id}")
+            conn = FrameConnection(self._on_proxy_frame, self._on_proxy_lost, label=f"proxy {proxy_id}")
             conn.context = proxy_id
             await loop.create_unix_connection(lambda conn=conn: conn, sock=sock)  # type: ignore[misc]
             self.proxies[proxy_id] = conn
         await done.wait()
+        self.stopping = True
+        self.events.flush()
 
 
 def main(spec: dict[str, Any], fds: list[int]) -> None:

@@ -95,6 +95,8 @@ class Hand:
         self.app: FrameConnection | None = None
         self.inbound: set[FrameConnection] = set()
         self.started = False
+        self.present = True  # our student is at the desk (her hand passes notes only then)
+        self.in_class: frozenset[str] = frozenset()  # who the roll says is present
         self.configured = asyncio.Event()
         self.emit = proxy.events.emit
         self.capture = None
@@ -119,11 +121,14 @@ class Hand:
 
     # --- configuration -----------------------------------------------------------------
     async def apply(
-        self, config: dict[str, Any], roll: dict[str, PublicKeys], policy: MeshPolicy
+        self, config: dict[str, Any], roll: dict[str, PublicKeys], policy: MeshPolicy,
+        present: frozenset[str],
     ) -> list[dict[str, Any]]:
+        first = not self.configured.is_set()
         self.policy = policy
         self.roll = roll
         self.routes = config["routes"]
+        self.in_class = present
         for n in config["neighbours"]:
             if n["name"] not in self.neighbours:
                 self.neighbours[n["name"]] = Link(n["name"], n["identity"], tuple(n["address"]))
@@ -132,8 +137,10 @@ class Hand:
         for link in self.neighbours.values():
             self._dial(link)
         links = list(self.neighbours.values())
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(asyncio.gather(*(lk.up.wait() for lk in links)), HANDSHAKE_TIMEOUT)
+        if first:  # later versions change routes; they need not wait for absent neighbours
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*(lk.up.wait() for lk in links)), HANDSHAKE_TIMEOUT)
+        self.courier.roll_changed()
         return [
             {
                 "from": self.name,
@@ -365,16 +372,28 @@ class Hand:
             self.app = conn
             if self.started:
                 conn.send(CONTROL, {"type": "ready"})
+                if not self.present:
+                    self._presence(True)
 
     def _on_app_closed(self, conn: FrameConnection, exc: Exception | None) -> None:
         if self.app is conn:
             self.app = None
+            if self.started and not self.proxy.stopping:
+                self._presence(False)
+
+    def _presence(self, present: bool) -> None:
+        """Our student left the desk or came back: the office updates the roll and the routes."""
+        self.present = present
+        self.emit("student_back" if present else "student_left", hand=self.name)
+        self.proxy.tell_office({"type": "presence", "hand": self.name, "present": present})
 
     def _on_app_frame(self, conn: FrameConnection, frame: wire.Frame) -> None:
         if frame.type is wire.FrameType.SEND:
             self.courier.originate(frame.header, frame.body)
         elif frame.type is wire.FrameType.REPLY:
             self.courier.on_reply(frame.header, frame.body)
+        elif frame.type is CONTROL and frame.header.get("type") == "done":
+            self.emit("student_done", hand=self.name, sent=frame.header.get("sent"))
         else:
             self._protocol_error(f"unexpected {frame.type.name} frame from student {self.name}")
 
@@ -400,6 +419,10 @@ class Proxy:
         self._hand_specs = spec["hands"]
         self._fds = fds[1:]
         self.config_version = 0
+
+    def tell_office(self, message: dict[str, Any]) -> None:
+        if self.control is not None:
+            self.control.send(CONTROL, message)
 
     def _send_events(self, data: bytes) -> None:
         if self.control is not None:
@@ -459,9 +482,10 @@ class Proxy:
     async def _apply(self, message: dict[str, Any]) -> None:
         policy = MeshPolicy.from_json(message["policy"])
         roll = {name: PublicKeys.from_json(keys) for name, keys in message["roll"].items()}
+        present = frozenset(message.get("present", roll))
         links: list[dict[str, Any]] = []
         results = await asyncio.gather(
-            *(hand.apply(message["hands"][name], roll, policy) for name, hand in self.hands.items())
+            *(hand.apply(message["hands"][name], roll, policy, present) for name, hand in self.hands.items())
         )
         for result in results:
             links.extend(result)

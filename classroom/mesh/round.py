@@ -89,6 +89,7 @@ class Round:
         """Seconds after the room is ready by which every note must have settled."""
         policy = mesh_policy(self.resources, self.level.profile)
         longest = max((t.every * (t.count - 1) for t in self.level.traffic), default=0.0)
+        longest += max((s.behaviour.back_after or 0.0 for s in self.level.students), default=0.0)
         timeout = max([policy.note_timeout(t.to) for t in self.level.traffic] or [0.0])
         return (longest + timeout) / self.speed + 5.0
 
@@ -173,8 +174,14 @@ class Round:
             # Subscribe before any proxy speaks, so that no event is missed.
             subscribed = asyncio.Event()
             finished = asyncio.Event()
-            counts = {"results": 0}
+            counts = {"results": 0, "sent": 0}
+            senders = {t.sender for t in level.traffic if t.sender in present}
+            done_senders: set[str] = set()
             ready_at: list[float] = []
+
+            def check_finished() -> None:
+                if done_senders >= senders and counts["results"] >= counts["sent"]:
+                    finished.set()
 
             def on_frame(conn: net.FrameConnection, frame: wire.Frame) -> None:
                 for event in frame.header.get("events", ()):
@@ -184,8 +191,12 @@ class Round:
                         subscribed.set()
                     elif kind == "result":
                         counts["results"] += 1
-                        if counts["results"] >= expected:
-                            finished.set()
+                        check_finished()
+                    elif kind == "sent":
+                        counts["sent"] += 1
+                    elif kind == "student_done":
+                        done_senders.add(str(event.get("hand")))
+                        check_finished()
                     elif kind == "room_ready":
                         ready_at.append(float(event["seconds"]))
                     if self.on_event is not None:
@@ -207,7 +218,8 @@ class Round:
                 if student.name not in present:
                     continue
                 traffic = [
-                    {"to": t.to, "count": t.count, "every": t.every, "text": t.text, "reply": t.reply}
+                    {"to": t.to, "count": t.count, "every": t.every, "text": t.text, "reply": t.reply,
+                     "hold": getattr(t, "hold", False)}
                     for t in level.traffic
                     if t.sender == student.name
                 ]
@@ -218,6 +230,8 @@ class Round:
                         "speed": self.speed,
                         "proxy": list(self.addresses[student.name]["app"]),
                         "traffic": traffic,
+                        "absent_after": student.behaviour.absent_after,
+                        "back_after": student.behaviour.back_after,
                     },
                 )
                 self.processes.append({"role": "student", "name": student.name, "pid": pid})
@@ -233,7 +247,7 @@ class Round:
                 )
             await asyncio.sleep(0.02)
         timed_out = False
-        if expected:
+        if senders:
             try:
                 await asyncio.wait_for(finished.wait(), self.time_limit())
             except TimeoutError:

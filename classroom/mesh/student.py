@@ -4,7 +4,10 @@ The student knows nothing of TLS, routes or the class rules: it talks
 plaintext frames to its proxy over loopback, as an application talks to its
 sidecar inside a pod.  It waits for the proxy to say the class is ready, then
 sends each of its traffic lines (``count`` notes, one every ``every`` seconds
-at speed 1), and reads the notes delivered to it.
+at speed 1), replies when a note asks for it, and reads the notes delivered to
+it.  A student whose behaviour says ``absent_after`` leaves her desk then (she
+drops the connection to her proxy) and, with ``back_after``, comes back; the
+notes she would have written meanwhile wait until she is back.
 """
 
 from __future__ import annotations
@@ -29,7 +32,13 @@ class Student:
         self.received: dict[str, bytes] = {}
         self.results: dict[str, str] = {}
         self.conn: net.FrameConnection | None = None
-        self._counter = 0
+        self.absent_after: float | None = spec.get("absent_after")
+        self.back_after: float | None = spec.get("back_after")
+        self.at_desk = asyncio.Event()
+        self.lost = asyncio.Event()
+        self.finished = asyncio.Event()
+        self.leaving = False
+        self.sent = 0
 
     def _on_frame(self, conn: net.FrameConnection, frame: wire.Frame) -> None:
         header = frame.header
@@ -50,37 +59,77 @@ class Student:
         for i in range(int(line["count"])):
             if i:
                 await asyncio.sleep(interval)
+            await self.at_desk.wait()  # an absent student sends nothing until she is back
             assert self.conn is not None
             note_id = f"{self.name}>{line['to']}#{i + 1}"
-            self.conn.send(SEND, {"id": note_id, "to": line["to"], "reply": bool(line.get("reply"))}, text)
+            self.conn.send(SEND, {"id": note_id, "to": line["to"], "reply": bool(line.get("reply")),
+                                  "hold": bool(line.get("hold"))}, text)
+            self.sent += 1
+
+    async def _connect(self) -> bool:
+        loop = asyncio.get_running_loop()
+        self.ready.clear()
+        for _ in range(200):  # the proxy process may still be starting
+            try:
+                _, self.conn = await loop.create_connection(
+                    lambda: net.FrameConnection(self._on_frame, self._on_closed,
+                                                label=f"proxy of {self.name}"),
+                    *self.proxy_address,
+                )
+                return True
+            except OSError:
+                await asyncio.sleep(0.025)
+        net.log(f"student {self.name}", "could not reach my proxy")
+        return False
+
+    def _on_closed(self, conn: net.FrameConnection, exc: Exception | None) -> None:
+        if conn is self.conn and not self.leaving:
+            self.lost.set()  # the proxy went away: nothing more to do in class
+
+    async def _attendance(self) -> None:
+        """absent_after / back_after: leave the desk (drop the proxy connection), come back."""
+        if self.absent_after is None:
+            return
+        await asyncio.sleep(self.absent_after / self.speed)
+        self.at_desk.clear()
+        self.leaving = True
+        if self.conn is not None:
+            if self.back_after is None:  # gone for good: nothing more will come from her
+                self.conn.send(wire.FrameType.CONTROL, {"type": "done", "sent": self.sent})
+            self.conn.close()
+        if self.back_after is None:
+            self.finished.set()
+            return
+        await asyncio.sleep(max(self.back_after - self.absent_after, 0.0) / self.speed)
+        self.leaving = False
+        if await self._connect():
+            await self.ready.wait()
+            self.at_desk.set()
+
+    async def _lesson(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.create_task(self._attendance())
+        await asyncio.gather(*(self._send_line(line) for line in self.traffic))
+        await self.at_desk.wait()
+        assert self.conn is not None
+        # Tell the proxy there is nothing more to come, so the round knows when it is over.
+        self.conn.send(wire.FrameType.CONTROL, {"type": "done", "sent": self.sent})
+        self.finished.set()
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         done = asyncio.Event()
         loop.add_signal_handler(signal.SIGTERM, done.set)
-        closed = asyncio.Event()
-        for _ in range(200):  # the proxy process may still be starting
-            try:
-                _, self.conn = await loop.create_connection(
-                    lambda: net.FrameConnection(
-                        self._on_frame, lambda c, e: closed.set(), label=f"proxy of {self.name}"
-                    ),
-                    *self.proxy_address,
-                )
-                break
-            except OSError:
-                await asyncio.sleep(0.025)
-        else:
-            net.log(f"student {self.name}", "could not reach my proxy")
+        if not await self._connect():
             return
-        waiters = [loop.create_task(done.wait()), loop.create_task(closed.wait())]
+        waiters = [loop.create_task(done.wait()), loop.create_task(self.lost.wait())]
         ready = loop.create_task(self.ready.wait())
         await asyncio.wait([ready, *waiters], return_when=asyncio.FIRST_COMPLETED)
         if self.ready.is_set():
-            senders = [loop.create_task(self._send_line(line)) for line in self.traffic]
+            self.at_desk.set()
+            lesson = loop.create_task(self._lesson())
             await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-            for task in senders:
-                task.cancel()
+            lesson.cancel()
 
 
 def main(spec: dict[str, Any], fds: list[int]) -> None:

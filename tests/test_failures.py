@@ -1,0 +1,205 @@
+"""Real rounds where things go wrong: lossy, refusing, slow, absent and killed classmates."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from typing import Any
+
+import pytest
+from conftest import level_doc
+
+from classroom.level import load_level
+from classroom.mesh.round import Round, alive, wait_gone
+from classroom.report import build_report
+
+pytestmark = pytest.mark.timeout(180)
+SQUARE = {"alice": [0, 0], "ben": [0, 1], "cara": [1, 0], "dev": [1, 1]}  # two ways from alice to dev
+
+
+def virtual_service(host: str, **http: Any) -> dict[str, Any]:
+    return {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+            "metadata": {"name": host}, "spec": {"hosts": [host], "http": [http]}}
+
+
+def destination_rule(host: str, **traffic_policy: Any) -> dict[str, Any]:
+    return {"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+            "metadata": {"name": host}, "spec": {"host": host, "trafficPolicy": traffic_policy}}
+
+
+def square_doc(traffic: list[dict[str, Any]], behaviours: dict[str, dict[str, Any]] | None = None,
+               resources: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    doc = level_doc(traffic=traffic)
+    doc["room"] = {"rows": 2, "cols": 2, "passing_time": "0ms", "links": "neighbours"}
+    doc["students"] = [{"name": n, "seat": s, **({"behaviour": (behaviours or {})[n]}
+                                                  if n in (behaviours or {}) else {})}
+                       for n, s in SQUARE.items()]
+    doc["mesh"]["resources"] += resources or []
+    return doc
+
+
+async def play(write_level, doc: dict[str, Any], **kwargs: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    level = load_level(str(write_level(doc)))
+    round_ = Round(level, level.resources, seed=level.seed, **kwargs)
+    result = await round_.run()
+    assert wait_gone(round_.pids()) == []
+    return build_report(level, level.seed, result.events, result.processes), result.events
+
+
+def results(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e for e in events if e.get("kind") == "result"]
+
+
+async def test_a_lossy_intermediary_with_retries_delivers_everything_once(write_level) -> None:
+    doc = level_doc(
+        traffic=[{"from": "alice", "to": "dev", "count": 200, "every": "5ms", "text": "pass it on"}],
+        behaviours={"ben": {"drops": 0.4}},
+    )
+    doc["mesh"]["resources"].append(virtual_service(
+        "dev", timeout="20s", retries={"attempts": 20, "perTryTimeout": "150ms",
+                                       "retryOn": "5xx,reset,connect-failure"}))
+    report, events = await play(write_level, doc)
+    assert report["ledger_ok"]
+    assert report["notes"]["delivered"] >= 0.99 * 200
+    assert report["notes"]["duplicates"] == 0
+    assert report["retries"] > 0
+    dropped = sum(1 for e in events if e.get("kind") == "dropped")
+    assert dropped > 40  # ben really did lose notes (and replies): ~40% of each pass
+    assert sum(report["failures"].values()) == report["notes"]["failed"]
+
+
+async def test_without_retries_the_same_class_loses_notes(write_level) -> None:
+    doc = level_doc(
+        traffic=[{"from": "alice", "to": "dev", "count": 50, "every": "5ms", "text": "pass it on"}],
+        behaviours={"ben": {"drops": 0.4}},
+    )
+    doc["mesh"]["resources"].append(virtual_service("dev", timeout="300ms", retries={"attempts": 0}))
+    report, events = await play(write_level, doc)
+    assert report["ledger_ok"]
+    assert report["notes"]["failed"] >= 10
+    assert report["failures"]["timeout"] == report["notes"]["failed"]
+    assert {e["flag"] for e in results(events) if e["state"] == "failed"} == {"UT"}
+
+
+async def test_an_absent_recipient_fails_fast_with_the_reason(write_level) -> None:
+    doc = level_doc(traffic=[{"from": "alice", "to": "dev", "count": 5, "every": "10ms", "text": "hi"}],
+                    behaviours={"dev": {"absent": True}})
+    doc["mesh"]["resources"].append(virtual_service("dev", timeout="10s"))
+    report, events = await play(write_level, doc)
+    assert report["notes"]["failed"] == 5 and report["failures"]["absent"] == 5
+    for result in results(events):
+        assert result["flag"] == "UH" and "dev" in result["reason"]
+        assert result["latency"] < 1.0  # fast: not after the 10 s timeout
+
+
+async def test_notes_are_held_for_a_recipient_who_comes_back(write_level) -> None:
+    doc = square_doc(
+        traffic=[{"from": "alice", "to": "dev", "count": 20, "every": "100ms", "text": "wait for me",
+                  "hold": True}],
+        behaviours={"dev": {"absent_after": "500ms", "back_after": "1500ms"}},
+        resources=[virtual_service("dev", timeout="5s",
+                                   retries={"attempts": 3, "retryOn": "5xx,reset,unavailable"})],
+    )
+    report, events = await play(write_level, doc)
+    assert report["ledger_ok"]
+    assert report["notes"]["delivered"] == 20 and report["notes"]["duplicates"] == 0
+    assert any(e.get("kind") == "held" for e in events)
+    assert any(e.get("kind") == "student_left" for e in events)
+    assert any(e.get("kind") == "student_back" for e in events)
+
+
+async def test_per_try_timeout_retries_and_overall_timeout_both_act(write_level) -> None:
+    # cara is slow (2 s per note she passes); ben is quick. Per-try 200 ms: the retry goes via ben.
+    doc = square_doc(
+        traffic=[{"from": "alice", "to": "dev", "count": 10, "every": "20ms", "text": "quick"}],
+        behaviours={"ben": {"slow": "2s"}},
+        resources=[virtual_service("dev", timeout="5s",
+                                   retries={"attempts": 2, "perTryTimeout": "200ms", "retryOn": "5xx"})],
+    )
+    report, events = await play(write_level, doc)
+    assert report["notes"]["delivered"] == 10 and report["retries"] >= 10
+    assert all(r["path"] == ["alice", "cara", "dev"] for r in results(events))
+    assert all(r["latency"] < 1.5 for r in results(events))
+
+    # The same slow ben, no retries and a 300 ms overall timeout: every note fails by timeout.
+    doc = square_doc(
+        traffic=[{"from": "alice", "to": "dev", "count": 5, "every": "20ms", "text": "quick"}],
+        behaviours={"ben": {"slow": "2s"}},
+        resources=[virtual_service("dev", timeout="300ms", retries={"attempts": 0})],
+    )
+    report, events = await play(write_level, doc)
+    assert report["failures"]["timeout"] == 5
+    assert all(0.25 < r["latency"] < 1.5 and r["flag"] == "UT" for r in results(events))
+
+
+async def test_outlier_detection_ejects_a_refusing_neighbour(write_level) -> None:
+    doc = square_doc(
+        traffic=[{"from": "alice", "to": "dev", "count": 30, "every": "20ms", "text": "please"}],
+        behaviours={"ben": {"refuses": True}},
+        resources=[
+            virtual_service("dev", retries={"attempts": 1, "retryOn": "5xx"}),
+            destination_rule("dev", outlierDetection={"consecutive5xxErrors": 2, "baseEjectionTime": "30s",
+                                                      "maxEjectionPercent": 100}),
+        ],
+    )
+    report, events = await play(write_level, doc)
+    assert report["notes"]["delivered"] == 30
+    ejected = [e for e in events if e.get("kind") == "ejected"]
+    assert ejected and ejected[0]["peer"] == "ben"
+    assert report["retries"] == 2  # two refusals eject ben; every later note goes round him
+
+
+def _chain_storm(budget: dict[str, Any] | None) -> dict[str, Any]:
+    doc = level_doc(traffic=[{"from": "alice", "to": "eli", "count": 20, "every": "20ms", "text": "x"}],
+                    behaviours={"dev": {"refuses": True}})
+    doc["students"] = [s for s in doc["students"] if s["name"] in ("alice", "ben", "cara", "dev", "eli")]
+    doc["mesh"]["resources"].append(virtual_service(
+        "eli", timeout="10s", retries={"attempts": 2, "retryOn": "5xx"}))
+    if budget is not None:
+        doc["mesh"]["resources"].append(destination_rule("eli", retryBudget=budget))
+    return doc
+
+
+async def test_a_retry_budget_bounds_the_retry_storm(write_level) -> None:
+    # dev refuses to pass notes on to eli. Every hand retries twice: without a budget dev is
+    # asked 3 x 3 x 3 = 27 times per note (alice, ben and cara each retrying the hop after them).
+    storm, _ = await play(write_level, _chain_storm(None))
+    assert storm["hop_load"]["dev"] >= 20
+    calm, _ = await play(write_level, _chain_storm({"percent": {"value": 0}, "minRetryConcurrency": 1}))
+    assert calm["hop_load"]["dev"] < storm["hop_load"]["dev"] / 3
+    assert calm["retries"] < storm["retries"] / 3
+    assert calm["ledger_ok"] and storm["ledger_ok"]
+
+
+async def test_killing_an_intermediary_mid_round_loses_no_note(write_level) -> None:
+    doc = square_doc(
+        traffic=[{"from": "alice", "to": "dev", "count": 60, "every": "25ms", "text": "keep going"}],
+        resources=[virtual_service("dev", timeout="5s",
+                                   retries={"attempts": 3, "perTryTimeout": "300ms",
+                                            "retryOn": "5xx,reset,connect-failure"})],
+    )
+    level = load_level(str(write_level(doc)))
+    killed = asyncio.Event()
+    seen: list[dict[str, Any]] = []
+    round_ = Round(level, level.resources, seed=level.seed)
+
+    def on_event(event: dict[str, Any]) -> None:
+        seen.append(event)
+        if event.get("kind") == "result" and not killed.is_set() and \
+                sum(1 for e in seen if e.get("kind") == "result") >= 10:
+            ben = next(p["pid"] for p in round_.processes if p.get("serves") == ["ben"])
+            os.kill(ben, signal.SIGKILL)
+            killed.set()
+
+    round_.on_event = on_event
+    result = await round_.run()
+    report = build_report(level, level.seed, result.events, result.processes)
+    assert killed.is_set()
+    assert report["ledger_ok"] and report["notes"]["sent"] == 60
+    assert report["notes"]["in_flight"] == 0
+    assert report["notes"]["delivered"] >= 55  # rerouted through cara
+    for failure in (r for r in results(result.events) if r["state"] == "failed"):
+        assert failure["reason"] and failure["cause"]
+    assert any(e.get("kind") == "proxy_lost" for e in result.events)
+    assert not any(alive(p) for p in round_.pids())
