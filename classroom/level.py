@@ -38,7 +38,7 @@ from typing import Any, NoReturn
 import networkx as nx
 import yaml
 
-from classroom.durations import parse_duration
+from classroom.durations import format_duration, parse_duration
 
 API_VERSION = "classroom.mesh/v1"
 KIND = "Level"
@@ -131,7 +131,9 @@ _TOP_KEYS = (
     "mesh",
     "objectives",
     "solution",
+    "aisles",
 )
+AISLE_FAULT_KINDS = ("latency", "reset", "blackhole", "partition")
 
 
 class LevelError(Exception):
@@ -203,6 +205,18 @@ class Traffic:
     every: float
     text: str
     reply: bool = False
+    hold: bool = False  # hold notes for an absent recipient until it comes back, within the note's timeout
+
+
+@dataclass(frozen=True)
+class AisleFault:
+    """A fault the aisles (the room network) injects on some links, times in seconds at speed 1."""
+
+    kind: str  # one of AISLE_FAULT_KINDS
+    links: tuple[tuple[str, str], ...]  # unordered pairs, each sorted: a pair covers both directions
+    at: float
+    until: float | None = None  # None: to the end of the round
+    latency: float | None = None  # only (and always) for kind latency
 
 
 @dataclass(frozen=True)
@@ -229,6 +243,7 @@ class Level:
     editable: tuple[str, ...]
     objectives: tuple[Objective, ...]
     solution: tuple[dict[str, Any], ...] | None
+    aisles: tuple[AisleFault, ...] = ()
 
     def student(self, name: str) -> Student:
         for student in self.students:
@@ -993,6 +1008,9 @@ def _level(path: str, document: Any, line: int) -> Level:
     if "teacher" in doc and doc["teacher"] is not None:
         teacher = _teacher(ck, doc["teacher"], top.key(doc, "teacher"), rows, cols)
     traffic = _traffic(ck, _optional(doc, "traffic", []), top.key(doc, "traffic"), names)
+    aisles: tuple[AisleFault, ...] = ()
+    if doc.get("aisles") is not None:
+        aisles = _aisles(ck, doc["aisles"], top.key(doc, "aisles"), names, links)
 
     mesh_at = top.key(doc, "mesh")
     mesh = _mapping(ck, _optional(doc, "mesh", {}), mesh_at, ("profile", "resources", "editable"))
@@ -1028,6 +1046,7 @@ def _level(path: str, document: Any, line: int) -> Level:
         editable=editable,
         objectives=objectives,
         solution=solution,
+        aisles=aisles,
     )
 
 
@@ -1177,7 +1196,9 @@ def _traffic(ck: _Check, value: Any, at: _At, names: list[str]) -> tuple[Traffic
     lines: list[Traffic] = []
     for index, item in enumerate(items):
         item_at = at.item(items, index)
-        entry = _mapping(ck, item, item_at, ("from", "to", "count", "every", "text", "reply"), ("from", "to"))
+        entry = _mapping(
+            ck, item, item_at, ("from", "to", "count", "every", "text", "reply", "hold"), ("from", "to")
+        )
         ends = []
         for key in ("from", "to"):
             end_at = item_at.key(entry, key)
@@ -1202,9 +1223,75 @@ def _traffic(ck: _Check, value: Any, at: _At, names: list[str]) -> tuple[Traffic
                 every=_duration(ck, _optional(entry, "every", DEFAULT_EVERY), item_at.key(entry, "every")),
                 text=_text(ck, _optional(entry, "text", ""), item_at.key(entry, "text")),
                 reply=_bool(ck, _optional(entry, "reply", False), item_at.key(entry, "reply")),
+                hold=_bool(ck, _optional(entry, "hold", False), item_at.key(entry, "hold")),
             )
         )
     return tuple(lines)
+
+
+def _aisles(
+    ck: _Check, value: Any, at: _At, names: list[str], links: tuple[tuple[str, str], ...]
+) -> tuple[AisleFault, ...]:
+    body = _mapping(ck, value, at, ("faults",))
+    faults_at = at.key(body, "faults")
+    items = _list(ck, _optional(body, "faults", []), faults_at)
+    room_links = set(links)
+    faults: list[AisleFault] = []
+    for index, item in enumerate(items):
+        item_at = faults_at.item(items, index)
+        entry = _mapping(ck, item, item_at, ("kind", "links", "at", "until", "latency"), ("kind", "links"))
+        kind = _choice(ck, entry["kind"], item_at.key(entry, "kind"), AISLE_FAULT_KINDS)
+        links_at = item_at.key(entry, "links")
+        pairs = _list(ck, entry["links"], links_at, nonempty=True)
+        seen: dict[tuple[str, str], int] = {}
+        for p_index, pair in enumerate(pairs):
+            pair_at = links_at.item(pairs, p_index)
+            if not (isinstance(pair, list) and len(pair) == 2):
+                _type_error(ck, pair, pair_at, "a pair of student names [a, b]")
+            for name in pair:
+                if not isinstance(name, str) or name not in names:
+                    ck.fail(
+                        pair_at.line,
+                        f"{pair_at.name} {_show(pair)} names {_describe(name)}, who is not a student "
+                        f"of this level (students: {_choices(sorted(names))})",
+                    )
+            a, b = sorted(pair)
+            if (a, b) not in room_links:
+                ck.fail(
+                    pair_at.line,
+                    f"{pair_at.name} {_show(pair)} is not a link of the room: {pair[0]} and {pair[1]} "
+                    "do not pass notes to each other directly (see room.links)",
+                )
+            if (a, b) in seen:
+                ck.fail(
+                    pair_at.line,
+                    f"{pair_at.name} {_show(pair)} is the same link as {links_at.name}[{seen[(a, b)]}]",
+                )
+            seen[(a, b)] = p_index
+        start = _duration(ck, _optional(entry, "at", 0.0), item_at.key(entry, "at"))
+        until = None
+        if entry.get("until") is not None:
+            until_at = item_at.key(entry, "until")
+            until = _duration(ck, entry["until"], until_at)
+            if until <= start:
+                ck.fail(
+                    until_at.line,
+                    f"{until_at.name} ({format_duration(until)}) must be later than "
+                    f"at ({format_duration(start)}): the fault would never be on",
+                )
+        latency = None
+        latency_at = item_at.key(entry, "latency")
+        if kind == "latency":
+            if entry.get("latency") is None:
+                ck.fail(item_at.line, f"{item_at.name} is a latency fault: it needs 'latency' (like 200ms)")
+            latency = _duration(ck, entry["latency"], latency_at)
+        elif "latency" in entry:
+            ck.fail(
+                latency_at.line,
+                f"{latency_at.name}: only a latency fault has a latency, this one is a {kind} fault",
+            )
+        faults.append(AisleFault(kind=kind, links=tuple(seen), at=start, until=until, latency=latency))
+    return tuple(faults)
 
 
 def _objectives(ck: _Check, value: Any, at: _At) -> tuple[Objective, ...]:

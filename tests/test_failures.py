@@ -39,7 +39,10 @@ def square_doc(traffic: list[dict[str, Any]], behaviours: dict[str, dict[str, An
     return doc
 
 
-async def play(write_level, doc: dict[str, Any], **kwargs: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+Played = tuple[dict[str, Any], list[dict[str, Any]]]
+
+
+async def play(write_level, doc: dict[str, Any], **kwargs: Any) -> Played:
     level = load_level(str(write_level(doc)))
     round_ = Round(level, level.resources, seed=level.seed, **kwargs)
     result = await round_.run()

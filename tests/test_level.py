@@ -1005,6 +1005,7 @@ def test_level_is_a_dataclass_with_the_public_fields() -> None:
         "editable",
         "objectives",
         "solution",
+        "aisles",
     } == fields
 
 
@@ -1058,3 +1059,165 @@ def test_parse_duration_rejects(text: str | float) -> None:
 def test_format_duration(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
     assert parse_duration(text) == pytest.approx(seconds)
+
+
+# --------------------------------------------------------------------------- aisles faults, holding notes
+
+AISLES = (
+    BASE
+    + """aisles:
+  faults:
+    - {kind: latency, links: [[ben, alice]], at: 2s, until: 5s, latency: 200ms}
+    - {kind: reset, links: [[alice, ben], [cara, ben]], at: 1s}
+    - kind: blackhole
+      links: [[ben, cara]]
+      until: 1.5s
+    - {kind: partition, links: [[alice, ben]], at: 3s, until: 4s}
+"""
+)
+
+
+def test_aisles_faults_loaded(tmp_path: Path) -> None:
+    from classroom.level import AisleFault
+
+    level = load_level(write(tmp_path, AISLES))
+    assert level.aisles == (
+        AisleFault("latency", (("alice", "ben"),), 2.0, 5.0, 0.2),
+        AisleFault("reset", (("alice", "ben"), ("ben", "cara")), 1.0, None, None),
+        AisleFault("blackhole", (("ben", "cara"),), 0.0, 1.5, None),
+        AisleFault("partition", (("alice", "ben"),), 3.0, 4.0, None),
+    )
+
+
+def test_aisles_default_to_none_and_hold_to_false(tmp_path: Path) -> None:
+    level = load_level(write(tmp_path, BASE + "traffic:\n  - {from: alice, to: cara}\naisles:\n"))
+    assert level.aisles == ()
+    assert level.traffic[0].hold is False
+    assert load_level(write(tmp_path, BASE + "aisles: {}\n")).aisles == ()
+    assert load_level(write(tmp_path, BASE + "aisles: {faults: []}\n")).aisles == ()
+
+
+def test_traffic_hold(tmp_path: Path) -> None:
+    text = BASE + "traffic:\n  - {from: alice, to: cara, hold: true}\n  - {from: cara, to: alice, hold: no}\n"
+    level = load_level(write(tmp_path, text))
+    assert [t.hold for t in level.traffic] == [True, False]
+
+
+def fault(line: str) -> str:
+    """A level with one fault written as the flow mapping ``line``, marked as the error's line."""
+    return BASE + f"aisles:\n  faults:\n    - {line}  # <-\n"
+
+
+AISLE_ERRORS = {
+    "unknown key in aisles": (
+        BASE + "aisles:\n  toxics: []  # <-\n",
+        "aisles has an unknown key 'toxics'; allowed: faults",
+    ),
+    "aisles not a mapping": (
+        BASE + "aisles: [latency]  # <-\n",
+        "aisles must be a mapping (key: value), got a list",
+    ),
+    "faults not a list": (
+        BASE + "aisles:\n  faults: {kind: reset}  # <-\n",
+        "aisles.faults must be a list, got a mapping",
+    ),
+    "unknown key in a fault": (
+        fault("{kind: reset, links: [[alice, ben]], jitter: 5ms}"),
+        "aisles.faults[0] has an unknown key 'jitter'; allowed: kind, links, at, until, latency",
+    ),
+    "unknown kind": (
+        fault("{kind: slow_close, links: [[alice, ben]]}"),
+        "aisles.faults[0].kind must be one of latency, reset, blackhole, partition, got the text 'slow_",
+    ),
+    "missing kind": (
+        fault("{links: [[alice, ben]]}"),
+        "aisles.faults[0] is missing 'kind'",
+    ),
+    "missing links": (
+        fault("{kind: reset}"),
+        "aisles.faults[0] is missing 'links'",
+    ),
+    "empty links": (
+        fault("{kind: reset, links: []}"),
+        "aisles.faults[0].links is empty: it needs at least one entry",
+    ),
+    "link not a pair": (
+        fault("{kind: reset, links: [[alice]]}"),
+        "aisles.faults[0].links[0] must be a pair of student names [a, b], got a list",
+    ),
+    "link names an unknown student": (
+        fault("{kind: reset, links: [[alice, zed]]}"),
+        "aisles.faults[0].links[0] [alice, zed] names the text 'zed', who is not a student of this level",
+    ),
+    "link not a link of the room": (
+        fault("{kind: blackhole, links: [[alice, cara]]}"),
+        "aisles.faults[0].links[0] [alice, cara] is not a link of the room",
+    ),
+    "same link twice": (
+        fault("{kind: blackhole, links: [[alice, ben], [ben, alice]]}"),
+        "aisles.faults[0].links[1] [ben, alice] is the same link as aisles.faults[0].links[0]",
+    ),
+    "until before at": (
+        fault("{kind: partition, links: [[alice, ben]], at: 5s, until: 2s}"),
+        "aisles.faults[0].until (2s) must be later than at (5s)",
+    ),
+    "until equal to at": (
+        fault("{kind: partition, links: [[alice, ben]], at: 2s, until: 2000ms}"),
+        "aisles.faults[0].until (2s) must be later than at (2s)",
+    ),
+    "bad duration": (
+        fault("{kind: reset, links: [[alice, ben]], at: soon}"),
+        "aisles.faults[0].at: 'soon' is not a duration",
+    ),
+    "negative duration": (
+        fault("{kind: reset, links: [[alice, ben]], until: -1s}"),
+        "aisles.faults[0].until: duration '-1s' is negative",
+    ),
+    "latency for another kind": (
+        fault("{kind: reset, links: [[alice, ben]], latency: 1s}"),
+        "aisles.faults[0].latency: only a latency fault has a latency, this one is a reset fault",
+    ),
+    "latency missing": (
+        fault("{kind: latency, links: [[alice, ben]]}"),
+        "aisles.faults[0] is a latency fault: it needs 'latency' (like 200ms)",
+    ),
+    "latency not a duration": (
+        fault("{kind: latency, links: [[alice, ben]], latency: true}"),
+        "aisles.faults[0].latency must be a duration like 400ms, 2s or 1m, got true",
+    ),
+    "hold not a bool": (
+        BASE + "traffic:\n  - from: alice\n    to: cara\n    hold: maybe  # <-\n",
+        "traffic[0].hold must be true or false, got the text 'maybe'",
+    ),
+}
+
+
+@pytest.mark.parametrize("text, phrase", list(AISLE_ERRORS.values()), ids=list(AISLE_ERRORS))
+def test_aisles_and_hold_errors(tmp_path: Path, text: str, phrase: str) -> None:
+    assert_error(tmp_path, text, phrase)
+
+
+def test_aisles_error_points_at_the_line_of_a_block_fault(tmp_path: Path) -> None:
+    text = (
+        BASE
+        + """aisles:
+  faults:
+    - kind: latency
+      links: [[alice, ben]]
+      latency: 100ms
+    - kind: blackhole
+      links:
+        - [alice, ben]
+        - [ben, cara]
+        - [cara, alice]  # <-
+"""
+    )
+    assert_error(tmp_path, text, "aisles.faults[1].links[2] [cara, alice] is not a link of the room")
+
+
+def test_aisles_links_follow_explicit_room_links(tmp_path: Path) -> None:
+    text = BASE.replace("  cols: 3\n", "  cols: 3\n  links: [[alice, cara], [ben, cara]]\n")
+    level = load_level(write(tmp_path, text + "aisles:\n  faults: [{kind: reset, links: [[cara, alice]]}]\n"))
+    assert level.aisles[0].links == (("alice", "cara"),)
+    bad = text + "aisles:\n  faults:\n    - {kind: reset, links: [[alice, ben]]}  # <-\n"
+    assert_error(tmp_path, bad, "[alice, ben] is not a link of the room")

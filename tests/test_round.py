@@ -101,7 +101,7 @@ async def test_no_process_survives_the_round(write_level) -> None:
     watcher = Watcher(round_)
     await watcher.start()
     pids = round_.pids()
-    assert len(pids) == 16 and all(alive(p) for p in pids)
+    assert len(pids) == 17 and all(alive(p) for p in pids)  # launcher, office, aisles, 7 + 7
     await watcher.finish()
     assert wait_gone(pids) == []
 

@@ -100,6 +100,7 @@ class Exchange:
     deadline_timer: asyncio.TimerHandle | None = None  # the note's timeout, at its origin
     settled: bool = False
     reply_wanted: bool = False
+    hold: bool = False  # wait for an absent recipient (at the origin, within the deadline)
 
 
 @dataclass
@@ -172,15 +173,19 @@ class Courier:
         ex.header = {"id": note_id, "from": self.name, "to": to, "path": [self.name],
                      "deadline": ex.deadline, "trace": trace, "reply": ex.reply_wanted}
         ex.deadline_timer = asyncio.get_running_loop().call_later(ex.deadline - now, self._expire, ex)
+        ex.hold = bool(header.get("hold"))
         if to not in self.hand.in_class:
-            if header.get("hold"):
-                self.emit("held", note=note_id, hand=self.name, to=to)
-                self.held.setdefault(to, []).append(ex)
+            if ex.hold:
+                self._hold(ex)
             else:
                 self._settle(ex, FAILED, "UH", f"no healthy upstream: {to} is absent",
                              classify(NO_ROUTE), cause="absent")
             return
         self._try(ex)
+
+    def _hold(self, ex: Exchange) -> None:
+        self.emit("held", note=ex.id, hand=self.name, to=ex.to)
+        self.held.setdefault(ex.to, []).append(ex)
 
     def roll_changed(self) -> None:
         """New routes and a new roll: hand over the notes held for students who are back."""
@@ -222,6 +227,9 @@ class Courier:
             self._settle(ex, FAILED, "UT", "no answer within the note's timeout", classify(TIMEOUT))
             return
         link = self._choose(ex)
+        if link is None and ex.hold and ex.to not in self.hand.in_class:
+            self._hold(ex)  # she left while the note was on its way: wait for her
+            return
         if link is None:
             self._failed_try(ex, classify(NO_ROUTE), "UH",
                              f"{self.name} has no healthy next hop to {ex.to}")

@@ -41,6 +41,7 @@ import time
 from typing import Any
 
 ROLES = {
+    "aisles": "classroom.mesh.aisles",
     "office": "classroom.mesh.office",
     "proxy": "classroom.mesh.proxy",
     "student": "classroom.mesh.student",

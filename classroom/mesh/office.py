@@ -69,9 +69,9 @@ class Office:
         self.spec = spec
         self.namespace: str = spec["namespace"]
         self.events_listener = socket.socket(fileno=fds[0])
-        self.control_socks = dict(
-            zip(spec["proxies"], (socket.socket(fileno=fd) for fd in fds[1:]), strict=True)
-        )
+        channels = [*spec["proxies"], *(["aisles"] if spec.get("aisles") else [])]
+        self.control_socks = dict(zip(channels, (socket.socket(fileno=fd) for fd in fds[1:]), strict=True))
+        self.aisles: FrameConnection | None = None
         self.ca = (
             pki.CertificateAuthority.load(Path(spec["ca_dir"]))
             if spec.get("ca_dir")
@@ -145,7 +145,7 @@ class Office:
     def _on_proxy_lost(self, conn: FrameConnection, exc: Exception | None) -> None:
         """A proxy process is gone (killed, crashed): its students are off the routes."""
         proxy_id = conn.context
-        if self.stopping or proxy_id in self.lost:
+        if self.stopping or proxy_id in self.lost or proxy_id == "aisles":
             return
         self.lost.add(proxy_id)
         gone = [name for name, h in self.spec["hands"].items() if h["proxy"] == proxy_id]
@@ -179,7 +179,7 @@ class Office:
             )
         conn.send(CONTROL, {"type": "certs", "certs": certs, "bundle": self.ca.pem.decode()})
         self.hellos[proxy_id] = message
-        if len(self.hellos) == len(self.control_socks):
+        if len(self.hellos) == len(self.spec["proxies"]):
             self._push_config()
 
     def _push_config(self) -> None:
@@ -204,7 +204,8 @@ class Office:
                         {
                             "name": n,
                             "identity": pki.spiffe_id(self.namespace, n),
-                            "address": hands[n]["address"],
+                            # Through the aisles when the room has them: they carry every link.
+                            "address": self.spec.get("via", {}).get(f"{name}>{n}", hands[n]["address"]),
                         }
                         for n in sorted(graph.neighbors(name))
                     ],
@@ -233,6 +234,8 @@ class Office:
         if self.version == 1 and len(self.acks) == len(self.proxies):
             for conn in self.proxies.values():
                 conn.send(CONTROL, {"type": "start"})
+            if self.aisles is not None:
+                self.aisles.send(CONTROL, {"type": "start"})
             down = [lk for ack in self.acks.values() for lk in ack["links"] if not lk["up"]]
             self.events.emit(
                 "room_ready", seconds=time.time() - self.started_at, students=len(self.roll), links_down=down
@@ -249,7 +252,10 @@ class Office:
             conn = FrameConnection(self._on_proxy_frame, self._on_proxy_lost, label=f"proxy {proxy_id}")
             conn.context = proxy_id
             await loop.create_unix_connection(lambda conn=conn: conn, sock=sock)  # type: ignore[misc]
-            self.proxies[proxy_id] = conn
+            if proxy_id == "aisles":
+                self.aisles = conn
+            else:
+                self.proxies[proxy_id] = conn
         await done.wait()
         self.stopping = True
         self.events.flush()

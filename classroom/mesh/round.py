@@ -32,6 +32,7 @@ from typing import Any
 
 from classroom.level import Level
 from classroom.mesh import net, wire
+from classroom.mesh.aisles import faults_spec
 from classroom.mesh.config import mesh_policy
 from classroom.mesh.launcher import Launcher
 
@@ -72,6 +73,7 @@ class Round:
     capture_dir: str | None = None
     ca_dir: str | None = None
     leaf_lifetime: float | None = None
+    aisles: bool = True  # carry every link through the aisles process (passing time, faults)
     on_event: EventCallback | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
     processes: list[dict[str, Any]] = field(default_factory=list)
@@ -144,15 +146,32 @@ class Round:
                         "hands": hand_specs,
                         "speed": self.speed,
                         "seed": self.seed,
-                        "passing_time": level.room.passing_time,
+                        # The aisles apply the passing time when they carry the links.
+                        "passing_time": 0.0 if self.aisles else level.room.passing_time,
                         "capture_dir": self.capture_dir,
                     },
                     socks,
                 )
             )
             owned += socks
+        # The aisles: one listener per directed link; a dials a>b's listener to reach b.
+        via: dict[str, list[Any]] = {}
+        aisle_links: list[dict[str, Any]] = []
+        aisle_socks: list[socket.socket] = []
+        if self.aisles:
+            for a, b in level.room.links:
+                if a not in present or b not in present:
+                    continue
+                for x, y in ((a, b), (b, a)):
+                    listener = net.bound_listener()
+                    aisle_socks.append(listener)
+                    via[f"{x}>{y}"] = list(listener.getsockname())
+                    aisle_links.append({"from": x, "to": y, "target": hands[y]["address"]})
+            office_end, aisles_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            office_ends.append(office_end)
+            aisle_socks.insert(0, aisles_end)
         events_listener = net.bound_listener()
-        owned += [events_listener, *office_ends]
+        owned += [events_listener, *office_ends, *aisle_socks]
         try:
             office_spec = {
                 "namespace": level.name,
@@ -163,6 +182,8 @@ class Round:
                 "policy": mesh_policy(self.resources, level.profile).to_json(),
                 "ca_dir": self.ca_dir,
                 "leaf_lifetime": self.leaf_lifetime,
+                "aisles": self.aisles,
+                "via": via,
             }
             if self.leaf_lifetime is None:
                 del office_spec["leaf_lifetime"]
@@ -170,6 +191,12 @@ class Round:
                 "office", office_spec, [events_listener.fileno(), *(s.fileno() for s in office_ends)]
             )
             self.processes.append({"role": "office", "pid": pid})
+            if self.aisles:
+                aisles_spec = {"seed": self.seed, "speed": self.speed,
+                               "passing_time": level.room.passing_time, "links": aisle_links,
+                               "faults": faults_spec(level.aisles)}
+                pid = launcher.spawn("aisles", aisles_spec, [s.fileno() for s in aisle_socks])
+                self.processes.append({"role": "aisles", "pid": pid})
 
             # Subscribe before any proxy speaks, so that no event is missed.
             subscribed = asyncio.Event()

@@ -1,0 +1,573 @@
+"""The aisles: the room network that carries every desk-to-desk link.
+
+Theory of operation
+-------------------
+The aisles is one process, a TCP relay in the manner of Toxiproxy.  For each
+*directed* link a→b (a's proxy dials b's proxy) the runner binds a listener on
+127.0.0.1 and hands it to the aisles; a's proxy dials that listener instead of
+b's port.  For every connection accepted there, the aisles dials b's real
+address and pipes bytes both ways.  TLS passes through untouched: the aisles
+never sees inside, it is the wire.
+
+Each accepted connection is a :class:`Pipe` with two :class:`_Side`
+protocols: ``down`` (a's connection, accepted) and ``up`` (the one we dialed
+to b).  Bytes a→b are *notes* and take the passing time; bytes b→a are the
+acknowledgements and pass at once.  A delayed chunk waits in the pipe's queue
+with the time it is due; one timer per pipe (``loop.call_at``) delivers every
+chunk that is due, in order, so a chunk never overtakes an earlier one.
+
+Faults come from the level's schedule (seconds at speed 1, divided by
+``speed``), counted from CONTROL ``{"type": "start"}`` on the control socket;
+without a start there are no faults.  Each fault covers unordered pairs of
+students, i.e. both directed links of each pair:
+
+* ``latency``: extra delay on a→b bytes on top of the passing time;
+* ``reset``: at ``at`` every connection on the links is aborted with a TCP
+  RST (``SO_LINGER`` 0), and new connections are accepted then aborted at once
+  until ``until``; an optional ``probability`` makes each connection's fate a
+  draw from ``random.Random`` keyed by (seed, fault, link, connection number);
+* ``blackhole``: bytes both ways are swallowed; connections stay open;
+* ``partition``: the links are cut: connections aborted, new ones refused.
+
+``until`` missing means to the end of the round.  A fault's start and end are
+one timeline processed in order, so a zero-length window still starts before
+it ends.
+
+Flow control: the reading side is paused while the far side's transport is
+over its high-water mark (``pause_writing``) and while a pipe's queue holds
+more than :data:`QUEUE_HIGH` bytes (bytes a sends before the dial to b
+succeeds wait in that queue too).  Nothing here raises into the event loop on a peer that closes
+early, a refused dial (the accepted side is then aborted, so the dialer sees a
+reset) or a write to a closed transport.
+
+Events (``src`` ``"aisles"``, batched on the control socket):
+
+* ``aisle_fault`` {fault, index, links, phase: start|end, latency?}
+* ``aisle_reset`` {link: [a, b], conn, fault, refused: bool}
+* ``aisle_connection`` {link, conn, direction: open|closed, reason?, bytes_forward?, bytes_back?,
+  swallowed?}
+* ``aisle_dial_failed`` {link, conn, error}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import signal
+import socket
+import struct
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from classroom.mesh import net, wire
+from classroom.mesh.events import EventBatch
+
+LATENCY, RESET, BLACKHOLE, PARTITION = "latency", "reset", "blackhole", "partition"
+KINDS = (LATENCY, RESET, BLACKHOLE, PARTITION)
+CUTS = (RESET, PARTITION)
+QUEUE_HIGH = 1024 * 1024  # bytes waiting out their passing time before we stop reading a
+QUEUE_LOW = 256 * 1024
+DIAL_TIMEOUT = 5.0
+TIMER_SLACK = 0.001  # uvloop's timers round to the millisecond: never fire a chunk early
+_LINGER_ZERO = struct.pack("ii", 1, 0)
+
+
+def draw(seed: int, fault: int, link: tuple[str, str], conn: int) -> float:
+    """A number in [0, 1) for this fault, link and connection: the same for the same seed."""
+    return random.Random(f"{seed}/{fault}/{link[0]}>{link[1]}/{conn}").random()
+
+
+def faults_spec(faults: Iterable[Any]) -> list[dict[str, Any]]:
+    """The ``faults`` entry of the aisles' spec from a level's ``AisleFault`` tuple."""
+    return [
+        {
+            "kind": f.kind,
+            "links": [list(pair) for pair in f.links],
+            "at": f.at,
+            "until": f.until,
+            "latency": f.latency,
+        }
+        for f in faults
+    ]
+
+
+def _abort(transport: asyncio.Transport | None) -> None:
+    """Abort with a TCP RST (SO_LINGER 0), not a FIN."""
+    if transport is None or transport.is_closing():
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ZERO)
+    transport.abort()
+
+
+class Fault:
+    """One entry of the schedule, with its times already divided by the speed."""
+
+    def __init__(self, index: int, entry: dict[str, Any], speed: float) -> None:
+        self.index = index
+        self.kind: str = entry["kind"]
+        if self.kind not in KINDS:
+            raise ValueError(f"aisles fault {index}: unknown kind {self.kind!r} (known: {', '.join(KINDS)})")
+        self.pairs: list[list[str]] = [[str(a), str(b)] for a, b in entry["links"]]
+        self.at = float(entry.get("at") or 0.0) / speed
+        until = entry.get("until")
+        self.until: float | None = None if until is None else float(until) / speed
+        self.latency = float(entry.get("latency") or 0.0) / speed
+        probability = entry.get("probability")
+        self.probability = 1.0 if probability is None else float(probability)
+        self.links: list[Link] = []
+
+    def hits(self, seed: int, link: Link, conn: int) -> bool:
+        """Does this (cutting) fault take this connection?"""
+        if self.probability >= 1.0:
+            return True
+        return draw(seed, self.index, link.pair, conn) < self.probability
+
+
+class Link:
+    """One directed link a→b: its listener, its open pipes and the faults on it now."""
+
+    def __init__(self, index: int, entry: dict[str, Any], listener: socket.socket) -> None:
+        self.index = index
+        self.a: str = entry["from"]
+        self.b: str = entry["to"]
+        self.pair = (self.a, self.b)
+        self.label = [self.a, self.b]
+        host, port = entry["target"]
+        self.target = (str(host), int(port))
+        self.listener = listener
+        self.pipes: set[Pipe] = set()
+        self.count = 0
+        self.active: list[Fault] = []
+        # Derived from ``active`` whenever it changes, so that per-chunk work is two reads.
+        self.latency = 0.0
+        self.blackholed = False
+        self.cuts: list[Fault] = []
+
+    def recompute(self) -> None:
+        self.latency = sum(f.latency for f in self.active if f.kind == LATENCY)
+        self.blackholed = any(f.kind == BLACKHOLE for f in self.active)
+        self.cuts = [f for f in self.active if f.kind in CUTS]
+
+
+class _Side(asyncio.Protocol):
+    """One end of a pipe: ``down`` is a's connection (accepted), ``up`` the dial to b."""
+
+    __slots__ = ("pipe", "down", "transport")
+
+    def __init__(self, pipe: Pipe, down: bool) -> None:
+        self.pipe = pipe
+        self.down = down
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = stream = transport  # type: ignore[assignment]  # uvloop's are not subclasses
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.down:
+            self.pipe.accepted(stream)  # type: ignore[arg-type]
+        else:
+            self.pipe.dialed(stream)  # type: ignore[arg-type]
+
+    def data_received(self, data: bytes) -> None:
+        if self.down:
+            self.pipe.forward(data)
+        else:
+            self.pipe.backward(data)
+
+    def eof_received(self) -> bool:
+        self.pipe.eof(self.down)
+        return True  # keep the other half open: the pipe decides when to close
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.pipe.lost(self.down, exc)
+
+    def pause_writing(self) -> None:
+        self.pipe.write_paused(self.down, True)
+
+    def resume_writing(self) -> None:
+        self.pipe.write_paused(self.down, False)
+
+
+class Pipe:
+    """One connection through the aisles: a's side, b's side, and the bytes in between."""
+
+    def __init__(self, aisles: Aisles, link: Link) -> None:
+        link.count += 1
+        self.aisles = aisles
+        self.link = link
+        self.number = link.count
+        self.loop = aisles.loop
+        self.down: asyncio.Transport | None = None
+        self.up: asyncio.Transport | None = None
+        self.queue: deque[tuple[float, bytes | None]] = deque()  # (due, chunk); None is a's EOF
+        self.queued = 0
+        self.last_due = 0.0
+        self.timer: asyncio.TimerHandle | None = None
+        self.queue_full = False
+        self.up_write_paused = False
+        self.down_write_paused = False
+        self.down_reading = True
+        self.up_reading = True
+        self.down_eof = False  # a has finished sending
+        self.up_eof = False  # b has finished sending
+        self.forward_done = False  # a's EOF has reached b
+        self.opened = False
+        self.closed = False
+        self.bytes_forward = 0
+        self.bytes_back = 0
+        self.swallowed = 0
+
+    # --- setting up -----------------------------------------------------------------
+    def accepted(self, transport: asyncio.Transport) -> None:
+        self.down = transport
+        link = self.link
+        for fault in link.cuts:
+            if fault.hits(self.aisles.seed, link, self.number):
+                self.aisles.events.emit(
+                    "aisle_reset", link=link.label, conn=self.number, fault=fault.kind, refused=True
+                )
+                self.closed = True
+                _abort(transport)
+                return
+        link.pipes.add(self)
+        # Bytes a sends before b answers wait in the queue (uvloop starts reading after
+        # connection_made whatever it did, so pausing here would not hold them back).
+        self.aisles.spawn(self._dial())
+
+    async def _dial(self) -> None:
+        link = self.link
+        try:
+            await asyncio.wait_for(
+                self.loop.create_connection(lambda: _Side(self, False), *link.target), DIAL_TIMEOUT
+            )
+        except (OSError, TimeoutError) as exc:
+            if not self.closed:
+                error = str(exc) or type(exc).__name__
+                self.aisles.events.emit("aisle_dial_failed", link=link.label, conn=self.number, error=error)
+                self.abort(None)
+            return
+
+    def dialed(self, transport: asyncio.Transport) -> None:
+        if self.closed:  # a left, or a fault cut the link, while we were dialing
+            _abort(transport)
+            return
+        self.up = transport
+        self.opened = True
+        self.aisles.events.emit("aisle_connection", link=self.link.label, conn=self.number, direction="open")
+        if self.queue and self.timer is None:
+            self._schedule(self.queue[0][0])
+
+    # --- bytes ------------------------------------------------------------------------
+    def forward(self, data: bytes) -> None:
+        """a → b: after the passing time (and any latency), in order."""
+        link = self.link
+        if link.blackholed:
+            self.swallowed += len(data)
+            return
+        self.bytes_forward += len(data)
+        delay = self.aisles.passing + link.latency
+        up = self.up
+        if delay <= 0.0 and not self.queue and up is not None:
+            if not up.is_closing():
+                up.write(data)
+            return
+        self._enqueue(delay, data)
+        self.queued += len(data)
+        if self.queued > QUEUE_HIGH and not self.queue_full:
+            self.queue_full = True
+            self._update_down_reading()
+
+    def backward(self, data: bytes) -> None:
+        """b → a: the acknowledgements, at once."""
+        if self.link.blackholed:
+            self.swallowed += len(data)
+            return
+        self.bytes_back += len(data)
+        down = self.down
+        if down is not None and not down.is_closing():
+            down.write(data)
+
+    def _enqueue(self, delay: float, chunk: bytes | None) -> None:
+        due = time.monotonic() + delay
+        if due < self.last_due:
+            due = self.last_due  # never overtake an earlier chunk (latency may have just ended)
+        self.last_due = due
+        self.queue.append((due, chunk))
+        if self.timer is None:
+            self._schedule(due)
+
+    def _schedule(self, due: float) -> None:
+        self.timer = self.loop.call_later(due - time.monotonic() + TIMER_SLACK, self._drain)
+
+    def _drain(self) -> None:
+        self.timer = None
+        up = self.up
+        if up is None:
+            return  # still dialing b: dialed() starts the queue
+        queue = self.queue
+        now = time.monotonic()
+        blackholed = self.link.blackholed
+        while queue and queue[0][0] <= now:
+            _, chunk = queue.popleft()
+            if chunk is None:
+                self._finish_forward()
+                continue
+            self.queued -= len(chunk)
+            if blackholed:
+                self.swallowed += len(chunk)
+            elif up is not None and not up.is_closing():
+                up.write(chunk)
+        if queue:
+            self._schedule(queue[0][0])
+        if self.queue_full and self.queued < QUEUE_LOW:
+            self.queue_full = False
+            self._update_down_reading()
+
+    # --- flow control -----------------------------------------------------------------
+    def write_paused(self, down: bool, paused: bool) -> None:
+        if down:  # a's buffer is full: stop reading b
+            self.down_write_paused = paused
+            self._update_up_reading()
+        else:
+            self.up_write_paused = paused
+            self._update_down_reading()
+
+    def _update_down_reading(self) -> None:
+        want = not self.up_write_paused and not self.queue_full
+        down = self.down
+        if want == self.down_reading or down is None or down.is_closing():
+            return
+        self.down_reading = want
+        with contextlib.suppress(RuntimeError, AttributeError):
+            if want:
+                down.resume_reading()
+            else:
+                down.pause_reading()
+
+    def _update_up_reading(self) -> None:
+        want = not self.down_write_paused
+        up = self.up
+        if want == self.up_reading or up is None or up.is_closing():
+            return
+        self.up_reading = want
+        with contextlib.suppress(RuntimeError, AttributeError):
+            if want:
+                up.resume_reading()
+            else:
+                up.pause_reading()
+
+    # --- ending -------------------------------------------------------------------------
+    def eof(self, down: bool) -> None:
+        if down:
+            self.down_eof = True
+            delay = self.aisles.passing + self.link.latency
+            if self.queue or delay > 0.0 or self.up is None:
+                self._enqueue(delay, None)
+            else:
+                self._finish_forward()
+        else:
+            self.up_eof = True
+            _write_eof(self.down)
+            self._close_if_done()
+
+    def _finish_forward(self) -> None:
+        self.forward_done = True
+        _write_eof(self.up)
+        self._close_if_done()
+
+    def _close_if_done(self) -> None:
+        if self.forward_done and self.up_eof:
+            self.close("closed")
+
+    def lost(self, down: bool, exc: Exception | None) -> None:
+        if self.closed:
+            return
+        if exc is not None:  # a reset on one side is a reset on the other
+            self.abort("reset by " + (self.link.a if down else self.link.b))
+            return
+        if down and self.queue:
+            # a closed cleanly with notes still on the wire: b gets them, then the close.
+            self.down_eof = True
+            self._enqueue(0.0, None)
+            return
+        self.close("closed by " + (self.link.a if down else self.link.b))
+
+    def close(self, reason: str) -> None:
+        if self._end(reason):
+            for transport in (self.down, self.up):
+                if transport is not None and not transport.is_closing():
+                    transport.close()
+
+    def abort(self, reason: str | None) -> None:
+        """Tear both sides down with a reset (a fault, a failed dial, a reset on the other side)."""
+        if self._end(reason):
+            _abort(self.down)
+            _abort(self.up)
+
+    def _end(self, reason: str | None) -> bool:
+        if self.closed:
+            return False
+        self.closed = True
+        self.link.pipes.discard(self)
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.queue.clear()
+        if self.opened and reason is not None:
+            self.aisles.events.emit(
+                "aisle_connection",
+                link=self.link.label,
+                conn=self.number,
+                direction="closed",
+                reason=reason,
+                bytes_forward=self.bytes_forward,
+                bytes_back=self.bytes_back,
+                swallowed=self.swallowed,
+            )
+        return True
+
+
+def _write_eof(transport: asyncio.Transport | None) -> None:
+    if transport is None or transport.is_closing():
+        return
+    try:
+        if transport.can_write_eof():
+            transport.write_eof()
+        else:
+            transport.close()
+    except (OSError, RuntimeError):
+        transport.close()
+
+
+class Aisles:
+    """The aisles process: its links, its schedule of faults, its control channel."""
+
+    def __init__(self, spec: dict[str, Any], fds: list[int]) -> None:
+        entries = spec.get("links", [])
+        if len(fds) != 1 + len(entries):
+            raise ValueError(
+                f"the aisles need a control socket and one listener per link: "
+                f"{len(entries)} links, {len(fds)} file descriptors"
+            )
+        self.seed = int(spec.get("seed", 0))
+        self.speed = float(spec.get("speed", 1.0))
+        if self.speed <= 0:
+            raise ValueError(f"speed must be more than 0, got {self.speed}")
+        self.passing = float(spec.get("passing_time", 0.0)) / self.speed
+        self._control_sock = socket.socket(fileno=fds[0])
+        listeners = [socket.socket(fileno=fd) for fd in fds[1:]]
+        given = zip(entries, listeners, strict=True)
+        self.links = [Link(i, entry, sock) for i, (entry, sock) in enumerate(given)]
+        self.faults = [Fault(i, entry, self.speed) for i, entry in enumerate(spec.get("faults", []))]
+        for fault in self.faults:
+            pairs = {frozenset(pair) for pair in fault.pairs}
+            fault.links = [link for link in self.links if frozenset(link.pair) in pairs]
+        self.control: net.FrameConnection | None = None
+        self.events = EventBatch("aisles", self._send_events)
+        self.started_at: float | None = None
+        self._timeline: list[tuple[float, int, Fault, str]] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]  # set in run()
+
+    def _send_events(self, data: bytes) -> None:
+        if self.control is not None:
+            self.control.write(data)
+
+    def spawn(self, coro: Any) -> None:
+        task = self.loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- the clock of faults ----------------------------------------------------------------
+    def _on_control(self, conn: net.FrameConnection, frame: wire.Frame) -> None:
+        if frame.type is wire.FrameType.CONTROL and frame.header.get("type") == "start":
+            self.start()
+
+    def start(self) -> None:
+        if self.started_at is not None:
+            return
+        self.started_at = now = self.loop.time()
+        timeline: list[tuple[float, int, Fault, str]] = []
+        for fault in self.faults:
+            timeline.append((now + fault.at, len(timeline), fault, "start"))
+            if fault.until is not None:
+                timeline.append((now + max(fault.until, fault.at), len(timeline), fault, "end"))
+        timeline.sort(key=lambda item: (item[0], item[1]))
+        self._timeline = timeline
+        self._tick()
+
+    def _tick(self) -> None:
+        now = self.loop.time()
+        timeline = self._timeline
+        while timeline and timeline[0][0] <= now:
+            _, _, fault, phase = timeline.pop(0)
+            if phase == "start":
+                self._fault_starts(fault)
+            else:
+                self._fault_ends(fault)
+        if timeline:
+            self.loop.call_at(timeline[0][0], self._tick)
+
+    def _fault_starts(self, fault: Fault) -> None:
+        fields: dict[str, Any] = {}
+        if fault.kind == LATENCY:
+            fields["latency"] = fault.latency
+        self.events.emit(
+            "aisle_fault", fault=fault.kind, index=fault.index, links=fault.pairs, phase="start", **fields
+        )
+        for link in fault.links:
+            link.active.append(fault)
+            link.recompute()
+            if fault.kind in CUTS:
+                for pipe in sorted(link.pipes, key=lambda p: p.number):
+                    if fault.hits(self.seed, link, pipe.number):
+                        self.events.emit(
+                            "aisle_reset", link=link.label, conn=pipe.number, fault=fault.kind, refused=False
+                        )
+                        pipe.abort(f"{fault.kind} by the aisles")
+
+    def _fault_ends(self, fault: Fault) -> None:
+        for link in fault.links:
+            with contextlib.suppress(ValueError):
+                link.active.remove(fault)
+            link.recompute()
+        self.events.emit("aisle_fault", fault=fault.kind, index=fault.index, links=fault.pairs, phase="end")
+
+    def _acceptor(self, link: Link) -> Callable[[], _Side]:
+        return lambda: _Side(Pipe(self, link), True)
+
+    # --- the process ---------------------------------------------------------------------------
+    async def run(self) -> None:
+        self.loop = loop = asyncio.get_running_loop()
+        done = asyncio.Event()
+        loop.add_signal_handler(signal.SIGTERM, done.set)
+        self._control_sock.setblocking(False)
+        control = net.FrameConnection(self._on_control, lambda c, e: done.set(), label="the office")
+        self.control = control
+        await loop.create_unix_connection(lambda: control, sock=self._control_sock)
+        servers = []
+        for link in self.links:
+            link.listener.setblocking(False)
+            servers.append(await loop.create_server(self._acceptor(link), sock=link.listener))
+        await done.wait()
+        for server in servers:
+            server.close()
+        for link in self.links:
+            for pipe in list(link.pipes):
+                pipe.close("the aisles stopped")
+        self.events.flush()
+        if control.transport is not None:
+            control.transport.close()
+
+
+def main(spec: dict[str, Any], fds: list[int]) -> None:
+    """Entry point of the aisles process (called by the launcher after fork)."""
+    net.run(Aisles(spec, fds).run())
