@@ -101,6 +101,9 @@ class Exchange:
     settled: bool = False
     reply_wanted: bool = False
     hold: bool = False  # wait for an absent recipient (at the origin, within the deadline)
+    parent_span: str | None = None  # the try that handed the note to us (W3C traceparent)
+    span: str = ""  # the try in flight: one span per hop attempt
+    span_start: float = 0.0
 
 
 @dataclass
@@ -199,7 +202,7 @@ class Courier:
         """The note's overall timeout: whatever try is in flight, the note has failed."""
         if ex.settled:
             return
-        self._end_try(ex)
+        self._end_try(ex, "timeout", "UT")
         self._settle(ex, FAILED, "UT", "no answer within the note's timeout", classify(TIMEOUT))
 
     # --- tries ----------------------------------------------------------------------------
@@ -245,13 +248,15 @@ class Courier:
         self._attempts += 1
         key = (ex.id, self._attempts)
         ex.key, ex.hop = key, link
+        ex.span, ex.span_start = os.urandom(8).hex(), time.time()
         ex.tried.append(link.peer)
         self.pending[key] = ex
         link.inflight.add(key)
         budget = self._budget(ex.to)
         if budget is not None:
             budget.started(ex.tries > 0)
-        data = wire.encode_parts(NOTE, {**ex.header, "attempt": key[1]}, ex.body)
+        data = wire.encode_parts(
+            NOTE, {**ex.header, "attempt": key[1], "traceparent": f"00-{ex.trace}-{ex.span}-01"}, ex.body)
         if ex.upstream is not None and self.hand.capture is not None:
             self.hand.capture.write(data)  # what an intermediary hands on, for tests to inspect
             self.hand.capture.flush()
@@ -276,15 +281,18 @@ class Courier:
         if ex is None:
             return  # settled meanwhile
         if link.conn is None or not link.conn.write(data):
-            self._end_try(ex)
+            self._end_try(ex, CONNECT_FAILURE, "UF")
             self._failed_try(ex, classify(CONNECT_FAILURE), "UF", f"{self.name} could not reach {link.peer}",
                              hop=link.peer)
 
-    def _end_try(self, ex: Exchange) -> None:
+    def _end_try(self, ex: Exchange, outcome: str, flag: str | None = None) -> None:
         key = ex.key
         if key is None:
             return
         ex.key = None
+        self.emit("span", note=ex.id, trace=ex.trace, span=ex.span, parent=ex.parent_span,
+                  hand=self.name, peer=ex.hop.peer if ex.hop else None, attempt=ex.tries,
+                  start=ex.span_start, end=time.time(), outcome=outcome, flag=flag)
         self.pending.pop(key, None)
         if ex.hop is not None:
             ex.hop.inflight.discard(key)
@@ -299,14 +307,14 @@ class Courier:
         if ex.key != key:
             return
         hop = ex.hop.peer if ex.hop else None
-        self._end_try(ex)
+        self._end_try(ex, TIMEOUT, "UT")
         self._failed_try(ex, classify(TIMEOUT), "UT", f"{hop} did not answer in time", hop=hop)
 
     def link_reset(self, link: Link) -> None:
         for key in list(link.inflight):
             ex = self.pending.get(key)
             if ex is not None:
-                self._end_try(ex)
+                self._end_try(ex, RESET, "UC")
                 self._failed_try(ex, classify(RESET), "UC", f"link {self.name}->{link.peer} was reset",
                                  hop=link.peer)
         link.inflight.clear()
@@ -316,7 +324,9 @@ class Courier:
         ex = self.pending.get(key)
         if ex is None:
             return  # the outcome of a try that already timed out
-        self._end_try(ex)
+        delivered = header.get("status") == DELIVERED
+        self._end_try(ex, DELIVERED if delivered else str(header.get("kind", REFUSED)),
+                      None if delivered else header.get("flag"))
         if header.get("status") == DELIVERED:
             detector = self.outliers.get(ex.to)
             if detector is not None:
@@ -439,6 +449,8 @@ class Courier:
                       {**header, "path": [*path, self.name]}, body, retries, upstream=conn,
                       upstream_attempt=attempt)
         ex.header.pop("attempt", None)
+        ex.header.pop("traceparent", None)
+        ex.parent_span = _parent_span(header.get("traceparent"))
         self.emit("forwarded", note=note_id, hand=self.name, attempt=attempt, trace=ex.trace)
         slow = float(behaviour.get("slow") or 0.0)
         if slow > 0:
@@ -493,6 +505,7 @@ class Courier:
         reply = bool(header.get("reply"))
         app.send(wire.FrameType.DELIVER, {"id": note_id, "from": sender, "reply": reply}, text)
         self.emit("delivered", note=note_id, hand=self.name, **{"from": sender}, path=full_path,
+                  parent=_parent_span(header.get("traceparent")),
                   trace=header.get("trace"))
         if reply:
             self.reply_paths[note_id] = (sender, full_path)  # answered when the student replies
@@ -522,8 +535,17 @@ class Courier:
         """Forget relays whose note is past its deadline (their sender has given up)."""
         for ex in list(self.pending.values()):
             if ex.upstream is not None and ex.deadline < now:
-                self._end_try(ex)
+                self._end_try(ex, TIMEOUT, "UT")
                 ex.settled = True
         for note_id in [n for n, r in self.receipts.items() if r.expires < now and not r.waiting]:
             del self.receipts[note_id]
             self.forgotten.add(note_id)
+
+
+def _parent_span(traceparent: Any) -> str | None:
+    """The parent span id of a W3C ``traceparent`` (``00-<trace>-<span>-<flags>``)."""
+    if isinstance(traceparent, str):
+        parts = traceparent.split("-")
+        if len(parts) == 4 and len(parts[2]) == 16:
+            return parts[2]
+    return None

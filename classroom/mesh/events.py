@@ -18,20 +18,27 @@ from typing import Any
 from classroom.mesh import wire
 
 FLUSH_AFTER = 0.005
+# Per-hop detail (spans, forwards): what telemetry "off" leaves out. Outcomes always go out:
+# the ledger and the report are built from them.
+VERBOSE = frozenset({"span", "forwarded"})
 BATCH = 200
 
 
 class EventBatch:
     """Collects events and flushes them every few milliseconds, or when a batch is full."""
 
-    def __init__(self, source: str, write: Callable[[bytes], object], delay: float = FLUSH_AFTER) -> None:
+    def __init__(self, source: str, write: Callable[[bytes], object], delay: float = FLUSH_AFTER,
+                 verbose: bool = True) -> None:
         self.delay = delay
+        self.verbose = verbose
         self.source = source
         self._write = write
         self._pending: list[dict[str, Any]] = []
         self._scheduled = False
 
     def emit(self, kind: str, **fields: Any) -> None:
+        if not self.verbose and kind in VERBOSE:
+            return
         fields["kind"] = kind
         fields["t"] = time.time()
         fields["src"] = self.source

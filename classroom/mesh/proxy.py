@@ -414,7 +414,7 @@ class Proxy:
         self.stopping = False
         self._control_sock = socket.socket(fileno=fds[0])
         self.control: FrameConnection | None = None
-        self.events = EventBatch(self.id, self._send_events)
+        self.events = EventBatch(self.id, self._send_events, verbose=bool(spec.get("telemetry", True)))
         self.hands: dict[str, Hand] = {}
         self._hand_specs = spec["hands"]
         self._fds = fds[1:]
