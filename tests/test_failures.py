@@ -206,3 +206,39 @@ async def test_killing_an_intermediary_mid_round_loses_no_note(write_level) -> N
         assert failure["reason"] and failure["cause"]
     assert any(e.get("kind") == "proxy_lost" for e in result.events)
     assert not any(alive(p) for p in round_.pids())
+
+
+async def test_a_deny_policy_blocks_exactly_the_notes_it_names(write_level) -> None:
+    # gus sits behind alice: his notes to ben go through her hands, and her class rule says no.
+    doc = level_doc(traffic=[
+        {"from": "gus", "to": "ben", "count": 5, "every": "10ms", "text": "from gus"},
+        {"from": "alice", "to": "ben", "count": 5, "every": "10ms", "text": "from alice"},
+    ])
+    doc["mesh"]["resources"].append({
+        "apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+        "metadata": {"name": "no-notes-from-gus"},
+        "spec": {"selector": {"matchLabels": {"app": "alice"}}, "action": "DENY",
+                 "rules": [{"from": [{"source": {"principals": ["classroom.local/ns/test-row/sa/gus"]}}]}]},
+    })
+    doc["mesh"]["resources"].append(virtual_service("ben", retries={"attempts": 3, "retryOn": "5xx"}))
+    report, events = await play(write_level, doc)
+    by_sender = {r["from"]: [] for r in results(events)}
+    for r in results(events):
+        by_sender[r["from"]].append(r)
+    assert all(r["state"] == "failed" and r["cause"] == "denied" for r in by_sender["gus"])
+    assert all(r["state"] == "delivered" for r in by_sender["alice"])
+    assert report["failures"]["denied"] == 5 and report["retries"] == 0  # a denial is never retried
+    denials = [e for e in events if e.get("kind") == "policy_denied"]
+    assert len(denials) == 5
+    assert all(d["policy"] == "test-row/no-notes-from-gus" and d["src_identity"].endswith("/sa/gus")
+               and d["dst_identity"].endswith("/sa/alice") for d in denials)
+
+
+async def test_without_mesh_security_nosy_classmates_read_the_notes(write_level) -> None:
+    nosy = {name: {"nosy": True} for name in ("ben", "cara")}
+    doc = level_doc(mode="DISABLE", behaviours=nosy,
+                    traffic=[{"from": "alice", "to": "dev", "count": 5, "every": "10ms", "text": "secret"}])
+    report, events = await play(write_level, doc)
+    assert report["notes"]["delivered"] == 5
+    assert report["intermediaries_read"] == 10  # ben and cara each read all five
+    assert {e["saw"] for e in events if e.get("kind") == "peeked"} == {"secret"}

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from classroom.durations import parse_duration
+from classroom.mesh import authz
 from classroom.mesh.resilience import DEFAULT_RETRY_ON
 
 STRICT, PERMISSIVE, DISABLE = "STRICT", "PERMISSIVE", "DISABLE"
@@ -81,6 +82,7 @@ class MeshPolicy:
     default_attempts: int = 2
     routes: dict[str, RoutePolicy] = field(default_factory=dict)
     destinations: dict[str, DestinationPolicy] = field(default_factory=dict)
+    authz: tuple[authz.Policy, ...] = ()
 
     def route(self, host: str) -> RoutePolicy:
         return self.routes.get(host) or self.routes.get("*") or RoutePolicy()
@@ -97,7 +99,9 @@ class MeshPolicy:
         return self.destinations.get(host) or self.destinations.get("*") or DestinationPolicy()
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["authz"] = authz.to_json(self.authz)
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> MeshPolicy:
@@ -116,7 +120,8 @@ class MeshPolicy:
         }
         return cls(mtls_mode=data.get("mtls_mode", PERMISSIVE),
                    default_attempts=int(data.get("default_attempts", 2)),
-                   routes=routes, destinations=destinations)
+                   routes=routes, destinations=destinations,
+                   authz=authz.from_json(data.get("authz", ())))
 
 
 def _seconds(value: Any, default: float | None = None) -> float | None:
@@ -148,7 +153,7 @@ def _fault(spec: dict[str, Any]) -> Fault:
 
 
 def mesh_policy(resources: tuple[dict[str, Any], ...] | list[dict[str, Any]],
-                profile: str = "istio") -> MeshPolicy:
+                profile: str = "istio", namespace: str = "classroom") -> MeshPolicy:
     """The policy the resources describe (they were validated when loaded)."""
     mode = PERMISSIVE
     routes: dict[str, RoutePolicy] = {}
@@ -185,4 +190,5 @@ def mesh_policy(resources: tuple[dict[str, Any], ...] | list[dict[str, Any]],
             if host:
                 destinations[host] = DestinationPolicy(outlier=outlier, budget=budget)
     return MeshPolicy(mtls_mode=mode, default_attempts=PROFILE_DEFAULT_ATTEMPTS.get(profile, 0),
-                      routes=routes, destinations=destinations)
+                      routes=routes, destinations=destinations,
+                      authz=authz.policies_from(resources, namespace))

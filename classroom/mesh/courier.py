@@ -45,8 +45,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from classroom.mesh import wire
-from classroom.mesh.config import Retries
+from classroom.mesh import authz, net, pki, wire
+from classroom.mesh.config import DISABLE, Retries
 from classroom.mesh.dice import happens
 from classroom.mesh.net import FrameConnection
 from classroom.mesh.resilience import (
@@ -172,9 +172,9 @@ class Courier:
             self._settle(ex, FAILED, "UH", f"no healthy upstream: {to} never came to class",
                          classify(NO_ROUTE), cause="absent")
             return
-        ex.body = self.hand.keys.seal(to, keys, note_id, text)
+        ex.body, sealed = self._seal(to, note_id, text)
         ex.header = {"id": note_id, "from": self.name, "to": to, "path": [self.name],
-                     "deadline": ex.deadline, "trace": trace, "reply": ex.reply_wanted}
+                     "deadline": ex.deadline, "trace": trace, "reply": ex.reply_wanted, "sealed": sealed}
         ex.deadline_timer = asyncio.get_running_loop().call_later(ex.deadline - now, self._expire, ex)
         ex.hold = bool(header.get("hold"))
         if to not in self.hand.in_class:
@@ -331,7 +331,8 @@ class Courier:
             detector = self.outliers.get(ex.to)
             if detector is not None:
                 detector.success(link.peer)
-            self._settle(ex, DELIVERED, None, None, None, path=header.get("path"), reply=body)
+            self._settle(ex, DELIVERED, None, None, None, path=header.get("path"), reply=body,
+                         reply_sealed=bool(header.get("sealed", True)))
             return
         failure = classify(str(header.get("kind", REFUSED)), header.get("code"))
         self._failed_try(ex, failure, header.get("flag"), header.get("reason"), hop=link.peer,
@@ -368,19 +369,20 @@ class Courier:
 
     def _settle(self, ex: Exchange, state: str, flag: str | None, reason: str | None,
                 failure: Failure | None, path: list[str] | None = None, reply: bytes = b"",
-                cause: str | None = None) -> None:
+                cause: str | None = None, reply_sealed: bool = True) -> None:
         if ex.settled:
             return
         ex.settled = True
         if ex.deadline_timer is not None:
             ex.deadline_timer.cancel()
         if ex.upstream is None:
-            self._finish(ex, state, flag, reason, failure, path, reply, cause)
+            self._finish(ex, state, flag, reason, failure, path, reply, cause, reply_sealed)
             return
         answer: dict[str, Any] = {"id": ex.id, "attempt": ex.upstream_attempt, "status": state,
                                   "by": self.name}
         if state == DELIVERED:
             answer["path"] = path
+            answer["sealed"] = reply_sealed
             if self.hand.behaviour.get("drops") and happens(
                     float(self.hand.behaviour["drops"]), self.seed, "drop-reply", ex.id, self.name,
                     ex.upstream_attempt):
@@ -394,17 +396,14 @@ class Courier:
 
     def _finish(self, ex: Exchange, state: str, flag: str | None, reason: str | None,
                 failure: Failure | None, path: list[str] | None, reply: bytes,
-                cause: str | None) -> None:
+                cause: str | None, reply_sealed: bool = True) -> None:
         """The one place a note gets its terminal state."""
         ex.settled = True
         latency = time.time() - ex.started
         reply_text = b""
         if reply:
-            keys = self.hand.roll.get(ex.to)
             try:
-                if keys is None:
-                    raise SealError(f"{ex.to} is not on the roll")
-                reply_text = self.hand.keys.open(ex.to, keys, ex.id + "/reply", reply)
+                reply_text = self._open(ex.to, ex.id + "/reply", reply, reply_sealed)
             except SealError as exc:
                 self.emit("seal_broken", note=ex.id, hand=self.name, reason=str(exc))
         if failure is not None and cause is None:
@@ -422,6 +421,13 @@ class Courier:
     def on_note(self, conn: FrameConnection, header: dict[str, Any], body: bytes) -> None:
         note_id, attempt = str(header["id"]), int(header["attempt"])
         sender, to, path = str(header["from"]), str(header["to"]), list(header["path"])
+        policies = self.hand.policy.authz
+        if policies:
+            principal = pki.principal(conn.peer) if conn.peer else None
+            decision = authz.decide(policies, self.name, principal, to)
+            if not decision.allowed:
+                self._deny(conn, note_id, attempt, decision, conn.peer)
+                return
         if to == self.name:
             self._receive(conn, note_id, attempt, sender, path, header, body)
             return
@@ -458,6 +464,19 @@ class Courier:
         else:
             self._try(ex)
 
+    def _deny(self, conn: FrameConnection, note_id: str, attempt: int, decision: authz.Decision,
+              peer: str | None) -> None:
+        """A class rule says no: a 403 that no one retries, logged with both identities."""
+        src = peer or "(plaintext: no identity)"
+        self.emit("policy_denied", note=note_id, hand=self.name, policy=decision.policy,
+                  src_identity=src, dst_identity=self.hand.identity, reason=decision.reason)
+        net.log(f"proxy {self.name}",
+                f'error access note={note_id} src.identity="{src}" dst.identity="{self.hand.identity}" '
+                f'direction="inbound" error="note refused due to policy rejection: {decision.reason}"')
+        conn.send(ACK, {"id": note_id, "attempt": attempt, "status": FAILED, "by": self.name,
+                        "kind": DENIED, "code": 403, "flag": None, "cause": "denied",
+                        "reason": f"RBAC: access denied at {self.name} ({decision.reason})"})
+
     def _peek(self, note_id: str, body: bytes) -> None:
         """A nosy student unfolds the note: all it gets is what the envelope shows."""
         try:
@@ -483,11 +502,8 @@ class Courier:
             else:
                 receipt.waiting.append((conn, attempt))
             return
-        keys = self.hand.roll.get(sender)
         try:
-            if keys is None:
-                raise SealError(f"note {note_id}: sender {sender} is not on the roll")
-            text = self.hand.keys.open(sender, keys, note_id, body)
+            text = self._open(sender, note_id, body, bool(header.get("sealed", True)))
         except SealError as exc:
             self.emit("seal_broken", note=note_id, hand=self.name, reason=str(exc))
             conn.send(ACK, {**answer, "status": FAILED, "kind": "tampered", "code": 400, "flag": None,
@@ -518,10 +534,29 @@ class Courier:
         sender, path = self.reply_paths.pop(note_id, (None, []))
         if sender is None:
             return
-        keys = self.hand.roll.get(sender)
-        sealed = self.hand.keys.seal(sender, keys, note_id + "/reply", text) if keys else b""
+        body, sealed = self._seal(sender, note_id + "/reply", text)
         self.emit("replied", note=note_id, hand=self.name, to=sender)
-        self._answer(note_id, {"status": DELIVERED, "path": path}, sealed)
+        self._answer(note_id, {"status": DELIVERED, "path": path, "sealed": sealed}, body)
+
+    def _seal(self, to: str, note_id: str, text: bytes) -> tuple[bytes, bool]:
+        """The body to send, and whether it is sealed.
+
+        The seal uses the keys the mesh's identity system hands out; with the mesh's
+        security switched off (mTLS mode DISABLE) nothing is sealed, and the text
+        travels as it is: readable by every hand and anyone on the wire.
+        """
+        keys = self.hand.roll.get(to)
+        if self.hand.policy.mtls_mode == DISABLE or keys is None:
+            return text, False
+        return self.hand.keys.seal(to, keys, note_id, text), True
+
+    def _open(self, sender: str, note_id: str, body: bytes, sealed: bool) -> bytes:
+        if not sealed:
+            return body
+        keys = self.hand.roll.get(sender)
+        if keys is None:
+            raise SealError(f"note {note_id}: sender {sender} is not on the roll")
+        return self.hand.keys.open(sender, keys, note_id, body)
 
     def _answer(self, note_id: str, answer: dict[str, Any], reply: bytes) -> None:
         receipt = self.receipts[note_id]

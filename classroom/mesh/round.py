@@ -179,7 +179,7 @@ class Round:
                 "links": [list(link) for link in level.room.links],
                 "hands": hands,
                 "proxies": [spec["id"] for spec, _ in proxy_specs],
-                "policy": mesh_policy(self.resources, level.profile).to_json(),
+                "policy": mesh_policy(self.resources, level.profile, level.name).to_json(),
                 "ca_dir": self.ca_dir,
                 "leaf_lifetime": self.leaf_lifetime,
                 "aisles": self.aisles,

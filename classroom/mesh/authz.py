@@ -1,0 +1,173 @@
+"""Class rules on who may hand a note to whom: Istio's AuthorizationPolicy, evaluated.
+
+Theory of operation
+-------------------
+A hand that receives a note (to pass on, or for its own student) asks
+:func:`decide` whether the neighbour who handed it over may.  The neighbour
+is known by the SPIFFE ID its certificate proved; policies name it the way
+Istio writes principals, without the scheme
+(``classroom.local/ns/<level>/sa/<student>``).  Istio's evaluation order:
+
+1. a matching DENY policy denies;
+2. if no ALLOW policy applies to this workload, allow;
+3. if any ALLOW policy matches, allow;
+4. otherwise deny ("allow policies exist, but none allowed").
+
+A policy applies to the students its ``selector.matchLabels.app`` names, or
+to everyone when it has no selector.  A rule matches when every part of it
+that is written matches (``from`` sources: principals, notPrincipals,
+namespaces; ``to`` operations: hosts, the note's final recipient).  An ALLOW
+policy with no rules at all (``spec: {}``) is allow-nothing.  A plaintext peer
+has no principal, so a principals rule never matches it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+ALLOW, DENY = "ALLOW", "DENY"
+
+
+@dataclass(frozen=True)
+class Source:
+    principals: tuple[str, ...] | None = None
+    not_principals: tuple[str, ...] | None = None
+    namespaces: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Operation:
+    hosts: tuple[str, ...] | None = None
+    not_hosts: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Rule:
+    sources: tuple[Source, ...] = ()  # any of them (empty: any source)
+    operations: tuple[Operation, ...] = ()  # any of them (empty: any operation)
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    action: str = ALLOW
+    selector: str | None = None  # the student it applies to (matchLabels.app); None: all
+    rules: tuple[Rule, ...] = ()
+
+    def applies_to(self, workload: str) -> bool:
+        return self.selector is None or self.selector == workload
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    policy: str | None
+    reason: str
+
+
+def _match(patterns: Iterable[str], value: str | None) -> bool:
+    """Istio's string match: exact, ``*``, ``prefix*`` or ``*suffix``."""
+    if value is None:
+        return False
+    for pattern in patterns:
+        if pattern == "*" or pattern == value:
+            return True
+        if pattern.endswith("*") and value.startswith(pattern[:-1]):
+            return True
+        if pattern.startswith("*") and value.endswith(pattern[1:]):
+            return True
+    return False
+
+
+def _namespace(principal: str | None) -> str | None:
+    if principal is None or "/ns/" not in principal:
+        return None
+    return principal.split("/ns/", 1)[1].split("/", 1)[0]
+
+
+def _source_matches(source: Source, principal: str | None) -> bool:
+    if source.principals is not None and not _match(source.principals, principal):
+        return False
+    if source.not_principals is not None and _match(source.not_principals, principal):
+        return False
+    return source.namespaces is None or _match(source.namespaces, _namespace(principal))
+
+
+def _operation_matches(operation: Operation, host: str) -> bool:
+    if operation.hosts is not None and not _match(operation.hosts, host):
+        return False
+    return operation.not_hosts is None or not _match(operation.not_hosts, host)
+
+
+def _rule_matches(rule: Rule, principal: str | None, host: str) -> bool:
+    return (not rule.sources or any(_source_matches(s, principal) for s in rule.sources)) and (
+        not rule.operations or any(_operation_matches(o, host) for o in rule.operations)
+    )
+
+
+def decide(policies: Sequence[Policy], workload: str, principal: str | None, host: str) -> Decision:
+    """May ``principal`` hand ``workload`` a note for ``host``?"""
+    applicable = [p for p in policies if p.applies_to(workload)]
+    for policy in applicable:
+        if policy.action == DENY and any(_rule_matches(r, principal, host) for r in policy.rules):
+            return Decision(False, policy.name, f"explicitly denied by: {policy.name}")
+    allows = [p for p in applicable if p.action == ALLOW]
+    if not allows:
+        return Decision(True, None, "no allow policies")
+    for policy in allows:
+        if any(_rule_matches(r, principal, host) for r in policy.rules):
+            return Decision(True, policy.name, f"allowed by: {policy.name}")
+    return Decision(False, None, "allow policies exist, but none allowed")
+
+
+def _strings(value: Any) -> tuple[str, ...] | None:
+    return tuple(str(v) for v in value) if value is not None else None
+
+
+def policies_from(resources: Iterable[dict[str, Any]], namespace: str) -> tuple[Policy, ...]:
+    """The AuthorizationPolicies among (validated) resources."""
+    out = []
+    for resource in resources:
+        if resource.get("kind") != "AuthorizationPolicy":
+            continue
+        spec = resource.get("spec") or {}
+        labels = (spec.get("selector") or {}).get("matchLabels") or {}
+        rules = tuple(
+            Rule(
+                sources=tuple(
+                    Source(_strings(src.get("principals")), _strings(src.get("notPrincipals")),
+                           _strings(src.get("namespaces")))
+                    for src in ((f or {}).get("source") or {} for f in rule.get("from") or [])
+                ),
+                operations=tuple(
+                    Operation(_strings(op.get("hosts")), _strings(op.get("notHosts")))
+                    for op in ((t or {}).get("operation") or {} for t in rule.get("to") or [])
+                ),
+            )
+            for rule in (spec.get("rules") or [])
+        )
+        name = f"{namespace}/{(resource.get('metadata') or {}).get('name', 'unnamed')}"
+        out.append(Policy(name, str(spec.get("action", ALLOW)), labels.get("app"), rules))
+    return tuple(out)
+
+
+def to_json(policies: Iterable[Policy]) -> list[dict[str, Any]]:
+    from dataclasses import asdict
+
+    return [asdict(p) for p in policies]
+
+
+def from_json(data: Iterable[dict[str, Any]]) -> tuple[Policy, ...]:
+    def tup(v: Any) -> tuple[str, ...] | None:
+        return tuple(v) if v is not None else None
+
+    return tuple(
+        Policy(p["name"], p["action"], p["selector"], tuple(
+            Rule(tuple(Source(tup(s["principals"]), tup(s["not_principals"]), tup(s["namespaces"]))
+                       for s in r["sources"]),
+                 tuple(Operation(tup(o["hosts"]), tup(o["not_hosts"])) for o in r["operations"]))
+            for r in p["rules"]))
+        for p in data
+    )
