@@ -17,6 +17,9 @@ from typing import Any
 from classroom.level import Level, Objective
 
 FAILURE_CAUSES = ("timeout", "refused", "denied", "reset", "absent")
+TEACHER_EVENTS = {"teacher_read": "read", "teacher_caught": "caught",
+                  "teacher_impersonation": "impersonations",
+                  "teacher_impersonation_accepted": "impersonations_accepted"}
 # Each arrival of a note (any try) at a hand ends in exactly one of these events.
 ARRIVALS = frozenset({"forwarded", "refused", "dropped", "delivered", "duplicate_suppressed",
                       "absent_refused", "seal_broken"})
@@ -57,6 +60,7 @@ def build_report(
     protocol_errors = 0
     room_ready: float | None = None
     retried = 0
+    teacher: Counter[str] = Counter()
     arrivals: Counter[str] = Counter()  # notes that reached each hand, tries included
     ejections = 0
     for event in events:
@@ -90,6 +94,8 @@ def build_report(
             room_ready = float(event["seconds"])
         elif kind == "retried":
             retried += 1
+        elif kind in TEACHER_EVENTS:
+            teacher[TEACHER_EVENTS[kind]] += 1
         elif kind == "ejected":
             ejections += 1
 
@@ -134,7 +140,7 @@ def build_report(
             "p99": round(percentile(latencies, 99), 3),
         },
         "hands": {"min": min(hands, default=0), "max": max(hands, default=0)},
-        "teacher": {"read": 0, "caught": 0, "impersonations": 0, "impersonations_accepted": 0},
+        "teacher": {key: teacher[key] for key in TEACHER_EVENTS.values()},
         "intermediaries_read": intermediaries_read,
         "tls_rejected": tls_rejected,
         "protocol_errors": protocol_errors,

@@ -33,6 +33,12 @@ students, i.e. both directed links of each pair:
 one timeline processed in order, so a zero-length window still starts before
 it ends.
 
+The teacher (:mod:`classroom.mesh.teacher`) acts only through the aisles, on
+the links she watches (she says which, over her own socket pair): the aisles
+copy her the a→b bytes of those links (eavesdrop), cut a connection under a
+chunk she takes in passing (confiscate, a keyed draw per chunk), and send the
+next dial of a link she starts watching to her instead of to b (impersonate).
+
 Flow control: the reading side is paused while the far side's transport is
 over its high-water mark (``pause_writing``) and while a pipe's queue holds
 more than :data:`QUEUE_HIGH` bytes (bytes a sends before the dial to b
@@ -63,6 +69,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from classroom.mesh import net, wire
+from classroom.mesh.dice import happens
 from classroom.mesh.events import EventBatch
 
 LATENCY, RESET, BLACKHOLE, PARTITION = "latency", "reset", "blackhole", "partition"
@@ -71,6 +78,7 @@ CUTS = (RESET, PARTITION)
 QUEUE_HIGH = 1024 * 1024  # bytes waiting out their passing time before we stop reading a
 QUEUE_LOW = 256 * 1024
 DIAL_TIMEOUT = 5.0
+HANDSHAKE_CHUNKS = 3  # a→b chunks of a new connection that carry no note (TLS handshake, hello)
 TIMER_SLACK = 0.001  # uvloop's timers round to the millisecond: never fire a chunk early
 _LINGER_ZERO = struct.pack("ii", 1, 0)
 
@@ -148,6 +156,8 @@ class Link:
         self.latency = 0.0
         self.blackholed = False
         self.cuts: list[Fault] = []
+        self.watched = False  # the teacher stands next to it
+        self.redirect = False  # its next dial goes to the teacher
 
     def recompute(self) -> None:
         self.latency = sum(f.latency for f in self.active if f.kind == LATENCY)
@@ -224,6 +234,7 @@ class Pipe:
         self.bytes_forward = 0
         self.bytes_back = 0
         self.swallowed = 0
+        self.chunks = 0
 
     # --- setting up -----------------------------------------------------------------
     def accepted(self, transport: asyncio.Transport) -> None:
@@ -244,9 +255,16 @@ class Pipe:
 
     async def _dial(self) -> None:
         link = self.link
+        target = link.target
+        teacher = self.aisles.teacher
+        if link.redirect and teacher is not None and self.aisles.teacher_address is not None:
+            link.redirect = False  # once: she poses as b for this one dial
+            target = self.aisles.teacher_address
+            teacher.send(wire.FrameType.CONTROL, {"type": "pose", "as": link.b, "link": link.label})
+            self.aisles.events.emit("aisle_redirected", link=link.label, conn=self.number, to="teacher")
         try:
             await asyncio.wait_for(
-                self.loop.create_connection(lambda: _Side(self, False), *link.target), DIAL_TIMEOUT
+                self.loop.create_connection(lambda: _Side(self, False), *target), DIAL_TIMEOUT
             )
         except (OSError, TimeoutError) as exc:
             if not self.closed:
@@ -272,6 +290,8 @@ class Pipe:
         if link.blackholed:
             self.swallowed += len(data)
             return
+        if link.watched and self.aisles.overseen(self, data):
+            return  # the teacher took it
         self.bytes_forward += len(data)
         delay = self.aisles.passing + link.latency
         up = self.up
@@ -452,6 +472,7 @@ class Aisles:
 
     def __init__(self, spec: dict[str, Any], fds: list[int]) -> None:
         entries = spec.get("links", [])
+        teacher_fd = fds.pop() if spec.get("teacher") else None
         if len(fds) != 1 + len(entries):
             raise ValueError(
                 f"the aisles need a control socket and one listener per link: "
@@ -472,6 +493,13 @@ class Aisles:
             fault.links = [link for link in self.links if frozenset(link.pair) in pairs]
         self.control: net.FrameConnection | None = None
         self.events = EventBatch("aisles", self._send_events)
+        # The teacher's channel, when the level has one, comes after the links' listeners.
+        self._teacher_sock = socket.socket(fileno=teacher_fd) if teacher_fd is not None else None
+        address = spec.get("teacher_address")
+        self.teacher_address = (str(address[0]), int(address[1])) if address else None
+        self.teacher: net.FrameConnection | None = None
+        self.eavesdrop = False
+        self.catch = 0.0
         self.started_at: float | None = None
         self._timeline: list[tuple[float, int, Fault, str]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -541,6 +569,44 @@ class Aisles:
             link.recompute()
         self.events.emit("aisle_fault", fault=fault.kind, index=fault.index, links=fault.pairs, phase="end")
 
+    # --- the teacher -------------------------------------------------------------------------
+    def _on_teacher(self, conn: net.FrameConnection, frame: wire.Frame) -> None:
+        message = frame.header
+        if frame.type is not wire.FrameType.CONTROL or message.get("type") != "watch":
+            return
+        near = {frozenset(pair) for pair in message.get("links", [])}
+        fresh = {frozenset(pair) for pair in message.get("impersonate", [])}
+        self.eavesdrop = bool(message.get("eavesdrop"))
+        self.catch = float(message.get("catch", 0.0))
+        for link in self.links:
+            pair = frozenset(link.pair)
+            link.watched = pair in near
+            if pair in fresh:
+                # She cuts in: the link's connection drops and its redial reaches her.
+                link.redirect = True
+                for pipe in list(link.pipes):
+                    pipe.abort("the teacher cut in")
+
+    def overseen(self, pipe: Pipe, data: bytes) -> bool:
+        """The teacher by a link a chunk crosses: she may copy it, or take it (True)."""
+        teacher = self.teacher
+        if teacher is None:
+            return False
+        link = pipe.link
+        pipe.chunks += 1
+        if self.eavesdrop:
+            teacher.send(wire.FrameType.CONTROL, {"type": "tap", "link": link.label, "conn": pipe.number},
+                         data)
+        # She takes notes in passing, not the greetings: the first chunks of a connection are its
+        # TLS handshake and hello, which she lets by.
+        if self.catch and pipe.opened and pipe.chunks > HANDSHAKE_CHUNKS and happens(
+                self.catch, self.seed, "catch", link.label, pipe.number, pipe.chunks):
+            teacher.send(wire.FrameType.CONTROL, {"type": "caught", "link": link.label, "conn": pipe.number})
+            self.events.emit("aisle_reset", link=link.label, conn=pipe.number, fault="teacher", refused=False)
+            pipe.abort("the teacher confiscated a note")
+            return True
+        return False
+
     def _acceptor(self, link: Link) -> Callable[[], _Side]:
         return lambda: _Side(Pipe(self, link), True)
 
@@ -553,6 +619,11 @@ class Aisles:
         control = net.FrameConnection(self._on_control, lambda c, e: done.set(), label="the office")
         self.control = control
         await loop.create_unix_connection(lambda: control, sock=self._control_sock)
+        if self._teacher_sock is not None:
+            self._teacher_sock.setblocking(False)
+            teacher = net.FrameConnection(self._on_teacher, None, label="the teacher")
+            self.teacher = teacher
+            await loop.create_unix_connection(lambda: teacher, sock=self._teacher_sock)
         servers = []
         for link in self.links:
             link.listener.setblocking(False)

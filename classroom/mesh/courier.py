@@ -72,6 +72,7 @@ if TYPE_CHECKING:
 NOTE, ACK = wire.FrameType.NOTE, wire.FrameType.ACK
 DELIVERED, FAILED = "delivered", "failed"
 RECEIPT_MARGIN = 10.0  # seconds (at speed 1) a receipt outlives its note's deadline
+CONNECT_WAIT = 1.0  # seconds a try may wait for a cut link to come back (Envoy's connect timeout)
 # The report's failure causes, from the kind of the last try's failure.
 CAUSES = {TIMEOUT: "timeout", REFUSED: "refused", ABORTED: "refused", DENIED: "denied",
           "tampered": "denied", RESET: "reset", CONNECT_FAILURE: "reset", NO_ROUTE: "absent"}
@@ -101,6 +102,7 @@ class Exchange:
     settled: bool = False
     reply_wanted: bool = False
     hold: bool = False  # wait for an absent recipient (at the origin, within the deadline)
+    waited: bool = False  # this try already waited for a link being dialed again
     parent_span: str | None = None  # the try that handed the note to us (W3C traceparent)
     span: str = ""  # the try in flight: one span per hop attempt
     span_start: float = 0.0
@@ -221,6 +223,28 @@ class Courier:
             fallback = fallback or link
         return fallback
 
+    def _redialing(self, ex: Exchange) -> list[Link]:
+        visited = ex.header.get("path", ())
+        outlier = self.outliers.get(ex.to)
+        out = []
+        for name in self.hand.routes.get(ex.to, ()):
+            link = self.hand.neighbours.get(name)
+            if (link is not None and link.conn is None and link.dialing and name not in visited
+                    and not (outlier is not None and outlier.ejected(name))):
+                out.append(link)
+        return out
+
+    async def _await_link(self, ex: Exchange, links: list[Link]) -> None:
+        per_try = ex.retries.per_try_timeout
+        limit = min(ex.deadline - time.time(), (per_try or CONNECT_WAIT) / self.speed, CONNECT_WAIT)
+        waits = [asyncio.ensure_future(link.up.wait()) for link in links]
+        try:
+            await asyncio.wait(waits, timeout=max(limit, 0.0), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waits:
+                waiter.cancel()
+        self._try(ex)
+
     def _try(self, ex: Exchange) -> None:
         if ex.settled:
             return
@@ -234,9 +258,17 @@ class Courier:
             self._hold(ex)  # she left while the note was on its way: wait for her
             return
         if link is None:
+            redialing = self._redialing(ex)
+            if redialing and not ex.waited:
+                # Like a connection pool's pending queue: a link that was cut is being dialed
+                # again; wait for it (once per try, within the per-try time) before giving up.
+                ex.waited = True
+                asyncio.get_running_loop().create_task(self._await_link(ex, redialing))
+                return
             self._failed_try(ex, classify(NO_ROUTE), "UH",
                              f"{self.name} has no healthy next hop to {ex.to}")
             return
+        ex.waited = False
         fault = self.hand.policy.route(ex.to).fault if ex.upstream is None else None
         if fault is not None and fault.abort_percent and happens(
                 fault.abort_percent / 100, self.seed, "abort", ex.id, self.name, ex.tries):

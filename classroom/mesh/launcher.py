@@ -42,6 +42,7 @@ from typing import Any
 
 ROLES = {
     "aisles": "classroom.mesh.aisles",
+    "teacher": "classroom.mesh.teacher",
     "office": "classroom.mesh.office",
     "proxy": "classroom.mesh.proxy",
     "student": "classroom.mesh.student",

@@ -31,12 +31,15 @@ import signal
 import socket
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from classroom.mesh import net, pki, wire
 from classroom.mesh.events import EventBatch
 from classroom.mesh.net import FrameConnection
 from classroom.mesh.routes import ranked_next_hops, seating_graph
+
+if TYPE_CHECKING:
+    from classroom.telemetry.metrics import MeshMetrics
 
 CONTROL, EVENT = wire.FrameType.CONTROL, wire.FrameType.EVENT
 SUBSCRIBER_BUFFER_LIMIT = 4 * 1024 * 1024
@@ -45,15 +48,16 @@ SUBSCRIBER_BUFFER_LIMIT = 4 * 1024 * 1024
 class Subscriber:
     """One listener to the event stream, with its own drop counter."""
 
-    def __init__(self, conn: FrameConnection) -> None:
+    def __init__(self, conn: FrameConnection, limit: int = SUBSCRIBER_BUFFER_LIMIT) -> None:
         self.conn = conn
+        self.limit = limit
         self.missed = 0
 
     def offer(self, data: bytes, count: int) -> None:
         transport = self.conn.transport
         if transport is None:
             return
-        if transport.get_write_buffer_size() > SUBSCRIBER_BUFFER_LIMIT:
+        if transport.get_write_buffer_size() > self.limit:
             self.missed += count
             return
         if self.missed:
@@ -69,9 +73,11 @@ class Office:
         self.spec = spec
         self.namespace: str = spec["namespace"]
         self.events_listener = socket.socket(fileno=fds[0])
-        channels = [*spec["proxies"], *(["aisles"] if spec.get("aisles") else [])]
+        channels = [*spec["proxies"], *(["aisles"] if spec.get("aisles") else []),
+                    *(["teacher"] if spec.get("teacher") else [])]
         self.control_socks = dict(zip(channels, (socket.socket(fileno=fd) for fd in fds[1:]), strict=True))
         self.aisles: FrameConnection | None = None
+        self.teacher: FrameConnection | None = None
         self.ca = (
             pki.CertificateAuthority.load(Path(spec["ca_dir"]))
             if spec.get("ca_dir")
@@ -88,9 +94,20 @@ class Office:
         self.stopping = False
         self.version = 0
         self.started_at = time.time()
-        self.events = EventBatch("office", self._fan_out)
+        # Metrics (--metrics-port): fed every event; the office's own batches leave EventBatch encoded.
+        self.metrics: MeshMetrics | None = None
+        if spec.get("metrics_port"):
+            from classroom.telemetry.metrics import MeshMetrics
+
+            self.metrics = MeshMetrics()
+        self.events = EventBatch("office", self._own_events if self.metrics else self._fan_out)
 
     # --- event fan-out ------------------------------------------------------------
+    def _own_events(self, data: bytes) -> None:
+        if self.metrics is not None:
+            self.metrics.observe_frame(data)
+        self._fan_out(data)
+
     def _fan_out(self, data: bytes, count: int = 1) -> None:
         for sub in self.subscribers:
             sub.offer(data, count)
@@ -104,7 +121,8 @@ class Office:
             sock, _ = await loop.sock_accept(self.events_listener)
             conn = FrameConnection(self._on_subscriber_frame, self._drop_subscriber, label="a subscriber")
             await loop.connect_accepted_socket(lambda conn=conn: conn, sock)  # type: ignore[misc]
-            self.subscribers.append(Subscriber(conn))
+            limit = int(self.spec.get("subscriber_buffer") or SUBSCRIBER_BUFFER_LIMIT)
+            self.subscribers.append(Subscriber(conn, limit))
             conn.send(
                 EVENT,
                 {
@@ -120,13 +138,17 @@ class Office:
     # --- the control channel --------------------------------------------------------
     def _on_proxy_frame(self, conn: FrameConnection, frame: wire.Frame) -> None:
         if frame.type is EVENT:
+            if self.metrics is not None:
+                self.metrics.observe_batch(frame.header.get("events", ()))
             # Pass the proxy's batch through unchanged: no decode-encode on the way.
             self._fan_out(wire.encode(frame), len(frame.header.get("events", ())))
             return
         message = frame.header
         kind = message.get("type")
         proxy_id = conn.context
-        if kind == "hello":
+        if kind == "hello" and proxy_id == "teacher":
+            self._on_teacher_hello(conn, message)
+        elif kind == "hello":
             self._on_hello(conn, proxy_id, message)
         elif kind == "ack":
             self._on_ack(proxy_id, message)
@@ -145,7 +167,7 @@ class Office:
     def _on_proxy_lost(self, conn: FrameConnection, exc: Exception | None) -> None:
         """A proxy process is gone (killed, crashed): its students are off the routes."""
         proxy_id = conn.context
-        if self.stopping or proxy_id in self.lost or proxy_id == "aisles":
+        if self.stopping or proxy_id in self.lost or proxy_id in ("aisles", "teacher"):
             return
         self.lost.add(proxy_id)
         gone = [name for name, h in self.spec["hands"].items() if h["proxy"] == proxy_id]
@@ -181,6 +203,20 @@ class Office:
         self.hellos[proxy_id] = message
         if len(self.hellos) == len(self.spec["proxies"]):
             self._push_config()
+
+    def _on_teacher_hello(self, conn: FrameConnection, message: dict[str, Any]) -> None:
+        """The teacher is enrolled too: a genuine class card, for her own identity only."""
+        identity = pki.spiffe_id(self.namespace, "teacher")
+        try:
+            cert = self.ca.issue(message["csr"].encode(), identity, self.leaf_lifetime)
+        except (pki.IdentityError, ValueError) as exc:
+            net.log("office", f"refused the teacher a certificate: {exc}")
+            return
+        self.events.emit("cert_issued", hand="teacher", identity=identity,
+                         not_after=cert.not_valid_after_utc.timestamp(),
+                         serial=format(cert.serial_number, "x"))
+        conn.send(CONTROL, {"type": "certs", "certs": {"teacher": pki.cert_pem(cert).decode()},
+                            "bundle": self.ca.pem.decode()})
 
     def _push_config(self) -> None:
         self.version += 1
@@ -234,8 +270,9 @@ class Office:
         if self.version == 1 and len(self.acks) == len(self.proxies):
             for conn in self.proxies.values():
                 conn.send(CONTROL, {"type": "start"})
-            if self.aisles is not None:
-                self.aisles.send(CONTROL, {"type": "start"})
+            for channel in (self.aisles, self.teacher):
+                if channel is not None:
+                    channel.send(CONTROL, {"type": "start"})
             down = [lk for ack in self.acks.values() for lk in ack["links"] if not lk["up"]]
             self.events.emit(
                 "room_ready", seconds=time.time() - self.started_at, students=len(self.roll), links_down=down
@@ -247,6 +284,11 @@ class Office:
         loop.add_signal_handler(signal.SIGTERM, done.set)
         self.events_listener.setblocking(False)
         loop.create_task(self._serve_subscribers())
+        if self.metrics is not None:
+            problem = self.metrics.serve(int(self.spec["metrics_port"]))
+            if problem:
+                net.log("office", problem)
+                self.events.emit("metrics_unavailable", port=self.spec["metrics_port"], reason=problem)
         for proxy_id, sock in self.control_socks.items():
             sock.setblocking(False)
             conn = FrameConnection(self._on_proxy_frame, self._on_proxy_lost, label=f"proxy {proxy_id}")
@@ -254,6 +296,8 @@ class Office:
             await loop.create_unix_connection(lambda conn=conn: conn, sock=sock)  # type: ignore[misc]
             if proxy_id == "aisles":
                 self.aisles = conn
+            elif proxy_id == "teacher":
+                self.teacher = conn
             else:
                 self.proxies[proxy_id] = conn
         await done.wait()

@@ -238,6 +238,11 @@ def mtls_context(
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_REQUIRED
     ctx.load_verify_locations(cadata=trust_bundle_pem.decode())
+    _load_chain(ctx, cert_chain_pem, key_pem_bytes)
+    return ctx
+
+
+def _load_chain(ctx: ssl.SSLContext, cert_chain_pem: bytes, key_pem_bytes: bytes) -> None:
     fd, path = tempfile.mkstemp(prefix="classroom-id-", suffix=".pem")
     try:
         os.write(fd, key_pem_bytes + cert_chain_pem)
@@ -245,6 +250,14 @@ def mtls_context(
         ctx.load_cert_chain(path)
     finally:
         os.unlink(path)
+
+
+def server_context(cert_chain_pem: bytes, key_pem_bytes: bytes) -> ssl.SSLContext:
+    """A TLS 1.3 server context that presents a certificate and asks for none (an impostor's)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.verify_mode = ssl.CERT_NONE
+    _load_chain(ctx, cert_chain_pem, key_pem_bytes)
     return ctx
 
 

@@ -318,13 +318,14 @@ class Hand:
             return
         except (TimeoutError, OSError, ssl.SSLError) as exc:
             sock.close()
-            self.emit(
-                "tls_rejected",
-                hand=self.name,
-                peer=None,
-                direction="inbound",
-                reason=net.ssl_failure_reason(exc),
-            )
+            if isinstance(exc, ssl.SSLError):  # a reset mid-handshake is the wire's doing, not TLS's
+                self.emit(
+                    "tls_rejected",
+                    hand=self.name,
+                    peer=None,
+                    direction="inbound",
+                    reason=net.ssl_failure_reason(exc),
+                )
             return
         self.inbound.add(conn)
         conn.send(CONTROL, {"type": "welcome", "hand": self.name})

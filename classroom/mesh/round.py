@@ -75,6 +75,9 @@ class Round:
     leaf_lifetime: float | None = None
     aisles: bool = True  # carry every link through the aisles process (passing time, faults)
     on_event: EventCallback | None = None
+    metrics_port: int | None = None  # the office serves Prometheus metrics on 127.0.0.1:metrics_port
+    subscriber_buffer: int | None = None  # bytes the office buffers per slow subscriber (None: its default)
+    events_address: tuple[str, int] | None = None  # the office's events port, once bound
     events: list[dict[str, Any]] = field(default_factory=list)
     processes: list[dict[str, Any]] = field(default_factory=list)
     addresses: dict[str, dict[str, tuple[str, int]]] = field(default_factory=dict)
@@ -170,8 +173,21 @@ class Round:
             office_end, aisles_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             office_ends.append(office_end)
             aisle_socks.insert(0, aisles_end)
+        # The teacher: a channel to the office (her card, the bell, her events), one to the
+        # aisles (what she watches, what she overhears), and a listener to pose as a student.
+        teacher_socks: list[socket.socket] = []
+        teacher_address = None
+        if level.teacher is not None and self.aisles:
+            office_end, teacher_office = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            aisles_teacher, teacher_aisles = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            impostor = net.bound_listener()
+            teacher_address = list(impostor.getsockname())
+            office_ends.append(office_end)
+            aisle_socks.append(aisles_teacher)
+            teacher_socks = [teacher_office, teacher_aisles, impostor]
         events_listener = net.bound_listener()
-        owned += [events_listener, *office_ends, *aisle_socks]
+        self.events_address = events_listener.getsockname()
+        owned += [events_listener, *office_ends, *aisle_socks, *teacher_socks]
         try:
             office_spec = {
                 "namespace": level.name,
@@ -183,7 +199,10 @@ class Round:
                 "ca_dir": self.ca_dir,
                 "leaf_lifetime": self.leaf_lifetime,
                 "aisles": self.aisles,
+                "teacher": bool(teacher_socks),
                 "via": via,
+                "metrics_port": self.metrics_port,
+                "subscriber_buffer": self.subscriber_buffer,
             }
             if self.leaf_lifetime is None:
                 del office_spec["leaf_lifetime"]
@@ -194,9 +213,23 @@ class Round:
             if self.aisles:
                 aisles_spec = {"seed": self.seed, "speed": self.speed,
                                "passing_time": level.room.passing_time, "links": aisle_links,
-                               "faults": faults_spec(level.aisles)}
+                               "faults": faults_spec(level.aisles), "teacher": bool(teacher_socks),
+                               "teacher_address": teacher_address}
                 pid = launcher.spawn("aisles", aisles_spec, [s.fileno() for s in aisle_socks])
                 self.processes.append({"role": "aisles", "pid": pid})
+            if teacher_socks:
+                teacher = level.teacher
+                assert teacher is not None
+                teacher_spec = {
+                    "namespace": level.name, "seed": self.seed, "round_speed": self.speed,
+                    "patrol": [list(p) for p in teacher.patrol], "speed": teacher.speed,
+                    "eavesdrops": teacher.eavesdrops, "catches": teacher.catches,
+                    "impersonates": teacher.impersonates,
+                    "seats": {s.name: list(s.seat) for s in level.students if s.name in present},
+                    "links": [list(link) for link in level.room.links if set(link) <= present],
+                }
+                pid = launcher.spawn("teacher", teacher_spec, [s.fileno() for s in teacher_socks])
+                self.processes.append({"role": "teacher", "pid": pid})
 
             # Subscribe before any proxy speaks, so that no event is missed.
             subscribed = asyncio.Event()
