@@ -171,6 +171,7 @@ class Behaviour:
     back_after: float | None = None
     slow: float = 0.0
     nosy: bool = False
+    fails: float = 0.0  # chance she cannot take a note addressed to her (503): a broken new seat
 
 
 @dataclass(frozen=True)
@@ -178,6 +179,12 @@ class Student:
     name: str
     seat: tuple[int, int]
     behaviour: Behaviour = field(default_factory=Behaviour)
+    labels: tuple[tuple[str, str], ...] = ()  # e.g. (("app", "dana"), ("version", "v2"))
+
+    @property
+    def app(self) -> str:
+        """The service she answers for (label ``app``), her own name by default."""
+        return dict(self.labels).get(STUDENT_LABEL, self.name)
 
 
 @dataclass(frozen=True)
@@ -1007,7 +1014,9 @@ def _level(path: str, document: Any, line: int) -> Level:
     teacher = None
     if "teacher" in doc and doc["teacher"] is not None:
         teacher = _teacher(ck, doc["teacher"], top.key(doc, "teacher"), rows, cols)
-    traffic = _traffic(ck, _optional(doc, "traffic", []), top.key(doc, "traffic"), names)
+    # Notes and rules may name a student, or a service (the ``app`` label several students share).
+    hosts = sorted({*names, *(s.app for s in students)})
+    traffic = _traffic(ck, _optional(doc, "traffic", []), top.key(doc, "traffic"), names, hosts)
     aisles: tuple[AisleFault, ...] = ()
     if doc.get("aisles") is not None:
         aisles = _aisles(ck, doc["aisles"], top.key(doc, "aisles"), names, links)
@@ -1015,7 +1024,7 @@ def _level(path: str, document: Any, line: int) -> Level:
     mesh_at = top.key(doc, "mesh")
     mesh = _mapping(ck, _optional(doc, "mesh", {}), mesh_at, ("profile", "resources", "editable"))
     profile = _choice(ck, _optional(mesh, "profile", DEFAULT_PROFILE), mesh_at.key(mesh, "profile"), PROFILES)
-    resources = _level_resources(ck, _optional(mesh, "resources", []), mesh_at.key(mesh, "resources"), names)
+    resources = _level_resources(ck, _optional(mesh, "resources", []), mesh_at.key(mesh, "resources"), hosts)
     editable_at = mesh_at.key(mesh, "editable")
     editable_list = _list(ck, _optional(mesh, "editable", []), editable_at)
     editable = tuple(
@@ -1028,7 +1037,7 @@ def _level(path: str, document: Any, line: int) -> Level:
     if doc.get("solution") is not None:
         solution_at = top.key(doc, "solution")
         body = _mapping(ck, doc["solution"], solution_at, ("resources",), ("resources",))
-        solution = _level_resources(ck, body["resources"], solution_at.key(body, "resources"), names)
+        solution = _level_resources(ck, body["resources"], solution_at.key(body, "resources"), hosts)
 
     return Level(
         path=path,
@@ -1066,7 +1075,7 @@ def _students(
     seats: dict[tuple[int, int], str] = {}
     for index, item in enumerate(items):
         item_at = at.item(items, index)
-        entry = _mapping(ck, item, item_at, ("name", "seat", "behaviour"), ("name", "seat"))
+        entry = _mapping(ck, item, item_at, ("name", "seat", "behaviour", "labels"), ("name", "seat"))
         name_at = item_at.key(entry, "name")
         name = _slug(ck, entry["name"], name_at)
         if name in ats:
@@ -1082,14 +1091,23 @@ def _students(
         behaviour = Behaviour()
         if entry.get("behaviour") is not None:
             behaviour = _behaviour(ck, entry["behaviour"], item_at.key(entry, "behaviour"))
-        students.append(Student(name=name, seat=seat, behaviour=behaviour))
+        labels: tuple[tuple[str, str], ...] = ()
+        if entry.get("labels") is not None:
+            labels_at = item_at.key(entry, "labels")
+            raw = entry["labels"]
+            if not isinstance(raw, dict):
+                _type_error(ck, raw, labels_at, "a mapping of labels (app: dana, version: v2)")
+            labels = tuple(
+                (str(k), _slug(ck, v, labels_at.key(raw, k))) for k, v in sorted(raw.items())
+            )
+        students.append(Student(name=name, seat=seat, behaviour=behaviour, labels=labels))
         ats[name] = name_at
         seats[seat] = name
     return tuple(students), ats
 
 
 def _behaviour(ck: _Check, value: Any, at: _At) -> Behaviour:
-    keys = ("drops", "refuses", "absent", "absent_after", "back_after", "slow", "nosy")
+    keys = ("drops", "refuses", "absent", "absent_after", "back_after", "slow", "nosy", "fails")
     entry = _mapping(ck, value, at, keys)
 
     def when(key: str) -> float | None:
@@ -1104,6 +1122,7 @@ def _behaviour(ck: _Check, value: Any, at: _At) -> Behaviour:
         back_after=when("back_after"),
         slow=_duration(ck, _optional(entry, "slow", 0.0), at.key(entry, "slow")),
         nosy=_bool(ck, _optional(entry, "nosy", False), at.key(entry, "nosy")),
+        fails=_probability(ck, _optional(entry, "fails", 0.0), at.key(entry, "fails")),
     )
     if behaviour.absent and behaviour.absent_after is not None:
         after_at = at.key(entry, "absent_after")
@@ -1191,7 +1210,7 @@ def _teacher(ck: _Check, value: Any, at: _At, rows: int, cols: int) -> Teacher:
     )
 
 
-def _traffic(ck: _Check, value: Any, at: _At, names: list[str]) -> tuple[Traffic, ...]:
+def _traffic(ck: _Check, value: Any, at: _At, names: list[str], hosts: list[str]) -> tuple[Traffic, ...]:
     items = _list(ck, value, at)
     lines: list[Traffic] = []
     for index, item in enumerate(items):
@@ -1203,7 +1222,7 @@ def _traffic(ck: _Check, value: Any, at: _At, names: list[str]) -> tuple[Traffic
         for key in ("from", "to"):
             end_at = item_at.key(entry, key)
             end = _text(ck, entry[key], end_at)
-            if end not in names:
+            if end not in (names if key == "from" else hosts):
                 ck.fail(
                     end_at.line,
                     f"{end_at.name} {end!r} is not a student of this level "

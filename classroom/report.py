@@ -115,6 +115,7 @@ def build_report(
     retries = retried or sum(max(int(r.get("attempts", 1)) - 1, 0) for r in final.values())
     hands = [len(r["path"]) for r in delivered if r.get("path")]
     n_sent = len(sent)
+    subsets: Counter[str] = Counter(str(e["subset"]) for e in sent.values() if e.get("subset"))
     report: dict[str, Any] = {
         "level": level.name,
         "seed": seed,
@@ -140,6 +141,8 @@ def build_report(
             "p99": round(percentile(latencies, 99), 3),
         },
         "hands": {"min": min(hands, default=0), "max": max(hands, default=0)},
+        # Where the weighted routes sent the notes: the share of each subset (canary).
+        "split": {name: round(n / sum(subsets.values()), 4) for name, n in sorted(subsets.items())},
         "teacher": {key: teacher[key] for key in TEACHER_EVENTS.values()},
         "intermediaries_read": intermediaries_read,
         "tls_rejected": tls_rejected,
@@ -181,6 +184,7 @@ def report_metrics(report: dict[str, Any]) -> dict[str, float]:
         "ledger_ok": 1.0 if report["ledger_ok"] else 0.0,
         "tls_rejected": len(report["tls_rejected"]),
         "max_hop_load": max(report.get("hop_load", {}).values(), default=0.0),
+        "split_v2_ratio": report.get("split", {}).get("v2", 0.0),
         "ejections": report.get("ejections", 0),
     }
     for cause, count in report["failures"].items():

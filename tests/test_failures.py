@@ -242,3 +242,39 @@ async def test_without_mesh_security_nosy_classmates_read_the_notes(write_level)
     assert report["notes"]["delivered"] == 5
     assert report["intermediaries_read"] == 10  # ben and cara each read all five
     assert {e["saw"] for e in events if e.get("kind") == "peeked"} == {"secret"}
+
+
+def canary_doc(weights: tuple[int, int], count: int, v2_fails: float = 0.0) -> dict[str, Any]:
+    doc = square_doc(traffic=[{"from": "alice", "to": "dana", "count": count, "every": "2ms",
+                               "text": "which seat?"}])
+    doc["students"] = [
+        {"name": "alice", "seat": [0, 0]}, {"name": "ben", "seat": [0, 1]},
+        {"name": "dana-v1", "seat": [1, 0], "labels": {"app": "dana", "version": "v1"}},
+        {"name": "dana-v2", "seat": [1, 1], "labels": {"app": "dana", "version": "v2"},
+         **({"behaviour": {"fails": v2_fails}} if v2_fails else {})},
+    ]
+    doc["mesh"]["resources"] += [
+        destination_rule("dana"),
+        {**virtual_service("dana", route=[
+            {"destination": {"host": "dana", "subset": "v1"}, "weight": weights[0]},
+            {"destination": {"host": "dana", "subset": "v2"}, "weight": weights[1]}]),},
+    ]
+    doc["mesh"]["resources"][-2]["spec"]["subsets"] = [
+        {"name": "v1", "labels": {"version": "v1"}}, {"name": "v2", "labels": {"version": "v2"}}]
+    return doc
+
+
+async def test_weighted_routes_split_the_notes_between_two_seats(write_level) -> None:
+    report, events = await play(write_level, canary_doc((75, 25), 1000))
+    assert report["notes"]["delivered"] == 1000
+    assert abs(report["split"]["v2"] - 0.25) <= 0.05 and abs(report["split"]["v1"] - 0.75) <= 0.05
+    delivered_to = {r["to"] for r in results(events)}
+    assert delivered_to == {"dana-v1", "dana-v2"}
+    assert all(r["to"] == f"dana-{r['subset']}" for r in results(events))
+
+
+async def test_a_canary_at_ten_percent_limits_the_damage_of_a_broken_seat(write_level) -> None:
+    report, _ = await play(write_level, canary_doc((90, 10), 300, v2_fails=1.0))
+    assert 0.05 <= report["split"]["v2"] <= 0.15
+    assert report["notes"]["failed"] == round(report["split"]["v2"] * 300)
+    assert report["failures"]["refused"] == report["notes"]["failed"]

@@ -101,11 +101,11 @@ def peer_auth(mode: str = "STRICT") -> str:
 
 def test_shipped_levels_load() -> None:
     levels = list_levels(REPO_LEVELS)
-    assert [lv.name for lv in levels] == ["first-note", "nosy-neighbours"]
+    assert [lv.name for lv in levels][:2] == ["first-note", "nosy-neighbours"]
+    assert len({lv.name for lv in levels}) == len(levels)
     for level in levels:
         assert level.lesson.strip() and level.title and level.objectives
-        assert level.solution is not None and level.editable == ("PeerAuthentication",)
-        assert level.resources[0]["spec"]["mtls"]["mode"] == "STRICT"
+        assert level.solution is not None and level.editable
 
 
 def test_first_note_shape() -> None:

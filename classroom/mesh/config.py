@@ -46,12 +46,22 @@ class Fault:
 
 
 @dataclass(frozen=True)
+class Destination:
+    """One weighted route of a VirtualService: a host, maybe a subset of it."""
+
+    host: str
+    subset: str | None = None
+    weight: int = 100
+
+
+@dataclass(frozen=True)
 class RoutePolicy:
     """What a VirtualService says about notes to one host."""
 
     timeout: float | None = None
     retries: Retries | None = None
     fault: Fault | None = None
+    route: tuple[Destination, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -74,6 +84,7 @@ class DestinationPolicy:
 
     outlier: Outlier | None = None
     budget: Budget | None = None
+    subsets: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> labels
 
 
 @dataclass(frozen=True)
@@ -110,11 +121,13 @@ class MeshPolicy:
             retries = Retries(**{**rp["retries"], "retry_on": tuple(rp["retries"]["retry_on"])}) \
                 if rp.get("retries") else None
             fault = Fault(**rp["fault"]) if rp.get("fault") else None
-            routes[host] = RoutePolicy(timeout=rp.get("timeout"), retries=retries, fault=fault)
+            route = tuple(Destination(**d) for d in rp.get("route", ()))
+            routes[host] = RoutePolicy(timeout=rp.get("timeout"), retries=retries, fault=fault, route=route)
         destinations = {
             host: DestinationPolicy(
                 outlier=Outlier(**dp["outlier"]) if dp.get("outlier") else None,
                 budget=Budget(**dp["budget"]) if dp.get("budget") else None,
+                subsets=dp.get("subsets", {}),
             )
             for host, dp in data.get("destinations", {}).items()
         }
@@ -166,10 +179,16 @@ def mesh_policy(resources: tuple[dict[str, Any], ...] | list[dict[str, Any]],
             mode = PERMISSIVE if declared == "UNSET" else declared
         elif kind == "VirtualService":
             for http in (spec.get("http") or [])[:1]:  # the first route rule applies to every note
+                routes_to = http.get("route") or []
                 policy = RoutePolicy(
                     timeout=_seconds(http.get("timeout")),
                     retries=_retries(http["retries"]) if http.get("retries") is not None else None,
                     fault=_fault(http["fault"]) if http.get("fault") else None,
+                    route=tuple(
+                        Destination(host=str(r["destination"]["host"]), subset=r["destination"].get("subset"),
+                                    weight=int(r.get("weight", 100 if len(routes_to) == 1 else 0)))
+                        for r in routes_to
+                    ),
                 )
                 for host in spec.get("hosts") or []:
                     routes[host] = policy
@@ -186,9 +205,11 @@ def mesh_policy(resources: tuple[dict[str, Any], ...] | list[dict[str, Any]],
             budget = Budget(percent=_percent(rb.get("percent", 20.0)),
                             min_retry_concurrency=int(rb.get("minRetryConcurrency", 3))) \
                 if rb is not None else None
+            subsets = {str(sub["name"]): {str(k): str(v) for k, v in (sub.get("labels") or {}).items()}
+                       for sub in spec.get("subsets") or []}
             host = spec.get("host")
             if host:
-                destinations[host] = DestinationPolicy(outlier=outlier, budget=budget)
+                destinations[host] = DestinationPolicy(outlier=outlier, budget=budget, subsets=subsets)
     return MeshPolicy(mtls_mode=mode, default_attempts=PROFILE_DEFAULT_ATTEMPTS.get(profile, 0),
                       routes=routes, destinations=destinations,
                       authz=authz.policies_from(resources, namespace))

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 from classroom.mesh import authz, net, pki, wire
 from classroom.mesh.config import DISABLE, Retries
-from classroom.mesh.dice import happens
+from classroom.mesh.dice import chance, happens
 from classroom.mesh.net import FrameConnection
 from classroom.mesh.resilience import (
     ABORTED,
@@ -103,6 +103,8 @@ class Exchange:
     reply_wanted: bool = False
     hold: bool = False  # wait for an absent recipient (at the origin, within the deadline)
     waited: bool = False  # this try already waited for a link being dialed again
+    host: str = ""  # the service the note was written to (VirtualService host); ``to`` is its student
+    subset: str | None = None  # the DestinationRule subset the route picked
     parent_span: str | None = None  # the try that handed the note to us (W3C traceparent)
     span: str = ""  # the try in flight: one span per hop attempt
     span_start: float = 0.0
@@ -158,24 +160,64 @@ class Courier:
         return detector
 
     # --- our own student's notes --------------------------------------------------------
+    def _pick(self, host: str, note_id: str) -> tuple[str | None, str | None, str]:
+        """Which student gets a note written to ``host``: (student, subset, why none).
+
+        The VirtualService's weighted routes pick a subset (a canary); the subset's labels,
+        from the DestinationRule, pick the students; one of them takes the note.
+        """
+        policy = self.hand.policy
+        route = policy.route(host).route
+        subset = None
+        if route:
+            total = sum(d.weight for d in route) or 1
+            point = chance(self.seed, "split", note_id) * total
+            for destination in route:
+                point -= destination.weight
+                if point < 0:
+                    host, subset = destination.host, destination.subset
+                    break
+        wanted: dict[str, str] = {}
+        if subset is not None:
+            subsets = policy.destination(host).subsets
+            if subset not in subsets:
+                return None, subset, f"subset {subset} of {host} is not in any DestinationRule"
+            wanted = subsets[subset]
+        labels = self.hand.labels
+        candidates = sorted(
+            name for name in self.hand.roll
+            if (name == host or labels.get(name, {}).get("app") == host)
+            and all(labels.get(name, {}).get(k) == v for k, v in wanted.items())
+        )
+        if not candidates:
+            what = f"subset {subset} of {host}" if subset else host
+            return None, subset, f"no student answers for {what}"
+        present = [c for c in candidates if c in self.hand.in_class]
+        candidates = present or candidates
+        return candidates[int(chance(self.seed, "pick", note_id) * len(candidates))], subset, ""
+
     def originate(self, header: dict[str, Any], text: bytes) -> None:
-        note_id, to = str(header.get("id")), str(header.get("to"))
+        note_id, host = str(header.get("id")), str(header.get("to"))
         if note_id in self.ledger:
             return  # the student said it twice; the ledger keeps one entry
         policy = self.hand.policy
         now = time.time()
         trace = os.urandom(16).hex()
-        ex = Exchange(note_id, self.name, to, trace, now + policy.note_timeout(to) / self.speed,
-                      {}, b"", policy.retries(to), started=now, reply_wanted=bool(header.get("reply")))
+        to, subset, why = self._pick(host, note_id)
+        ex = Exchange(note_id, self.name, to or host, trace, now + policy.note_timeout(host) / self.speed,
+                      {}, b"", policy.retries(host), started=now, reply_wanted=bool(header.get("reply")),
+                      host=host, subset=subset)
         self.ledger[note_id] = ex
-        self.emit("sent", note=note_id, **{"from": self.name}, to=to, trace=trace)
-        keys = self.hand.roll.get(to)
-        if keys is None:
-            self._settle(ex, FAILED, "UH", f"no healthy upstream: {to} never came to class",
+        self.emit("sent", note=note_id, **{"from": self.name}, to=ex.to, host=host, subset=subset,
+                  trace=trace)
+        if to is None:
+            never = host not in self.hand.roll and not why.startswith("subset")
+            self._settle(ex, FAILED, "UH" if never else "NR",
+                         f"no healthy upstream: {host} never came to class" if never else f"no route: {why}",
                          classify(NO_ROUTE), cause="absent")
             return
         ex.body, sealed = self._seal(to, note_id, text)
-        ex.header = {"id": note_id, "from": self.name, "to": to, "path": [self.name],
+        ex.header = {"id": note_id, "from": self.name, "to": to, "host": host, "path": [self.name],
                      "deadline": ex.deadline, "trace": trace, "reply": ex.reply_wanted, "sealed": sealed}
         ex.deadline_timer = asyncio.get_running_loop().call_later(ex.deadline - now, self._expire, ex)
         ex.hold = bool(header.get("hold"))
@@ -210,7 +252,7 @@ class Courier:
     # --- tries ----------------------------------------------------------------------------
     def _choose(self, ex: Exchange) -> Link | None:
         visited = ex.header.get("path", ())
-        outlier = self.outliers.get(ex.to)
+        outlier = self.outliers.get(ex.host)
         fallback = None
         for name in self.hand.routes.get(ex.to, ()):
             link = self.hand.neighbours.get(name)
@@ -225,7 +267,7 @@ class Courier:
 
     def _redialing(self, ex: Exchange) -> list[Link]:
         visited = ex.header.get("path", ())
-        outlier = self.outliers.get(ex.to)
+        outlier = self.outliers.get(ex.host)
         out = []
         for name in self.hand.routes.get(ex.to, ()):
             link = self.hand.neighbours.get(name)
@@ -269,7 +311,7 @@ class Courier:
                              f"{self.name} has no healthy next hop to {ex.to}")
             return
         ex.waited = False
-        fault = self.hand.policy.route(ex.to).fault if ex.upstream is None else None
+        fault = self.hand.policy.route(ex.host).fault if ex.upstream is None else None
         if fault is not None and fault.abort_percent and happens(
                 fault.abort_percent / 100, self.seed, "abort", ex.id, self.name, ex.tries):
             self.emit("fault_injected", note=ex.id, hand=self.name, fault="abort",
@@ -284,7 +326,7 @@ class Courier:
         ex.tried.append(link.peer)
         self.pending[key] = ex
         link.inflight.add(key)
-        budget = self._budget(ex.to)
+        budget = self._budget(ex.host)
         if budget is not None:
             budget.started(ex.tries > 0)
         data = wire.encode_parts(
@@ -331,7 +373,7 @@ class Courier:
         if ex.timer is not None:
             ex.timer.cancel()
             ex.timer = None
-        budget = self.budgets.get(ex.to)
+        budget = self.budgets.get(ex.host)
         if budget is not None:
             budget.ended(ex.tries > 0)
 
@@ -360,7 +402,7 @@ class Courier:
         self._end_try(ex, DELIVERED if delivered else str(header.get("kind", REFUSED)),
                       None if delivered else header.get("flag"))
         if header.get("status") == DELIVERED:
-            detector = self.outliers.get(ex.to)
+            detector = self.outliers.get(ex.host)
             if detector is not None:
                 detector.success(link.peer)
             self._settle(ex, DELIVERED, None, None, None, path=header.get("path"), reply=body,
@@ -375,18 +417,18 @@ class Courier:
         if ex.settled:
             return
         if hop is not None and failure.is_5xx:
-            detector = self._outlier(ex.to)
+            detector = self._outlier(ex.host)
             if detector is not None:
                 duration = detector.failure(hop, max(len(self.hand.neighbours), 1))
                 if duration is not None:
-                    self.emit("ejected", hand=self.name, peer=hop, seconds=duration, host=ex.to)
+                    self.emit("ejected", hand=self.name, peer=hop, seconds=duration, host=ex.host)
         can_retry = (ex.tries < ex.retries.attempts
                      and retryable(frozenset(ex.retries.retry_on), failure)
                      and time.time() < ex.deadline)
         if can_retry:
-            budget = self._budget(ex.to)
+            budget = self._budget(ex.host)
             if budget is not None and not budget.allows_retry():
-                self.emit("retry_budget_exhausted", note=ex.id, hand=self.name, host=ex.to)
+                self.emit("retry_budget_exhausted", note=ex.id, hand=self.name, host=ex.host)
                 can_retry = False
         if can_retry:
             ex.tries += 1
@@ -440,7 +482,8 @@ class Courier:
                 self.emit("seal_broken", note=ex.id, hand=self.name, reason=str(exc))
         if failure is not None and cause is None:
             cause = CAUSES.get(failure.kind, "refused")
-        self.emit("result", note=ex.id, **{"from": self.name}, to=ex.to, state=state, flag=flag,
+        self.emit("result", note=ex.id, **{"from": self.name}, to=ex.to, host=ex.host, subset=ex.subset,
+                  state=state, flag=flag,
                   reason=reason, cause=cause if state == FAILED else None, latency=latency,
                   attempts=ex.tries + 1, path=path, trace=ex.trace, replied=bool(reply_text))
         self.ledger[ex.id] = None
@@ -481,11 +524,12 @@ class Courier:
             return  # silently: the one who handed it over finds out by its timeout
         if behaviour.get("nosy"):
             self._peek(note_id, body)
-        retries = self.hand.policy.retries(to)
+        host = str(header.get("host") or to)
+        retries = self.hand.policy.retries(host)
         ex = Exchange(note_id, sender, to, str(header.get("trace", "")),
                       float(header.get("deadline", time.time() + 60)),
                       {**header, "path": [*path, self.name]}, body, retries, upstream=conn,
-                      upstream_attempt=attempt)
+                      upstream_attempt=attempt, host=host)
         ex.header.pop("attempt", None)
         ex.header.pop("traceparent", None)
         ex.parent_span = _parent_span(header.get("traceparent"))
@@ -540,6 +584,12 @@ class Courier:
             self.emit("seal_broken", note=note_id, hand=self.name, reason=str(exc))
             conn.send(ACK, {**answer, "status": FAILED, "kind": "tampered", "code": 400, "flag": None,
                             "reason": str(exc), "cause": "denied"})
+            return
+        fails = float(self.hand.behaviour.get("fails") or 0.0)
+        if fails and happens(fails, self.seed, "fails", note_id, attempt):
+            self.emit("refused", note=note_id, hand=self.name, attempt=attempt, what="own note")
+            conn.send(ACK, {**answer, "status": FAILED, "kind": REFUSED, "code": 503, "flag": None,
+                            "reason": f"{self.name} could not take the note", "cause": "refused"})
             return
         app = self.hand.app
         if app is None:

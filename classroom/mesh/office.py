@@ -256,6 +256,7 @@ class Office:
                     "hands": config,
                     "roll": self.roll,
                     "present": present,
+                    "labels": self.spec.get("labels", {}),
                     "policy": self.spec["policy"],
                 },
             )

@@ -97,6 +97,7 @@ class Hand:
         self.started = False
         self.present = True  # our student is at the desk (her hand passes notes only then)
         self.in_class: frozenset[str] = frozenset()  # who the roll says is present
+        self.labels: dict[str, dict[str, str]] = {}  # every student's labels (app, version ...)
         self.configured = asyncio.Event()
         self.emit = proxy.events.emit
         self.capture = None
@@ -484,6 +485,8 @@ class Proxy:
         policy = MeshPolicy.from_json(message["policy"])
         roll = {name: PublicKeys.from_json(keys) for name, keys in message["roll"].items()}
         present = frozenset(message.get("present", roll))
+        for hand in self.hands.values():
+            hand.labels = message.get("labels", {})
         links: list[dict[str, Any]] = []
         results = await asyncio.gather(
             *(hand.apply(message["hands"][name], roll, policy, present) for name, hand in self.hands.items())

@@ -138,6 +138,7 @@ class Round:
                             "drops": behaviour.drops,
                             "refuses": behaviour.refuses,
                             "slow": behaviour.slow,
+                            "fails": behaviour.fails,
                         },
                     }
                 )
@@ -194,6 +195,7 @@ class Round:
                 "students": [s.name for s in level.students],
                 "links": [list(link) for link in level.room.links],
                 "hands": hands,
+                "labels": {s.name: {"app": s.name, **dict(s.labels)} for s in level.students},
                 "proxies": [spec["id"] for spec, _ in proxy_specs],
                 "policy": mesh_policy(self.resources, level.profile, level.name).to_json(),
                 "ca_dir": self.ca_dir,
