@@ -104,6 +104,9 @@ RESOURCE_KINDS: dict[str, tuple[str, ...]] = {
         "networking.istio.io/v1beta1",
         "networking.istio.io/v1alpha3",
     ),
+    # The class's own: how the office hands out ID cards (Istio keeps these in MeshConfig and
+    # istio-agent settings: SECRET_TTL, SECRET_GRACE_PERIOD_RATIO, plugged-in CA rotation).
+    "IdentityPolicy": ("classroom.mesh/v1",),
 }
 # The workload label that names a student, as Istio's samples label pods: app: <name>.
 STUDENT_LABEL = "app"
@@ -638,6 +641,10 @@ def _r_count(ck: _Check, value: Any, at: _At) -> None:
     _int(ck, value, at, minimum=0)
 
 
+def _r_ratio(ck: _Check, value: Any, at: _At) -> None:
+    _number(ck, value, at, minimum=0.05, maximum=2.0)
+
+
 def _r_percent(ck: _Check, value: Any, at: _At) -> None:
     _number(ck, value, at, minimum=0, maximum=100)
 
@@ -737,6 +744,16 @@ _TRAFFIC_POLICY = _Map(
 )
 _SPECS: dict[str, tuple[_Map, tuple[str, ...]]] = {
     # kind: (spec schema, keys the spec must have)
+    "IdentityPolicy": (
+        _Map(
+            {
+                "certLifetime": _r_duration,
+                "renewAt": _r_ratio,
+                "caRotation": _Map({"at": _r_duration, "trustOldRootUntil": _r_duration}),
+            }
+        ),
+        (),
+    ),
     "PeerAuthentication": (
         _Map(
             {

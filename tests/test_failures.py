@@ -278,3 +278,60 @@ async def test_a_canary_at_ten_percent_limits_the_damage_of_a_broken_seat(write_
     assert 0.05 <= report["split"]["v2"] <= 0.15
     assert report["notes"]["failed"] == round(report["split"]["v2"] * 300)
     assert report["failures"]["refused"] == report["notes"]["failed"]
+
+
+def identity_policy(**spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "classroom.mesh/v1", "kind": "IdentityPolicy", "metadata": {"name": "cards"},
+            "spec": spec}
+
+
+def resets(at: str, until: str) -> dict[str, Any]:
+    """The aisles cut every link for a moment: every neighbour must show its card again."""
+    links = [["alice", "ben"], ["alice", "cara"], ["ben", "dev"], ["cara", "dev"]]
+    return {"faults": [{"kind": "reset", "links": links, "at": at, "until": until}]}
+
+
+async def test_cards_are_renewed_during_a_round_without_losing_a_note(write_level) -> None:
+    doc = square_doc(
+        traffic=[{"from": "alice", "to": "dev", "count": 1000, "every": "3ms", "text": "renew me"}],
+        resources=[identity_policy(certLifetime="1s", renewAt=0.5),
+                   virtual_service("dev", timeout="5s", retries={"attempts": 5, "perTryTimeout": "300ms",
+                                                                 "retryOn": "5xx,reset,connect-failure"})],
+    )
+    doc["aisles"] = resets("1500ms", "1600ms")
+    report, events = await play(write_level, doc)
+    rotated = [e for e in events if e.get("kind") == "cert_rotated"]
+    assert len(rotated) >= 4 * 3  # every student's card, again and again
+    assert report["notes"]["delivered"] == 1000 and report["ledger_ok"]
+    assert not report["tls_rejected"]
+
+
+async def test_an_expired_card_is_refused_with_the_reason(write_level) -> None:
+    doc = square_doc(
+        traffic=[{"from": "alice", "to": "dev", "count": 60, "every": "50ms", "text": "late"}],
+        resources=[identity_policy(certLifetime="1s", renewAt=1.5),  # no renewal before expiry
+                   virtual_service("dev", timeout="1s", retries={"attempts": 1, "retryOn": "5xx,reset"})],
+    )
+    doc["aisles"] = resets("1800ms", "1900ms")
+    report, events = await play(write_level, doc)
+    assert any("expired" in e["reason"] for e in report["tls_rejected"])
+    assert report["notes"]["failed"] > 0 and report["ledger_ok"]
+
+
+async def test_removing_the_old_root_too_early_breaks_the_class(write_level) -> None:
+    def rotation(trust_old_until: str) -> dict[str, Any]:
+        doc = square_doc(
+            traffic=[{"from": "alice", "to": "dev", "count": 60, "every": "50ms", "text": "trust me"}],
+            resources=[identity_policy(certLifetime="10s", renewAt=0.5,
+                                       caRotation={"at": "500ms", "trustOldRootUntil": trust_old_until}),
+                       virtual_service("dev", timeout="2s", retries={"attempts": 2, "retryOn": "5xx,reset"})],
+        )
+        doc["aisles"] = resets("1s", "1100ms")  # long before anyone's first renewal (at about 5 s)
+        return doc
+
+    early, _ = await play(write_level, rotation("600ms"))  # cards from the old CA still in use
+    assert early["notes"]["failed"] > 5
+    assert any("trusted class CA" in e["reason"] for e in early["tls_rejected"])
+    overlap, events = await play(write_level, rotation("6s"))  # every card renewed by then
+    assert overlap["notes"]["delivered"] == 60
+    assert any(e.get("kind") == "ca_rotated" for e in events)

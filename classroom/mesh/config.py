@@ -88,12 +88,23 @@ class DestinationPolicy:
 
 
 @dataclass(frozen=True)
+class Identity:
+    """How the office hands out ID cards (times at speed 1)."""
+
+    cert_lifetime: float = 3600.0
+    renew_at: float = 0.5  # share of a card's life after which its proxy asks for a new one
+    ca_rotate_at: float | None = None  # a new class CA from then on, trusted beside the old one
+    trust_old_root_until: float | None = None  # when the old root leaves the trust bundle
+
+
+@dataclass(frozen=True)
 class MeshPolicy:
     mtls_mode: str = PERMISSIVE  # Istio: an unset PeerAuthentication is treated as PERMISSIVE
     default_attempts: int = 2
     routes: dict[str, RoutePolicy] = field(default_factory=dict)
     destinations: dict[str, DestinationPolicy] = field(default_factory=dict)
     authz: tuple[authz.Policy, ...] = ()
+    identity: Identity = field(default_factory=Identity)
 
     def route(self, host: str) -> RoutePolicy:
         return self.routes.get(host) or self.routes.get("*") or RoutePolicy()
@@ -134,7 +145,8 @@ class MeshPolicy:
         return cls(mtls_mode=data.get("mtls_mode", PERMISSIVE),
                    default_attempts=int(data.get("default_attempts", 2)),
                    routes=routes, destinations=destinations,
-                   authz=authz.from_json(data.get("authz", ())))
+                   authz=authz.from_json(data.get("authz", ())),
+                   identity=Identity(**data.get("identity", {})))
 
 
 def _seconds(value: Any, default: float | None = None) -> float | None:
@@ -171,6 +183,7 @@ def mesh_policy(resources: tuple[dict[str, Any], ...] | list[dict[str, Any]],
     mode = PERMISSIVE
     routes: dict[str, RoutePolicy] = {}
     destinations: dict[str, DestinationPolicy] = {}
+    identity = Identity()
     for resource in resources:
         kind = resource.get("kind")
         spec = resource.get("spec") or {}
@@ -192,6 +205,14 @@ def mesh_policy(resources: tuple[dict[str, Any], ...] | list[dict[str, Any]],
                 )
                 for host in spec.get("hosts") or []:
                     routes[host] = policy
+        elif kind == "IdentityPolicy":
+            rotation = spec.get("caRotation") or {}
+            identity = Identity(
+                cert_lifetime=_seconds(spec.get("certLifetime"), 3600.0) or 3600.0,
+                renew_at=float(spec.get("renewAt", 0.5)),
+                ca_rotate_at=_seconds(rotation.get("at")),
+                trust_old_root_until=_seconds(rotation.get("trustOldRootUntil")),
+            )
         elif kind == "DestinationRule":
             traffic = spec.get("trafficPolicy") or {}
             od = traffic.get("outlierDetection")
@@ -212,4 +233,4 @@ def mesh_policy(resources: tuple[dict[str, Any], ...] | list[dict[str, Any]],
                 destinations[host] = DestinationPolicy(outlier=outlier, budget=budget, subsets=subsets)
     return MeshPolicy(mtls_mode=mode, default_attempts=PROFILE_DEFAULT_ATTEMPTS.get(profile, 0),
                       routes=routes, destinations=destinations,
-                      authz=authz.policies_from(resources, namespace))
+                      authz=authz.policies_from(resources, namespace), identity=identity)

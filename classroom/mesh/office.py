@@ -83,7 +83,11 @@ class Office:
             if spec.get("ca_dir")
             else pki.CertificateAuthority.create()
         )
-        self.leaf_lifetime = float(spec.get("leaf_lifetime", pki.DEFAULT_LEAF_LIFETIME))
+        self.speed = float(spec.get("speed", 1.0))
+        identity = spec["policy"].get("identity", {})
+        self.identity = identity
+        self.leaf_lifetime = float(identity.get("cert_lifetime", pki.DEFAULT_LEAF_LIFETIME)) / self.speed
+        self.trusted = [self.ca]  # the roots in the trust bundle; the last one signs
         self.proxies: dict[str, FrameConnection] = {}
         self.hellos: dict[str, dict[str, Any]] = {}
         self.acks: dict[str, dict[str, Any]] = {}
@@ -119,9 +123,11 @@ class Office:
         loop = asyncio.get_running_loop()
         while True:
             sock, _ = await loop.sock_accept(self.events_listener)
+            limit = int(self.spec.get("subscriber_buffer") or SUBSCRIBER_BUFFER_LIMIT)
+            if self.spec.get("subscriber_buffer"):  # a small buffer, small in the kernel too (no autotuning)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, limit)
             conn = FrameConnection(self._on_subscriber_frame, self._drop_subscriber, label="a subscriber")
             await loop.connect_accepted_socket(lambda conn=conn: conn, sock)  # type: ignore[misc]
-            limit = int(self.spec.get("subscriber_buffer") or SUBSCRIBER_BUFFER_LIMIT)
             self.subscribers.append(Subscriber(conn, limit))
             conn.send(
                 EVENT,
@@ -152,6 +158,8 @@ class Office:
             self._on_hello(conn, proxy_id, message)
         elif kind == "ack":
             self._on_ack(proxy_id, message)
+        elif kind == "renew":
+            self._on_renew(conn, message)
         elif kind == "presence":
             self._on_presence(str(message.get("hand")), bool(message.get("present")))
 
@@ -199,10 +207,57 @@ class Office:
                 not_after=cert.not_valid_after_utc.timestamp(),
                 serial=format(cert.serial_number, "x"),
             )
-        conn.send(CONTROL, {"type": "certs", "certs": certs, "bundle": self.ca.pem.decode()})
+        conn.send(CONTROL, {"type": "certs", "certs": certs, "bundle": self.bundle()})
         self.hellos[proxy_id] = message
         if len(self.hellos) == len(self.spec["proxies"]):
             self._push_config()
+
+    def bundle(self) -> str:
+        return "".join(ca.pem.decode() for ca in self.trusted)
+
+    def _on_renew(self, conn: FrameConnection, message: dict[str, Any]) -> None:
+        """A proxy asks for a new card before its old one lapses: signed by today's CA."""
+        name = str(message.get("hand"))
+        if self.spec["hands"].get(name, {}).get("proxy") != conn.context:
+            net.log("office", f"{conn.context} asked to renew {name}'s card, which it does not hold")
+            return
+        identity = pki.spiffe_id(self.namespace, name)
+        try:
+            cert = self.ca.issue(str(message["csr"]).encode(), identity, self.leaf_lifetime)
+        except (pki.IdentityError, ValueError) as exc:
+            net.log("office", f"refused to renew {name}'s card: {exc}")
+            return
+        self.events.emit("cert_rotated", hand=name, identity=identity,
+                         not_after=cert.not_valid_after_utc.timestamp(),
+                         serial=format(cert.serial_number, "x"), issuer=self.ca.cert.subject.rfc4514_string())
+        conn.send(CONTROL, {"type": "certs", "certs": {name: pki.cert_pem(cert).decode()},
+                            "bundle": self.bundle()})
+
+    def _schedule_ca_rotation(self) -> None:
+        loop = asyncio.get_running_loop()
+        rotate_at = self.identity.get("ca_rotate_at")
+        drop_at = self.identity.get("trust_old_root_until")
+        if rotate_at is not None:
+            loop.call_later(rotate_at / self.speed, self._rotate_ca)
+            if drop_at is not None:
+                loop.call_later(max(drop_at, rotate_at) / self.speed, self._drop_old_root)
+
+    def _rotate_ca(self) -> None:
+        """A new class CA: trusted beside the old one, and signing every card from now on."""
+        self.ca = pki.CertificateAuthority.create("Classroom Mesh class CA (rotated)")
+        self.trusted.append(self.ca)
+        self.events.emit("ca_rotated", roots=len(self.trusted), subject=self.ca.cert.subject.rfc4514_string())
+        self._push_bundle()
+
+    def _drop_old_root(self) -> None:
+        self.trusted = self.trusted[-1:]
+        self.events.emit("old_root_removed", roots=len(self.trusted))
+        self._push_bundle()
+
+    def _push_bundle(self) -> None:
+        for proxy_id, conn in self.proxies.items():
+            if proxy_id not in self.lost:
+                conn.send(CONTROL, {"type": "bundle", "bundle": self.bundle()})
 
     def _on_teacher_hello(self, conn: FrameConnection, message: dict[str, Any]) -> None:
         """The teacher is enrolled too: a genuine class card, for her own identity only."""
@@ -216,7 +271,7 @@ class Office:
                          not_after=cert.not_valid_after_utc.timestamp(),
                          serial=format(cert.serial_number, "x"))
         conn.send(CONTROL, {"type": "certs", "certs": {"teacher": pki.cert_pem(cert).decode()},
-                            "bundle": self.ca.pem.decode()})
+                            "bundle": self.bundle()})
 
     def _push_config(self) -> None:
         self.version += 1
@@ -274,6 +329,7 @@ class Office:
             for channel in (self.aisles, self.teacher):
                 if channel is not None:
                     channel.send(CONTROL, {"type": "start"})
+            self._schedule_ca_rotation()
             down = [lk for ack in self.acks.values() for lk in ack["links"] if not lk["up"]]
             self.events.emit(
                 "room_ready", seconds=time.time() - self.started_at, students=len(self.roll), links_down=down

@@ -38,9 +38,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography import x509
+
 from classroom.mesh import net, pki, wire
 from classroom.mesh.config import DISABLE, STRICT, MeshPolicy
 from classroom.mesh.courier import Courier
+from classroom.mesh.dice import chance
 from classroom.mesh.events import EventBatch
 from classroom.mesh.net import FrameConnection
 from classroom.mesh.seal import PublicKeys, StudentKeys
@@ -86,6 +89,9 @@ class Hand:
         self.peer_listener = peer_listener
         self.app_listener = app_listener
         self.server_ctx: ssl.SSLContext | None = None
+        self.cert_pem = ""
+        self.bundle = ""
+        self.renewal: asyncio.TimerHandle | None = None
         self.client_ctx: ssl.SSLContext | None = None
         self.policy = MeshPolicy()
         self.neighbours: dict[str, Link] = {}
@@ -114,11 +120,47 @@ class Hand:
         }
 
     def install_certificate(self, cert_pem: str, bundle: str) -> None:
+        """A new ID card (or trust bundle): new handshakes use it, open links go on as they are.
+
+        Envoy swaps an SDS secret the same way; a card is only checked at a handshake.
+        """
+        self.cert_pem, self.bundle = cert_pem, bundle
+        self._build_contexts()
+        cert = x509.load_pem_x509_certificate(cert_pem.encode())
+        not_after = cert.not_valid_after_utc.timestamp()
+        self.emit("cert_installed", hand=self.name, identity=self.identity, not_after=not_after,
+                  serial=format(cert.serial_number, "x"), issuer=cert.issuer.rfc4514_string())
+        self._schedule_renewal(not_after)
+
+    def install_bundle(self, bundle: str) -> None:
+        self.bundle = bundle
+        if self.cert_pem:
+            self._build_contexts()
+        self.emit("bundle_installed", hand=self.name, roots=bundle.count("BEGIN CERTIFICATE"))
+
+    def _build_contexts(self) -> None:
         key = pki.key_pem(self.tls_key)
-        chain, trust = cert_pem.encode(), bundle.encode()
+        chain, trust = self.cert_pem.encode(), self.bundle.encode()
         self.server_ctx = pki.mtls_context(True, chain, key, trust)
         self.client_ctx = pki.mtls_context(False, chain, key, trust)
-        self.emit("cert_installed", hand=self.name, identity=self.identity)
+
+    def _schedule_renewal(self, not_after: float) -> None:
+        """Ask for a new card at ``renewAt`` of this one's life, with 1% jitter (istio-agent's)."""
+        if self.renewal is not None:
+            self.renewal.cancel()
+        ratio = self.policy.identity.renew_at if self.configured.is_set() else self.proxy.renew_at
+        if ratio >= 1.0:
+            return  # renewing after expiry is no renewal at all: the card will lapse
+        life = max(not_after - time.time(), 0.0)
+        jitter = 1.0 + (chance(self.proxy.seed, "renew", self.name, not_after) - 0.5) * 0.02
+        self.renewal = asyncio.get_running_loop().call_later(life * ratio * jitter, self._renew)
+
+    def _renew(self) -> None:
+        if self.proxy.stopping:
+            return
+        self.tls_key = pki.new_key()  # a new key with every card, made here and kept here
+        self.proxy.tell_office({"type": "renew", "proxy": self.proxy.id, "hand": self.name,
+                                "csr": pki.make_csr(self.tls_key, self.identity).decode()})
 
     # --- configuration -----------------------------------------------------------------
     async def apply(
@@ -411,6 +453,7 @@ class Proxy:
         self.namespace: str = spec["namespace"]
         self.speed: float = float(spec.get("speed", 1.0))
         self.seed: int = int(spec.get("seed", 1))
+        self.renew_at: float = float(spec.get("renew_at", 0.5))
         self.passing_delay: float = float(spec.get("passing_time", 0.0)) / self.speed
         self.capture_dir: str | None = spec.get("capture_dir")
         self.stopping = False
@@ -475,6 +518,9 @@ class Proxy:
         if kind == "certs":
             for name, cert in message["certs"].items():
                 self.hands[name].install_certificate(cert, message["bundle"])
+        elif kind == "bundle":
+            for hand in self.hands.values():
+                hand.install_bundle(message["bundle"])
         elif kind == "config":
             asyncio.get_running_loop().create_task(self._apply(message))
         elif kind == "start":

@@ -72,7 +72,6 @@ class Round:
     speed: float = 1.0
     capture_dir: str | None = None
     ca_dir: str | None = None
-    leaf_lifetime: float | None = None
     aisles: bool = True  # carry every link through the aisles process (passing time, faults)
     on_event: EventCallback | None = None
     metrics_port: int | None = None  # the office serves Prometheus metrics on 127.0.0.1:metrics_port
@@ -112,6 +111,7 @@ class Round:
         self.launcher = launcher = Launcher()
         self.processes.append({"role": "launcher", "pid": launcher.pid})
 
+        policy = mesh_policy(self.resources, level.profile, level.name)
         groups = [[n for n in g if n in present] for g in proxy_groups(level)]
         groups = [g for g in groups if g]
         owned: list[socket.socket] = []
@@ -150,6 +150,7 @@ class Round:
                         "hands": hand_specs,
                         "speed": self.speed,
                         "seed": self.seed,
+                        "renew_at": policy.identity.renew_at,
                         # The aisles apply the passing time when they carry the links.
                         "passing_time": 0.0 if self.aisles else level.room.passing_time,
                         "capture_dir": self.capture_dir,
@@ -197,17 +198,15 @@ class Round:
                 "hands": hands,
                 "labels": {s.name: {"app": s.name, **dict(s.labels)} for s in level.students},
                 "proxies": [spec["id"] for spec, _ in proxy_specs],
-                "policy": mesh_policy(self.resources, level.profile, level.name).to_json(),
+                "policy": policy.to_json(),
                 "ca_dir": self.ca_dir,
-                "leaf_lifetime": self.leaf_lifetime,
+                "speed": self.speed,
                 "aisles": self.aisles,
                 "teacher": bool(teacher_socks),
                 "via": via,
                 "metrics_port": self.metrics_port,
                 "subscriber_buffer": self.subscriber_buffer,
             }
-            if self.leaf_lifetime is None:
-                del office_spec["leaf_lifetime"]
             pid = launcher.spawn(
                 "office", office_spec, [events_listener.fileno(), *(s.fileno() for s in office_ends)]
             )
