@@ -183,6 +183,7 @@ class Student:
     seat: tuple[int, int]
     behaviour: Behaviour = field(default_factory=Behaviour)
     labels: tuple[tuple[str, str], ...] = ()  # e.g. (("app", "dana"), ("version", "v2"))
+    meshed: bool = True  # false: no sidecar of the mesh yet, she speaks plaintext only
 
     @property
     def app(self) -> str:
@@ -1092,7 +1093,9 @@ def _students(
     seats: dict[tuple[int, int], str] = {}
     for index, item in enumerate(items):
         item_at = at.item(items, index)
-        entry = _mapping(ck, item, item_at, ("name", "seat", "behaviour", "labels"), ("name", "seat"))
+        entry = _mapping(
+            ck, item, item_at, ("name", "seat", "behaviour", "labels", "meshed"), ("name", "seat")
+        )
         name_at = item_at.key(entry, "name")
         name = _slug(ck, entry["name"], name_at)
         if name in ats:
@@ -1117,7 +1120,8 @@ def _students(
             labels = tuple(
                 (str(k), _slug(ck, v, labels_at.key(raw, k))) for k, v in sorted(raw.items())
             )
-        students.append(Student(name=name, seat=seat, behaviour=behaviour, labels=labels))
+        meshed = _bool(ck, _optional(entry, "meshed", True), item_at.key(entry, "meshed"))
+        students.append(Student(name=name, seat=seat, behaviour=behaviour, labels=labels, meshed=meshed))
         ats[name] = name_at
         seats[seat] = name
     return tuple(students), ats

@@ -335,3 +335,29 @@ async def test_removing_the_old_root_too_early_breaks_the_class(write_level) -> 
     overlap, events = await play(write_level, rotation("6s"))  # every card renewed by then
     assert overlap["notes"]["delivered"] == 60
     assert any(e.get("kind") == "ca_rotated" for e in events)
+
+
+def migration_doc(mode: str) -> dict[str, Any]:
+    doc = level_doc(mode=mode, traffic=[
+        {"from": "eli", "to": "alice", "count": 10, "every": "20ms", "text": "from the new kid"},
+        {"from": "alice", "to": "dev", "count": 10, "every": "20ms", "text": "among the meshed"}])
+    next(s for s in doc["students"] if s["name"] == "eli")["meshed"] = False
+    return doc
+
+
+@pytest.mark.parametrize(("mode", "eli_gets_through", "sealed"), [
+    ("DISABLE", True, False), ("PERMISSIVE", True, True), ("STRICT", False, True)])
+async def test_migrating_to_strict_with_a_student_not_yet_meshed(
+    write_level, mode: str, eli_gets_through: bool, sealed: bool
+) -> None:
+    report, events = await play(write_level, migration_doc(mode))
+    by_sender: dict[str, list[dict[str, Any]]] = {"eli": [], "alice": []}
+    for result in results(events):
+        by_sender[result["from"]].append(result)
+    assert all(r["state"] == "delivered" for r in by_sender["alice"])
+    assert all((r["state"] == "delivered") is eli_gets_through for r in by_sender["eli"])
+    tls = {(lk["a"], lk["b"]): lk["tls"] for lk in report["links"]}
+    assert tls[("eli", "fay")] == "none" and tls[("dev", "eli")] == "none"
+    assert (tls[("alice", "ben")] == "TLSv1.3") is sealed
+    if not eli_gets_through:
+        assert any("plaintext connection refused" in e["reason"] for e in report["tls_rejected"])

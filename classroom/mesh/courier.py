@@ -628,7 +628,7 @@ class Courier:
         travels as it is: readable by every hand and anyone on the wire.
         """
         keys = self.hand.roll.get(to)
-        if self.hand.policy.mtls_mode == DISABLE or keys is None:
+        if self.hand.mode == DISABLE or keys is None:
             return text, False
         return self.hand.keys.seal(to, keys, note_id, text), True
 

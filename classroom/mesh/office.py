@@ -295,6 +295,7 @@ class Office:
                         {
                             "name": n,
                             "identity": pki.spiffe_id(self.namespace, n),
+                            "meshed": n not in self.spec.get("unmeshed", ()),
                             # Through the aisles when the room has them: they carry every link.
                             "address": self.spec.get("via", {}).get(f"{name}>{n}", hands[n]["address"]),
                         }

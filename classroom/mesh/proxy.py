@@ -67,6 +67,7 @@ class Link:
     welcome: asyncio.Future[None] | None = None
     dialing: bool = False
     error: str | None = None
+    meshed: bool = True  # has a sidecar of the mesh: speaks mTLS (auto-mTLS dials it so)
 
 
 class Hand:
@@ -83,6 +84,7 @@ class Hand:
         self.proxy = proxy
         self.name = name
         self.behaviour = behaviour
+        self.meshed = bool(behaviour.get("meshed", True))
         self.identity = pki.spiffe_id(proxy.namespace, name)
         self.tls_key = pki.new_key()
         self.keys = StudentKeys(name)
@@ -110,6 +112,11 @@ class Hand:
         if proxy.capture_dir:
             self.capture = open(os.path.join(proxy.capture_dir, f"{name}.forwarded"), "ab")  # noqa: SIM115
         self.courier = Courier(self, proxy.seed, proxy.speed)
+
+    @property
+    def mode(self) -> str:
+        """The mTLS mode this hand lives by: the class rule, or DISABLE if it is not meshed."""
+        return self.policy.mtls_mode if self.meshed else DISABLE
 
     # --- identity ---------------------------------------------------------------------
     def hello(self) -> dict[str, Any]:
@@ -174,7 +181,8 @@ class Hand:
         self.in_class = present
         for n in config["neighbours"]:
             if n["name"] not in self.neighbours:
-                self.neighbours[n["name"]] = Link(n["name"], n["identity"], tuple(n["address"]))
+                self.neighbours[n["name"]] = Link(n["name"], n["identity"], tuple(n["address"]),
+                                                  meshed=bool(n.get("meshed", True)))
         self.neighbour_ids = frozenset(link.identity for link in self.neighbours.values())
         self.configured.set()
         for link in self.neighbours.values():
@@ -213,7 +221,8 @@ class Hand:
         while not self.proxy.stopping:
             if backoff:
                 await asyncio.sleep(backoff)
-            tls = self.policy.mtls_mode != DISABLE
+            # Auto-mTLS: TLS to a meshed neighbour unless the mesh is off; plaintext to the others.
+            tls = self.mode != DISABLE and link.meshed
             conn = FrameConnection(
                 self._on_link_frame,
                 self._on_link_closed,
@@ -322,7 +331,7 @@ class Hand:
         except TimeoutError:
             sock.close()
             return
-        mode = self.policy.mtls_mode
+        mode = self.mode
         refusal = None
         if not is_tls and mode == STRICT:
             refusal = "plaintext connection refused: mTLS mode is STRICT"

@@ -139,6 +139,7 @@ class Round:
                             "refuses": behaviour.refuses,
                             "slow": behaviour.slow,
                             "fails": behaviour.fails,
+                            "meshed": level.student(name).meshed,
                         },
                     }
                 )
@@ -197,6 +198,7 @@ class Round:
                 "links": [list(link) for link in level.room.links],
                 "hands": hands,
                 "labels": {s.name: {"app": s.name, **dict(s.labels)} for s in level.students},
+                "unmeshed": [s.name for s in level.students if not s.meshed],
                 "proxies": [spec["id"] for spec, _ in proxy_specs],
                 "policy": policy.to_json(),
                 "ca_dir": self.ca_dir,
