@@ -16,6 +16,7 @@ from classroom.level import Level
 from classroom.mesh import net
 from classroom.mesh.round import Round, RoundError
 from classroom.report import build_report
+from classroom.telemetry.recorder import Recorder
 
 
 def _progress(counts: Counter[str], expected: int, level: Level) -> Text:
@@ -41,16 +42,31 @@ def run_headless(
     speed: float,
     quiet: bool = False,
     ca_dir: str | None = None,
+    record: Recorder | None = None,
+    metrics_port: int | None = None,
+    serve: bool = False,
 ) -> dict[str, Any] | None:
+    """Run a round in the terminal; its report, or None when it could not run.
+
+    ``record`` gets every event as it arrives (and the round's end); ``metrics_port`` has the
+    office serve Prometheus metrics; ``serve`` prints the office's events port for
+    ``classroom tap|stat|top --connect``.
+    """
     console = Console(stderr=True)
     counts: Counter[str] = Counter()
-    round_ = Round(level, resources, seed, speed, ca_dir=ca_dir)
+    round_ = Round(level, resources, seed, speed, ca_dir=ca_dir, metrics_port=metrics_port)
     expected = round_.expected_notes()
     live = Live(_progress(counts, expected, level), console=console, refresh_per_second=8, transient=False)
 
     def on_event(event: dict[str, Any]) -> None:
+        if record is not None:
+            record.write(event)
         kind = event.get("kind")
-        if kind == "result":
+        if kind == "subscribed":
+            _announce(console, round_, serve)
+        elif kind == "metrics_unavailable":
+            console.print(f"[yellow]no metrics[/]: {event.get('reason')}")
+        elif kind == "result":
             counts[event["state"]] += 1
         elif kind in ("sent", "forwarded"):
             counts[kind] += 1
@@ -64,20 +80,50 @@ def run_headless(
             live.update(_progress(counts, expected, level))
 
     round_.on_event = on_event
+    end: dict[str, Any] = {"processes": round_.processes}
     try:
         with live if not quiet else contextlib.nullcontext():
             result = net.run(round_.run())
+        end.update(timed_out=result.timed_out, expected=result.expected)
     except RoundError as exc:
+        end["error"] = str(exc)
         print(f"classroom: {level.path}: {exc}", file=sys.stderr)
         return None
+    finally:
+        if record is not None:
+            record.close(**end)
     report = build_report(level, seed, result.events, result.processes, speed)
     if result.timed_out:
         console.print(f"[red]time limit reached with {report['notes']['in_flight']} notes still in flight[/]")
-    _summary(Console(), report)
+    if record is not None:
+        console.print(f"recorded {record.count} events to {record.path}")
+    _export_traces(console, result.events, level.name)
+    print_summary(Console(), report)
     return report
 
 
-def _summary(console: Console, report: dict[str, Any]) -> None:
+def _announce(console: Console, round_: Round, serve: bool) -> None:
+    """Once the office is up: where to watch the round from another terminal."""
+    if serve and round_.events_address is not None:
+        host, port = round_.events_address[:2]
+        console.print(f"events on {host}:{port}  (watch: classroom tap --connect {host}:{port})",
+                      highlight=False, soft_wrap=True)
+    if round_.metrics_port:
+        console.print(f"metrics on http://127.0.0.1:{round_.metrics_port}/metrics", highlight=False,
+                      soft_wrap=True)
+
+
+def _export_traces(console: Console, events: list[dict[str, Any]], namespace: str) -> None:
+    """OTLP export of the round's traces, when OTEL_EXPORTER_OTLP_ENDPOINT is set."""
+    from classroom.telemetry.traces import export_otlp, otlp_endpoint
+
+    if otlp_endpoint() is None:
+        return
+    console.print(export_otlp(events, namespace), highlight=False, soft_wrap=True)
+
+
+def print_summary(console: Console, report: dict[str, Any]) -> None:
+    """The summary table, the objectives and the verdict of a report."""
     notes = report["notes"]
     table = Table(title=f"{report['level']} (seed {report['seed']}, {report['profile']})")
     for column in ("sent", "delivered", "failed", "duplicates", "retries", "p50 ms", "p99 ms", "ledger"):
