@@ -1032,8 +1032,7 @@ def _level(path: str, document: Any, line: int) -> Level:
     teacher = None
     if "teacher" in doc and doc["teacher"] is not None:
         teacher = _teacher(ck, doc["teacher"], top.key(doc, "teacher"), rows, cols)
-    # Notes and rules may name a student, or a service (the ``app`` label several students share).
-    hosts = sorted({*names, *(s.app for s in students)})
+    hosts = _hosts(students)
     traffic = _traffic(ck, _optional(doc, "traffic", []), top.key(doc, "traffic"), names, hosts)
     aisles: tuple[AisleFault, ...] = ()
     if doc.get("aisles") is not None:
@@ -1075,6 +1074,11 @@ def _level(path: str, document: Any, line: int) -> Level:
         solution=solution,
         aisles=aisles,
     )
+
+
+def _hosts(students: Collection[Student]) -> list[str]:
+    """What notes and rules may name: a student, or a service (the ``app`` label several share)."""
+    return sorted({*(s.name for s in students), *(s.app for s in students)})
 
 
 def _level_resources(
@@ -1442,8 +1446,19 @@ def load_config(path: str, level: Level | None = None) -> tuple[dict[str, Any], 
     """The player's mesh configuration (``--config FILE``).
 
     The file is a YAML list of resources, or YAML documents each holding one
-    resource (or a list of them).  With ``level``, hosts and selectors must
-    name its students.
+    resource (or a list of them).  Without ``level`` the resources are only
+    checked and returned.  With ``level``, hosts and selectors must name its
+    students or services (``app`` labels), and ``mesh.editable`` holds:
+
+    * resources of an editable kind replace the level's resources of that kind;
+    * resources of any other kind stay the level's own (``mesh.resources``):
+      the config may leave them out, or repeat one exactly as the level has it
+      (so a level's whole solution works as a config); one that is missing from
+      the level, or differs from it, is refused at its line;
+    * a level that lists no editable kinds restricts nothing.
+
+    Returns the configuration to run: the level's fixed resources, then the
+    config's editable ones.
     """
     ck = _Check(path)
     documents = [(doc, line) for doc, line, _ in _parse_documents(path, _read_text(path)) if doc is not None]
@@ -1468,5 +1483,35 @@ def load_config(path: str, level: Level | None = None) -> tuple[dict[str, Any], 
                 f"{path} must hold a YAML list of resources, or YAML documents that "
                 f"are each a resource (a mapping), got {_describe(doc)}",
             )
-    students = None if level is None else [s.name for s in level.students]
-    return _resources(ck, items, students)
+    if level is None:
+        return _resources(ck, items, None)
+    resources = _resources(ck, items, _hosts(level.students))
+    if not level.editable:
+        return resources
+    return _within_editable(ck, level, items)
+
+
+def _identity(resource: Mapping[str, Any]) -> tuple[str, str, str]:
+    metadata = resource["metadata"]
+    return (resource["kind"], metadata.get("namespace", ""), metadata["name"])
+
+
+def _within_editable(ck: _Check, level: Level, items: list[tuple[Any, _At]]) -> tuple[dict[str, Any], ...]:
+    """The level's resources of kinds it does not let the player edit, then the config's editable ones."""
+    fixed = {_identity(r): r for r in level.resources if r["kind"] not in level.editable}
+    chosen: list[dict[str, Any]] = []
+    for value, at in items:
+        kind = value["kind"]
+        if kind in level.editable:
+            chosen.append(value)
+            continue
+        name = value["metadata"]["name"]
+        own = fixed.get(_identity(value))
+        if own is None or own != value:
+            ck.fail(
+                at.line,
+                f"{at.name} {'changes' if own is not None else 'adds'} the {kind} {name!r}, but level "
+                f"{level.name} lets you edit only {', '.join(level.editable)}: leave it out to keep the "
+                f"level's own {kind} resources",
+            )
+    return (*fixed.values(), *chosen)
