@@ -71,6 +71,8 @@ METRICS = (
     "max_hop_load",
     "tls_rejected",
     "links_mtls_ratio",
+    "ejections",
+    "cert_rotations",
 )
 MTLS_MODES = ("STRICT", "PERMISSIVE", "DISABLE", "UNSET")
 ACTIONS = ("ALLOW", "DENY")

@@ -63,6 +63,7 @@ def build_report(
     teacher: Counter[str] = Counter()
     arrivals: Counter[str] = Counter()  # notes that reached each hand, tries included
     ejections = 0
+    rotations = 0
     for event in events:
         kind = event.get("kind")
         if kind in ARRIVALS and (kind != "dropped" or event.get("what") == "note"):
@@ -98,6 +99,8 @@ def build_report(
             teacher[TEACHER_EVENTS[kind]] += 1
         elif kind == "ejected":
             ejections += 1
+        elif kind == "cert_rotated":
+            rotations += 1
 
     final = {note: rs[0] for note, rs in results.items() if rs}
     delivered = [r for r in final.values() if r["state"] == "delivered"]
@@ -135,6 +138,7 @@ def build_report(
         "flags": dict(flags),
         "retries": retries,
         "ejections": ejections,
+        "cert_rotations": rotations,  # ID cards renewed before they lapsed
         "hop_load": {hand: round(n / n_sent, 3) for hand, n in sorted(arrivals.items())} if n_sent else {},
         "latency_ms": {
             "p50": round(percentile(latencies, 50), 3),
@@ -186,6 +190,7 @@ def report_metrics(report: dict[str, Any]) -> dict[str, float]:
         "max_hop_load": max(report.get("hop_load", {}).values(), default=0.0),
         "split_v2_ratio": report.get("split", {}).get("v2", 0.0),
         "ejections": report.get("ejections", 0),
+        "cert_rotations": report.get("cert_rotations", 0),
     }
     for cause, count in report["failures"].items():
         metrics[f"failed_{cause}"] = count

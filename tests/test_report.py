@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from classroom.level import Behaviour, Level, Objective, Room, Student
-from classroom.report import FAILURE_CAUSES, OPS, build_report, check, percentile
+from classroom.report import FAILURE_CAUSES, OPS, build_report, check, percentile, report_metrics
 
 # --- percentile ---------------------------------------------------------------------------
 
@@ -368,3 +368,15 @@ def test_sound_objectives_do_not_hide_a_broken_ledger() -> None:
     assert report["objectives"][0]["passed"] is True
     assert report["ledger_ok"] is False
     assert report["passed"] is False
+
+
+def test_renewed_cards_are_counted_as_cert_rotations() -> None:
+    issued = {"kind": "cert_issued", "hand": "ada", "identity": "spiffe://x/ns/t/sa/ada"}
+    renewed = {"kind": "cert_rotated", "hand": "ada", "identity": "spiffe://x/ns/t/sa/ada"}
+    report = build_report(make_level([Objective("cert_rotations", ">=", 2)]), 1,
+                          [issued, renewed, {**renewed, "hand": "bob"}], [])
+    assert report["cert_rotations"] == 2
+    assert report_metrics(report)["cert_rotations"] == 2
+    assert report["objectives"][0]["passed"]
+    only_issued = build_report(make_level([]), 1, [issued], [])
+    assert only_issued["cert_rotations"] == 0
