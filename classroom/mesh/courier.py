@@ -102,7 +102,7 @@ class Exchange:
     settled: bool = False
     reply_wanted: bool = False
     hold: bool = False  # wait for an absent recipient (at the origin, within the deadline)
-    waited: bool = False  # this try already waited for a link being dialed again
+    waited: bool = False  # the try in flight already waited for a link being dialed again
     host: str = ""  # the service the note was written to (VirtualService host); ``to`` is its student
     subset: str | None = None  # the DestinationRule subset the route picked
     parent_span: str | None = None  # the try that handed the note to us (W3C traceparent)
@@ -285,9 +285,14 @@ class Courier:
         finally:
             for waiter in waits:
                 waiter.cancel()
-        self._try(ex)
+        self._send_try(ex)  # the same try, now with the link back or not
 
     def _try(self, ex: Exchange) -> None:
+        """Start a try (the first, or a retry): it may wait once for a link being dialed again."""
+        ex.waited = False
+        self._send_try(ex)
+
+    def _send_try(self, ex: Exchange) -> None:
         if ex.settled:
             return
         loop = asyncio.get_running_loop()
@@ -310,7 +315,6 @@ class Courier:
             self._failed_try(ex, classify(NO_ROUTE), "UH",
                              f"{self.name} has no healthy next hop to {ex.to}")
             return
-        ex.waited = False
         fault = self.hand.policy.route(ex.host).fault if ex.upstream is None else None
         if fault is not None and fault.abort_percent and happens(
                 fault.abort_percent / 100, self.seed, "abort", ex.id, self.name, ex.tries):
