@@ -218,7 +218,6 @@ _Dumper.add_representer(list, _Dumper.represent_list)
 
 def to_yaml(resources: Iterable[Resource], header: str = "") -> str:
     """Resources as multi-document YAML, keys in their own order; ``header`` as comment lines on top."""
-    comment = "".join(f"# {line}\n" for line in header.splitlines())
     body = yaml.dump_all(
         [plain(r) for r in resources],
         Dumper=_Dumper,
@@ -228,7 +227,7 @@ def to_yaml(resources: Iterable[Resource], header: str = "") -> str:
         allow_unicode=True,
         width=100,
     )
-    return comment + body
+    return _comment(header) + body
 
 
 # --------------------------------------------------------------------------- the editor
@@ -280,10 +279,7 @@ class ConfigEditor:
     def yaml_text(self) -> str:
         """The editable resources as the YAML text the player may edit."""
         mine = [r for r in self._resources if r.get("kind") in self.editable]
-        header = (
-            f"The class rules you may change in this level: {', '.join(self.editable)}.\n"
-            "One resource per document (---); the others stay as the level set them."
-        )
+        header = f"You may change: {', '.join(self.editable)}"
         return to_yaml(mine, header) if mine else f"{_comment(header)}[]\n"
 
     # ----------------------------------------------------------------- writing
@@ -403,13 +399,13 @@ class ConfigEditor:
             slots += [
                 self._slot(index, resource, (*at, "timeout"), group, f"{prefix}timeout", DURATION,
                            optional=True, floor=floor, help="how long a note may take, retries included"),
-                self._slot(index, resource, (*at, "retries", "attempts"), group, f"{prefix}retries: attempts",
+                self._slot(index, resource, (*at, "retries", "attempts"), group, f"{prefix}retry attempts",
                            INT, minimum=0, maximum=MAX_ATTEMPTS, optional=True, floor=floor,
                            help=f"not set: the {self.level.profile} default"),
                 self._slot(index, resource, (*at, "retries", "perTryTimeout"), group,
-                           f"{prefix}retries: per-try timeout", DURATION, optional=True, floor=floor,
+                           f"{prefix}per-try timeout", DURATION, optional=True, floor=floor,
                            help="give up on one try after this long"),
-                self._slot(index, resource, (*at, "retries", "retryOn"), group, f"{prefix}retries: retry on",
+                self._slot(index, resource, (*at, "retries", "retryOn"), group, f"{prefix}retry on",
                            TEXT, optional=True, floor=floor,
                            help="comma-separated: 5xx, reset, connect-failure, gateway-error ..."),
             ]
@@ -420,7 +416,7 @@ class ConfigEditor:
                     parts = (destination.get("host"), destination.get("subset"))
                     target = " ".join(str(p) for p in parts if p)
                     slot = self._slot(index, resource, (*at, "route", j, "weight"), group,
-                                      f"{prefix}weight to {target} (%)", INT, minimum=0, maximum=100, step=5,
+                                      f"{prefix}weight: {target} %", INT, minimum=0, maximum=100, step=5,
                                       floor=floor, help="the weights of a rule's routes add up to 100")
                     if len(routes) == 2:
                         slot.write = _pair_weight(at, j)
@@ -438,14 +434,15 @@ class ConfigEditor:
         if _get(resource, outlier) is not None:
             slots += [
                 self._slot(index, resource, (*outlier, "consecutive5xxErrors"), group,
-                           "ejection: failures in a row", INT, minimum=0, maximum=20, optional=True, floor=3),
-                self._slot(index, resource, (*outlier, "interval"), group, "ejection: check every",
+                           "eject after (fails)", INT, minimum=0, maximum=20, optional=True, floor=3,
+                           help="failures in a row that get a classmate ejected"),
+                self._slot(index, resource, (*outlier, "interval"), group, "check every",
                            DURATION, optional=True, floor=3),
-                self._slot(index, resource, (*outlier, "baseEjectionTime"), group, "ejection: for",
+                self._slot(index, resource, (*outlier, "baseEjectionTime"), group, "eject for",
                            DURATION, optional=True, floor=3),
                 self._slot(index, resource, (*outlier, "maxEjectionPercent"), group,
-                           "ejection: at most (% of class)", INT, minimum=0, maximum=100, step=5,
-                           optional=True, floor=3),
+                           "max ejected %", INT, minimum=0, maximum=100, step=5,
+                           optional=True, floor=3, help="the share of the class that may be ejected at once"),
             ]
         slots.append(self._toggle(index, resource, budget, group, "retry budget", DEFAULT_BUDGET,
                                   "retries may add at most this share of notes: no retry storms"))
@@ -453,10 +450,10 @@ class ConfigEditor:
             wrapped = isinstance(_get(resource, (*budget, "percent")), dict)
             percent = (*budget, "percent", "value") if wrapped else (*budget, "percent")
             slots += [
-                self._slot(index, resource, percent, group, "retry budget: percent", NUMBER,
+                self._slot(index, resource, percent, group, "budget %", NUMBER,
                            minimum=0, maximum=100, step=5, optional=True, floor=3),
                 self._slot(index, resource, (*budget, "minRetryConcurrency"), group,
-                           "retry budget: at least", INT, minimum=0, maximum=MAX_ATTEMPTS, optional=True,
+                           "min retries", INT, minimum=0, maximum=MAX_ATTEMPTS, optional=True,
                            floor=3, help="retries always allowed at once, whatever the budget"),
             ]
         return slots
@@ -488,12 +485,12 @@ class ConfigEditor:
         return [
             self._slot(index, resource, ("spec", "certLifetime"), group, "card lifetime", DURATION,
                        optional=True),
-            self._slot(index, resource, ("spec", "renewAt"), group, "renew at (share of life)", NUMBER,
+            self._slot(index, resource, ("spec", "renewAt"), group, "renew at (of life)", NUMBER,
                        minimum=0.05, maximum=2.0, step=0.05, optional=True,
                        help="0.5: ask for a new card half-way through its life; 1 or more: too late"),
             self._slot(index, resource, (*rotation, "at"), group, "new class CA at", DURATION,
                        optional=True),
-            self._slot(index, resource, (*rotation, "trustOldRootUntil"), group, "trust the old CA until",
+            self._slot(index, resource, (*rotation, "trustOldRootUntil"), group, "trust old CA until",
                        DURATION, optional=True),
         ]
 
