@@ -348,6 +348,20 @@ def test_tap_says_unknown_for_links_it_has_not_seen() -> None:
     assert "tls=false" in (tap_line(event, view.book) or "")
 
 
+def test_a_tap_joining_late_learns_links_and_cards_from_the_snapshot() -> None:
+    view = MeshView()
+    identity = "spiffe://classroom.local/ns/first-note/sa/fay"
+    view.observe({"kind": "subscribed", "t": 5.0, "src": "office", "version": 1, "snapshot": [
+        {"kind": "link_up", "hand": "ben", "peer": "alice", "tls": "TLSv1.3", "t": 1.0, "src": "proxy-ben"},
+        {"kind": "cert_issued", "hand": "fay", "identity": identity, "t": 0.5, "src": "office"},
+    ]})
+    event = {"kind": "forwarded", "note": "alice>fay#1", "hand": "ben", "attempt": 1, "t": 6.0,
+             "src": "proxy-ben"}
+    view.observe(event)
+    line = tap_line(event, view.book) or ""
+    assert "tls=true" in line and f"dst={identity}" in line, line
+
+
 # --- metrics -----------------------------------------------------------------------------
 
 def samples(text: str) -> dict[str, list[Any]]:
@@ -498,7 +512,9 @@ def test_a_live_tap_follows_a_served_and_recorded_round(write_level, tmp_path: P
         assert run.poll() is None  # live: the round is still going
         rest, errors = tap.communicate(timeout=60)
         assert tap.returncode == 0, errors  # the stream ended with the round
-        ends = [line for line in [first, *rest.splitlines()] if line.startswith("end ")]
+        lines = [first, *rest.splitlines()]
+        assert not [line for line in lines if "tls=unknown" in line]  # early or late, the tap knows the links
+        ends = [line for line in lines if line.startswith("end ")]
         assert ends and all(":status=delivered" in line for line in ends)
         assert run.wait(60) == 0
         assert run.stderr.read().count("recorded ") == 1

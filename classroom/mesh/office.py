@@ -43,6 +43,10 @@ if TYPE_CHECKING:
 
 CONTROL, EVENT = wire.FrameType.CONTROL, wire.FrameType.EVENT
 SUBSCRIBER_BUFFER_LIMIT = 4 * 1024 * 1024
+# What a subscriber joining mid-round needs to make sense of what follows: who holds which card,
+# and which links are up and whether they are TLS. The latest of each rides in its `subscribed`.
+SNAPSHOT_KINDS = frozenset({"cert_issued", "cert_installed", "cert_rotated", "link_up", "link_accepted",
+                            "link_down", "config_acked"})
 
 
 class Subscriber:
@@ -105,6 +109,15 @@ class Office:
 
             self.metrics = MeshMetrics()
         self.events = EventBatch("office", self._own_events if self.metrics else self._fan_out)
+        self.snapshot: dict[tuple[str, str, str], dict[str, Any]] = {}
+        emit = self.events.emit
+
+        def emit_and_remember(kind: str, **fields: Any) -> None:
+            emit(kind, **fields)
+            if kind in SNAPSHOT_KINDS:
+                self._remember(fields)
+
+        self.events.emit = emit_and_remember  # type: ignore[method-assign]
 
     # --- event fan-out ------------------------------------------------------------
     def _own_events(self, data: bytes) -> None:
@@ -115,6 +128,17 @@ class Office:
     def _fan_out(self, data: bytes, count: int = 1) -> None:
         for sub in self.subscribers:
             sub.offer(data, count)
+
+    def _remember(self, event: dict[str, Any]) -> None:
+        kind = event.get("kind")
+        if kind == "config_acked":
+            self.snapshot[("config", str(event.get("proxy")), "")] = event
+        elif kind in ("cert_issued", "cert_installed", "cert_rotated"):
+            self.snapshot[("cert", str(event.get("hand")), "")] = event
+        elif kind == "link_down":
+            self.snapshot.pop(("link_up", str(event.get("hand")), str(event.get("peer"))), None)
+        elif kind in ("link_up", "link_accepted"):
+            self.snapshot[(str(kind), str(event.get("hand")), str(event.get("peer")))] = event
 
     def _on_subscriber_frame(self, conn: FrameConnection, frame: wire.Frame) -> None:
         pass  # subscribers only listen, for now
@@ -133,7 +157,8 @@ class Office:
                 EVENT,
                 {
                     "events": [
-                        {"kind": "subscribed", "t": time.time(), "src": "office", "version": self.version}
+                        {"kind": "subscribed", "t": time.time(), "src": "office", "version": self.version,
+                         "snapshot": list(self.snapshot.values())}
                     ]
                 },
             )
@@ -146,6 +171,9 @@ class Office:
         if frame.type is EVENT:
             if self.metrics is not None:
                 self.metrics.observe_batch(frame.header.get("events", ()))
+            for event in frame.header.get("events", ()):
+                if event.get("kind") in SNAPSHOT_KINDS:
+                    self._remember(event)
             # Pass the proxy's batch through unchanged: no decode-encode on the way.
             self._fan_out(wire.encode(frame), len(frame.header.get("events", ())))
             return

@@ -19,8 +19,9 @@ line, as ``linkerd viz tap`` does for requests: what happened, the note id,
 which side of the proxy (``proxy=out`` where a hand passes a note on,
 ``proxy=in`` where one arrives), the hand, the identities of the note's two
 ends, ``tls=true|false`` for the link(s) it crossed, and a latency where the
-event has one.  A tap that joins a round after its links came up has not seen
-them and says ``tls=unknown`` until it does.
+event has one.  A tap that joins a round after its links came up learns them
+from the ``snapshot`` in the office's ``subscribed`` event (the latest card of
+each hand, the links that are up, each proxy's acknowledged config).
 
 Latencies are those of delivered notes, as in the run report.
 """
@@ -65,6 +66,11 @@ class Book:
 
     def learn(self, event: dict[str, Any]) -> None:
         kind = event.get("kind")
+        if kind == "subscribed":  # joining a running round: the office's picture of it so far
+            for earlier in event.get("snapshot") or ():
+                if isinstance(earlier, dict) and earlier.get("kind") != "subscribed":
+                    self.learn(earlier)
+            return
         hand = event.get("hand")
         if isinstance(hand, str) and str(event.get("src", "")).startswith("proxy-"):
             self.meshed.add(hand)
