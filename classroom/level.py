@@ -885,7 +885,13 @@ def _check_student(ck: _Check, value: Any, at: _At, students: Collection[str] | 
     )
 
 
-def _resource(ck: _Check, value: Any, at: _At, students: Collection[str] | None) -> None:
+def _resource(
+    ck: _Check,
+    value: Any,
+    at: _At,
+    students: Collection[str] | None,
+    workloads: Collection[Mapping[str, str]] | None = None,
+) -> None:
     resource = _mapping(
         ck, value, at, ("apiVersion", "kind", "metadata", "spec"), ("apiVersion", "kind", "metadata")
     )
@@ -908,19 +914,37 @@ def _resource(ck: _Check, value: Any, at: _At, students: Collection[str] | None)
         return
     spec = resource["spec"]
     _walk(ck, spec, spec_at, _Map(schema.fields, required))
-    _check_names(ck, kind, spec, spec_at, students)
+    _check_names(ck, kind, spec, spec_at, students, workloads)
 
 
 def _check_names(
-    ck: _Check, kind: str, spec: dict[str, Any], at: _At, students: Collection[str] | None
+    ck: _Check,
+    kind: str,
+    spec: dict[str, Any],
+    at: _At,
+    students: Collection[str] | None,
+    workloads: Collection[Mapping[str, str]] | None = None,
 ) -> None:
-    """The parts of a resource that name students, and Istio's rules about routes."""
+    """The parts of a resource that name students, and Istio's rules about routes.
+
+    A selector's ``matchLabels`` pick students by their labels (see :func:`_workloads`),
+    so together they must fit at least one student.
+    """
     selector = spec.get("selector")
     if isinstance(selector, dict) and isinstance(selector.get("matchLabels"), dict):
         labels = selector["matchLabels"]
+        labels_at = at.key(spec, "selector").key(selector, "matchLabels")
         if STUDENT_LABEL in labels:
-            label_at = at.key(spec, "selector").key(selector, "matchLabels").key(labels, STUDENT_LABEL)
+            label_at = labels_at.key(labels, STUDENT_LABEL)
             _check_student(ck, labels[STUDENT_LABEL], label_at, students, f"{kind} selector")
+        if workloads is not None and not any(
+            all(workload.get(key) == value for key, value in labels.items()) for workload in workloads
+        ):
+            ck.fail(
+                labels_at.line,
+                f"{labels_at.name} {_show(dict(labels))} fits no student of this level, so this {kind} "
+                "selector matches nobody (a student's labels: app, her name unless given, and her labels)",
+            )
     if kind == "DestinationRule":
         _check_student(ck, spec["host"], at.key(spec, "host"), students, "DestinationRule")
     if kind != "VirtualService":
@@ -947,11 +971,14 @@ def _check_names(
 
 
 def _resources(
-    ck: _Check, items: list[tuple[Any, _At]], students: Collection[str] | None
+    ck: _Check,
+    items: list[tuple[Any, _At]],
+    students: Collection[str] | None,
+    workloads: Collection[Mapping[str, str]] | None = None,
 ) -> tuple[dict[str, Any], ...]:
     seen: dict[tuple[str, str, str], _At] = {}
     for value, at in items:
-        _resource(ck, value, at, students)
+        _resource(ck, value, at, students, workloads)
         metadata = value["metadata"]
         identity = (value["kind"], metadata.get("namespace", ""), metadata["name"])
         name_at = at.key(value, "metadata").key(metadata, "name")
@@ -1043,7 +1070,8 @@ def _level(path: str, document: Any, line: int) -> Level:
     mesh_at = top.key(doc, "mesh")
     mesh = _mapping(ck, _optional(doc, "mesh", {}), mesh_at, ("profile", "resources", "editable"))
     profile = _choice(ck, _optional(mesh, "profile", DEFAULT_PROFILE), mesh_at.key(mesh, "profile"), PROFILES)
-    resources = _level_resources(ck, _optional(mesh, "resources", []), mesh_at.key(mesh, "resources"), hosts)
+    resources_at = mesh_at.key(mesh, "resources")
+    resources = _level_resources(ck, _optional(mesh, "resources", []), resources_at, students)
     editable_at = mesh_at.key(mesh, "editable")
     editable_list = _list(ck, _optional(mesh, "editable", []), editable_at)
     editable = tuple(
@@ -1056,7 +1084,7 @@ def _level(path: str, document: Any, line: int) -> Level:
     if doc.get("solution") is not None:
         solution_at = top.key(doc, "solution")
         body = _mapping(ck, doc["solution"], solution_at, ("resources",), ("resources",))
-        solution = _level_resources(ck, body["resources"], solution_at.key(body, "resources"), hosts)
+        solution = _level_resources(ck, body["resources"], solution_at.key(body, "resources"), students)
 
     return Level(
         path=path,
@@ -1083,11 +1111,17 @@ def _hosts(students: Collection[Student]) -> list[str]:
     return sorted({*(s.name for s in students), *(s.app for s in students)})
 
 
+def _workloads(students: Collection[Student]) -> list[dict[str, str]]:
+    """Every student's labels, as selectors see them: ``app`` is her name unless the level says."""
+    return [{STUDENT_LABEL: s.name, **dict(s.labels)} for s in students]
+
+
 def _level_resources(
-    ck: _Check, value: Any, at: _At, students: Collection[str]
+    ck: _Check, value: Any, at: _At, students: Collection[Student]
 ) -> tuple[dict[str, Any], ...]:
     items = _list(ck, value, at)
-    return _resources(ck, [(item, at.item(items, i)) for i, item in enumerate(items)], students)
+    located = [(item, at.item(items, i)) for i, item in enumerate(items)]
+    return _resources(ck, located, _hosts(students), _workloads(students))
 
 
 def _students(
@@ -1487,7 +1521,7 @@ def load_config(path: str, level: Level | None = None) -> tuple[dict[str, Any], 
             )
     if level is None:
         return _resources(ck, items, None)
-    resources = _resources(ck, items, _hosts(level.students))
+    resources = _resources(ck, items, _hosts(level.students), _workloads(level.students))
     if not level.editable:
         return resources
     return _within_editable(ck, level, items)

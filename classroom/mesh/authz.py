@@ -13,8 +13,11 @@ Istio writes principals, without the scheme
 3. if any ALLOW policy matches, allow;
 4. otherwise deny ("allow policies exist, but none allowed").
 
-A policy applies to the students its ``selector.matchLabels.app`` names, or
-to everyone when it has no selector.  A rule matches when every part of it
+A policy applies to the students whose labels its ``selector.matchLabels``
+all match (``app``, ``version`` ...; a student's ``app`` label is her name
+unless the level gives her another, so a canary pair dana-v1 and dana-v2 with
+``app: dana`` are both selected by ``app: dana``), or to everyone when it has
+no selector.  A rule matches when every part of it
 that is written matches (``from`` sources: principals, notPrincipals,
 namespaces; ``to`` operations: hosts, the note's final recipient).  An ALLOW
 policy with no rules at all (``spec: {}``) is allow-nothing.  A plaintext peer
@@ -23,11 +26,12 @@ has no principal, so a principals rule never matches it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 ALLOW, DENY = "ALLOW", "DENY"
+APP_LABEL = "app"
 
 
 @dataclass(frozen=True)
@@ -53,11 +57,15 @@ class Rule:
 class Policy:
     name: str
     action: str = ALLOW
-    selector: str | None = None  # the student it applies to (matchLabels.app); None: all
+    selector: str | None = None  # matchLabels.app: the service it applies to; None: any
     rules: tuple[Rule, ...] = ()
+    match_labels: tuple[tuple[str, str], ...] = ()  # the selector's other labels (version ...)
 
-    def applies_to(self, workload: str) -> bool:
-        return self.selector is None or self.selector == workload
+    def applies_to(self, labels: Mapping[str, str]) -> bool:
+        """Whether the selector picks a student with these labels (no selector: everyone)."""
+        return (self.selector is None or labels.get(APP_LABEL) == self.selector) and all(
+            labels.get(key) == value for key, value in self.match_labels
+        )
 
 
 @dataclass(frozen=True)
@@ -107,9 +115,16 @@ def _rule_matches(rule: Rule, principal: str | None, host: str) -> bool:
     )
 
 
-def decide(policies: Sequence[Policy], workload: str, principal: str | None, host: str) -> Decision:
-    """May ``principal`` hand ``workload`` a note for ``host``?"""
-    applicable = [p for p in policies if p.applies_to(workload)]
+def decide(
+    policies: Sequence[Policy],
+    workload: str,
+    principal: str | None,
+    host: str,
+    labels: Mapping[str, str] | None = None,
+) -> Decision:
+    """May ``principal`` hand ``workload`` (a student with ``labels``) a note for ``host``?"""
+    labels = {APP_LABEL: workload, **(labels or {})}
+    applicable = [p for p in policies if p.applies_to(labels)]
     for policy in applicable:
         if policy.action == DENY and any(_rule_matches(r, principal, host) for r in policy.rules):
             return Decision(False, policy.name, f"explicitly denied by: {policy.name}")
@@ -149,7 +164,10 @@ def policies_from(resources: Iterable[dict[str, Any]], namespace: str) -> tuple[
             for rule in (spec.get("rules") or [])
         )
         name = f"{namespace}/{(resource.get('metadata') or {}).get('name', 'unnamed')}"
-        out.append(Policy(name, str(spec.get("action", ALLOW)), labels.get("app"), rules))
+        app = labels.get(APP_LABEL)
+        others = tuple(sorted((str(k), str(v)) for k, v in labels.items() if k != APP_LABEL))
+        out.append(Policy(name, str(spec.get("action", ALLOW)), None if app is None else str(app), rules,
+                          others))
     return tuple(out)
 
 
@@ -168,6 +186,7 @@ def from_json(data: Iterable[dict[str, Any]]) -> tuple[Policy, ...]:
             Rule(tuple(Source(tup(s["principals"]), tup(s["not_principals"]), tup(s["namespaces"]))
                        for s in r["sources"]),
                  tuple(Operation(tup(o["hosts"]), tup(o["not_hosts"])) for o in r["operations"]))
-            for r in p["rules"]))
+            for r in p["rules"]),
+            tuple((str(k), str(v)) for k, v in p.get("match_labels", ())))
         for p in data
     )

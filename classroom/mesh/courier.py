@@ -503,7 +503,7 @@ class Courier:
         policies = self.hand.policy.authz
         if policies:
             principal = pki.principal(conn.peer) if conn.peer else None
-            decision = authz.decide(policies, self.name, principal, to)
+            decision = authz.decide(policies, self.name, principal, to, self.hand.labels.get(self.name))
             if not decision.allowed:
                 self._deny(conn, note_id, attempt, decision, conn.peer)
                 return
