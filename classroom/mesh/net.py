@@ -22,7 +22,7 @@ import contextlib
 import socket
 import ssl
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from classroom.mesh import wire
@@ -43,6 +43,21 @@ def run(main: Any) -> Any:
     """Run a coroutine on a fresh loop (uvloop where available)."""
     with asyncio.Runner(loop_factory=new_event_loop) as runner:
         return runner.run(main)
+
+
+_background: set[asyncio.Task[Any]] = set()
+
+
+def spawn(coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+    """Start ``coro`` as a task the loop keeps a strong reference to until it ends.
+
+    The loop itself holds tasks only weakly: a fire-and-forget task waiting on something can be
+    garbage-collected mid-flight ("Task was destroyed but it is pending").
+    """
+    task = asyncio.get_running_loop().create_task(coro)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+    return task
 
 
 def log(who: str, message: str) -> None:

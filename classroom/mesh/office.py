@@ -369,7 +369,7 @@ class Office:
         done = asyncio.Event()
         loop.add_signal_handler(signal.SIGTERM, done.set)
         self.events_listener.setblocking(False)
-        loop.create_task(self._serve_subscribers())
+        net.spawn(self._serve_subscribers())
         if self.metrics is not None:
             problem = self.metrics.serve(int(self.spec["metrics_port"]))
             if problem:

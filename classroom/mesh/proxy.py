@@ -213,7 +213,7 @@ class Hand:
         if link.dialing or self.proxy.stopping:
             return
         link.dialing = True
-        asyncio.get_running_loop().create_task(self._connect(link, delay))
+        net.spawn(self._connect(link, delay))
 
     async def _connect(self, link: Link, delay: float) -> None:
         loop = asyncio.get_running_loop()
@@ -310,10 +310,10 @@ class Hand:
     # --- connections neighbours dial to us ----------------------------------------------
     async def serve(self) -> None:
         loop = asyncio.get_running_loop()
-        loop.create_task(self._serve_app())
+        net.spawn(self._serve_app())
         while True:
             sock, _ = await loop.sock_accept(self.peer_listener)
-            loop.create_task(self._admit(sock))
+            net.spawn(self._admit(sock))
 
     async def _admit(self, sock: socket.socket) -> None:
         loop = asyncio.get_running_loop()
@@ -508,8 +508,8 @@ class Proxy:
             },
         )
         for hand in self.hands.values():
-            loop.create_task(hand.serve())
-        loop.create_task(self._sweeper())
+            net.spawn(hand.serve())
+        net.spawn(self._sweeper())
         await done.wait()
         self.stopping = True
         self.events.flush()
@@ -531,7 +531,7 @@ class Proxy:
             for hand in self.hands.values():
                 hand.install_bundle(message["bundle"])
         elif kind == "config":
-            asyncio.get_running_loop().create_task(self._apply(message))
+            net.spawn(self._apply(message))
         elif kind == "start":
             for hand in self.hands.values():
                 hand.start()

@@ -107,8 +107,7 @@ class Student:
             self.at_desk.set()
 
     async def _lesson(self) -> None:
-        loop = asyncio.get_running_loop()
-        loop.create_task(self._attendance())
+        net.spawn(self._attendance())
         await asyncio.gather(*(self._send_line(line) for line in self.traffic))
         await self.at_desk.wait()
         assert self.conn is not None
@@ -127,7 +126,7 @@ class Student:
         await asyncio.wait([ready, *waiters], return_when=asyncio.FIRST_COMPLETED)
         if self.ready.is_set():
             self.at_desk.set()
-            lesson = loop.create_task(self._lesson())
+            lesson = net.spawn(self._lesson())
             await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
             lesson.cancel()
 

@@ -157,7 +157,7 @@ class Teacher:
         loop = asyncio.get_running_loop()
         while True:
             sock, _ = await loop.sock_accept(self.listener)
-            loop.create_task(self._pose(sock))
+            net.spawn(self._pose(sock))
 
     async def _pose(self, sock: socket.socket) -> None:
         loop = asyncio.get_running_loop()
@@ -241,8 +241,8 @@ class Teacher:
         identity = pki.spiffe_id(self.namespace, "teacher")
         office.send(CONTROL, {"type": "hello", "teacher": True,
                               "csr": pki.make_csr(self.key, identity).decode()})
-        loop.create_task(self._patrol())
-        loop.create_task(self._impostor())
+        net.spawn(self._patrol())
+        net.spawn(self._impostor())
         await done.wait()
         self.events.flush()
 
