@@ -39,17 +39,22 @@ def ranked_next_hops(graph: nx.Graph) -> dict[str, dict[str, list[str]]]:
 
     The head of each list is the shortest-path next hops (as :func:`next_hops`);
     the rest are detours, for routing around a refusing or ejected neighbour.
-    Loops are avoided by the path a note carries, not by the table.
+    A neighbour's distance is measured with the hand itself taken out of the
+    room: a note is never handed back to a hand it has passed (the path it
+    carries forbids that), so a neighbour whose only way on is back through
+    this hand is a dead end and is not listed.  Longer loops are avoided by
+    that path too, not by the table.
     """
-    distance = dict(nx.all_pairs_shortest_path_length(graph))
     table: dict[str, dict[str, list[str]]] = {}
     for hand in graph.nodes:
+        without = graph.subgraph(n for n in graph.nodes if n != hand)
+        reach = {n: nx.single_source_shortest_path_length(without, n) for n in graph.neighbors(hand)}
+        destinations = sorted({dest for distances in reach.values() for dest in distances})
         table[hand] = {
             dest: sorted(
-                (n for n in graph.neighbors(hand) if dest in distance[n]),
-                key=lambda n, dest=dest: (distance[n][dest], n),  # type: ignore[misc]
+                (n for n in reach if dest in reach[n]),
+                key=lambda n, dest=dest: (reach[n][dest], n),  # type: ignore[misc]
             )
-            for dest in distance[hand]
-            if dest != hand
+            for dest in destinations
         }
     return table
