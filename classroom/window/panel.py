@@ -87,6 +87,7 @@ class ConfigPanel:
         self._widgets: list[Widget] = []
         self._focus = 0
         self._scroll = 0
+        self._rects: dict[str, pygame.Rect] = {}  # where each field's row was last drawn
         self._text = TextEditor(self.editor.yaml_text(), self._yaml_changed)
         self._rebuild()
 
@@ -115,6 +116,10 @@ class ConfigPanel:
     def focused_key(self) -> str | None:
         """The :attr:`Field.key` of the focused form field."""
         return self._fields[self._focus].key if self._fields else None
+
+    def field_rect(self, key: str) -> pygame.Rect | None:
+        """Where the row of field ``key`` was last drawn (None: not in view, or not drawn yet)."""
+        return self._rects.get(key)
 
     def focus(self, key: str) -> None:
         """Put the focus on the field ``key`` (KeyError if the form has none)."""
@@ -222,6 +227,7 @@ class ConfigPanel:
     def draw(self, surface: pygame.Surface, rect: pygame.Rect, scale: float) -> None:
         """Draw the panel into ``rect`` of ``surface``, sizes at 720 px times ``scale``."""
         rect = pygame.Rect(rect)
+        self._rects = {}
         pygame.draw.rect(surface, theme.PANEL, rect)
         pygame.draw.rect(surface, theme.PANEL_EDGE, rect, width=max(1, px(1, scale)))
         pad = px(12, scale)
@@ -321,7 +327,7 @@ class ConfigPanel:
         label_w = round(body.width * 0.48)
         y = body.y - self._scroll
         for what, height, item in rows:
-            if y + height < body.y or y > body.bottom:
+            if y + height <= body.y or y >= body.bottom:
                 y += height
                 continue
             if what == "group":
@@ -330,6 +336,7 @@ class ConfigPanel:
             elif what == "field":
                 field, widget = self._fields[item], self._widgets[item]
                 row = pygame.Rect(body.x, y, body.width, height - px(GAP_PX, scale))
+                self._rects[field.key] = row.clip(body)
                 if item == self._focus:
                     pygame.draw.rect(surface, theme.FLOOR, row.inflate(px(6, scale), px(4, scale)),
                                      border_radius=px(4, scale))
