@@ -311,10 +311,10 @@ def envelope(shape: str, colour: theme.Colour, w: int, h: int) -> pygame.Surface
     body = pygame.Rect(0, 0, w, h)
     if shape == "envelope_torn":  # the right end torn off: a zigzag edge
         teeth = 4
-        points = [(0, 0), (w * 0.78, 0)]
+        points: list[Point] = [(0.0, 0.0), (w * 0.78, 0.0)]
         for i in range(1, teeth * 2 + 1):
             points.append((w * (0.78 if i % 2 == 0 else 1.0) - 1, h * i / (teeth * 2) - (i == teeth * 2)))
-        points += [(0, h - 1)]
+        points.append((0.0, h - 1.0))
         pygame.draw.polygon(sprite, colour, points)
         pygame.draw.polygon(sprite, edge, points, line)
     else:
