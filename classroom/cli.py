@@ -114,6 +114,19 @@ def build_parser() -> argparse.ArgumentParser:
                       help="with --connect: how long to watch (ends earlier with the round; default 10)")
     top = sub.add_parser("top", help="notes by route, best/worst/last latency, as `linkerd viz top`")
     _add_source(top)
+
+    play = sub.add_parser("play", help="play in a window: levels, lessons, the live class, results, replays")
+    play.add_argument("level", nargs="?", help="start at this level's lesson (a file or a name)")
+    play.add_argument("--autoplay", action="store_true",
+                      help="play LEVEL with its solution, no input; exit 0 when its objectives are met")
+    play.add_argument("--screenshot", metavar="DIR",
+                      help="with --autoplay: save PNGs of the round mid-way and of the results in DIR")
+    play.add_argument("--seed", type=int, help="seed of the rounds' random choices")
+    play.add_argument("--speed", type=_speed, default=1.0, help="scale every time of the levels")
+    play.add_argument("--teacher", action="store_true",
+                      help="teacher mode: every level open, the lesson narrated over the room")
+    play.add_argument("--size", type=_window_size, default=(1280, 720), metavar="WxH",
+                      help="the window's starting size (default 1280x720; resizable)")
     return parser
 
 
@@ -130,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
             return _trace(args)
         if args.command in ("tap", "stat", "top"):
             return _viz(args)
+        if args.command == "play":
+            return _play(args)
     except KeyboardInterrupt:
         print("classroom: interrupted; every process of the round was stopped", file=sys.stderr)
         return 130
@@ -210,6 +225,58 @@ def _port_in_use(port: int) -> str | None:
         except OSError as exc:
             return f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}"
     return None
+
+
+# --- play: the window ---------------------------------------------------------------------------
+
+def _window_size(text: str) -> tuple[int, int]:
+    width, _, height = text.lower().partition("x")
+    try:
+        size = int(width), int(height)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--size wants WIDTHxHEIGHT, e.g. 1920x1080, got {text!r}") from None
+    if not (640 <= size[0] <= 7680 and 360 <= size[1] <= 4320):
+        raise argparse.ArgumentTypeError(f"--size must be between 640x360 and 7680x4320, got {text}")
+    return size
+
+
+def _play(args: argparse.Namespace) -> int:
+    from classroom.level import LevelError, list_levels, load_level
+
+    try:
+        levels = list_levels()
+        level = load_level(args.level) if args.level else None
+    except LevelError as exc:
+        return _bad_input(str(exc))
+    except OSError as exc:
+        return _bad_input(f"{exc.filename}: {exc.strerror}")
+    if args.autoplay and level is None:
+        return _bad_input("--autoplay needs a LEVEL to play (a file or a name)")
+    if args.autoplay and level is not None and level.solution is None:
+        return _bad_input(f"{level.path}: level {level.name} has no solution to autoplay")
+    if args.screenshot and not args.autoplay:
+        return _bad_input("--screenshot goes with --autoplay")
+    screenshots = None
+    if args.screenshot:
+        screenshots = Path(args.screenshot)
+        try:
+            screenshots.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            return _bad_input(f"{args.screenshot}: cannot make the screenshot folder: {exc.strerror or exc}")
+        if not os.access(screenshots, os.W_OK):
+            return _bad_input(f"{args.screenshot}: cannot write screenshots there")
+    if not any(os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER")):
+        if not args.autoplay:
+            return _bad_input("no display for the window (set DISPLAY; or `classroom run LEVEL --headless`, "
+                              "or `classroom play LEVEL --autoplay` which draws off-screen)")
+        os.environ["SDL_VIDEODRIVER"] = "dummy"  # autoplay draws off-screen on a machine with no screen
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+    if level is not None and level.name not in {known.name for known in levels}:
+        levels.append(level)  # a level file from elsewhere: playable, after the others
+    from classroom.window.app import Options, play
+
+    options = Options(seed=args.seed, speed=args.speed, teacher=args.teacher)
+    return play(levels, level, options, autoplay=args.autoplay, screenshot_dir=screenshots, size=args.size)
 
 
 # --- telemetry: replay, trace, tap, stat, top ---------------------------------------------------

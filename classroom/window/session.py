@@ -41,6 +41,7 @@ from classroom.mesh import net
 from classroom.mesh.round import Round, RoundError, RoundResult
 from classroom.report import build_report
 from classroom.telemetry.recorder import END, Recorder, header
+from classroom.window.model import teacher_header
 
 STOP_WAIT = 10.0  # seconds stop() waits for the round's processes to be gone
 
@@ -60,7 +61,7 @@ class Session:
         self.resources = resources
         self.seed = seed
         self.speed = speed
-        self.header = header(level, seed, speed)
+        self.header = header(level, seed, speed, **teacher_header(level))
         fd, path = tempfile.mkstemp(prefix=f"classroom-{level.name}-", suffix=".jsonl",
                                     dir=None if record_dir is None else str(record_dir))
         os.close(fd)
@@ -118,6 +119,12 @@ class Session:
             self.round.stop()
         elif not self._thread.ident:  # never started
             self._finish({"stopped": True})
+
+    def latencies(self) -> list[float]:
+        """Delivery times (ms) of the round's delivered notes, as the report counts them."""
+        return [float(e["latency"]) * 1000.0 for e in self.round.events
+                if e.get("kind") == "result" and e.get("state") == "delivered"
+                and isinstance(e.get("latency"), int | float)]
 
     def discard(self) -> None:
         """Stop the round and remove its recording."""
