@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -77,6 +78,7 @@ DEFAULT_OUTLIER: Resource = {
 }
 DEFAULT_BUDGET: Resource = {"percent": {"value": 20}, "minRetryConcurrency": 3}
 MAX_ATTEMPTS = 10
+_WHERE = re.compile(r"^resources\[\d+\][\w.\[\]]*")  # where the level checker says a fault is
 
 
 class ConfigError(Exception):
@@ -279,7 +281,7 @@ class ConfigEditor:
     def yaml_text(self) -> str:
         """The editable resources as the YAML text the player may edit."""
         mine = [r for r in self._resources if r.get("kind") in self.editable]
-        header = f"You may change: {', '.join(self.editable)}"
+        header = f"editable: {', '.join(self.editable)}"
         return to_yaml(mine, header) if mine else f"{_comment(header)}[]\n"
 
     # ----------------------------------------------------------------- writing
@@ -306,8 +308,8 @@ class ConfigEditor:
             del candidate[index]  # a resource the form created, with nothing left in it
         try:
             validate_resources(candidate, "form", students=self.hosts)
-        except LevelError as exc:
-            raise ConfigError(0, exc.message, key) from None
+        except LevelError as exc:  # "resources[1].spec.http[0].retries.retryOn: ..." -> "retry on: ..."
+            raise ConfigError(0, _WHERE.sub(slot.field.label, exc.message, count=1), key) from None
         self._resources = candidate
 
     def parse_yaml(self, text: str) -> tuple[Resource, ...]:
