@@ -58,6 +58,7 @@ from classroom.window.widgets import (
     blit_text,
     fit,
     px,
+    want_text,
     wrap,
 )
 
@@ -156,8 +157,10 @@ class ConfigPanel:
 
     def show(self, mode: str) -> None:
         """Show the form (``FORM``) or the YAML text (``YAML``)."""
-        if mode == YAML and self.mode != YAML and self.yaml_error is None:
-            self._text.set_text(self.editor.yaml_text())
+        if mode == YAML and self.mode != YAML:
+            want_text()
+            if self.yaml_error is None:
+                self._text.set_text(self.editor.yaml_text())
         self.mode = mode
 
     # ----------------------------------------------------------------- edits

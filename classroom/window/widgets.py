@@ -103,6 +103,12 @@ def _box(surface: pygame.Surface, rect: pygame.Rect, focused: bool, scale: float
     pygame.draw.rect(surface, edge, rect, width=px(2 if focused else 1, scale), border_radius=radius)
 
 
+def want_text() -> None:
+    """Ask SDL for TEXTINPUT events (on by default on desktops; an on-screen keyboard may need it)."""
+    if pygame.display.get_init():
+        pygame.key.start_text_input()
+
+
 def _key(event: pygame.event.Event) -> int | None:
     return event.key if event.type == pygame.KEYDOWN else None
 
@@ -287,6 +293,7 @@ class TextField(Widget):
         return self._editing
 
     def begin(self) -> None:
+        want_text()
         self._editing = True
         self._before = self.text
         self.cursor = len(self.text)
