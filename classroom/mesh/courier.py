@@ -103,6 +103,7 @@ class Exchange:
     reply_wanted: bool = False
     hold: bool = False  # wait for an absent recipient (at the origin, within the deadline)
     waited: bool = False  # the try in flight already waited for a link being dialed again
+    budgeted: bool = False  # holds a retry of the retry budget, from its decision to its outcome
     host: str = ""  # the service the note was written to (VirtualService host); ``to`` is its student
     subset: str | None = None  # the DestinationRule subset the route picked
     parent_span: str | None = None  # the try that handed the note to us (W3C traceparent)
@@ -332,7 +333,7 @@ class Courier:
         link.inflight.add(key)
         budget = self._budget(ex.host)
         if budget is not None:
-            budget.started(ex.tries > 0)
+            budget.started()
         data = wire.encode_parts(
             NOTE, {**ex.header, "attempt": key[1], "traceparent": f"00-{ex.trace}-{ex.span}-01"}, ex.body)
         if ex.upstream is not None and self.hand.capture is not None:
@@ -379,7 +380,7 @@ class Courier:
             ex.timer = None
         budget = self.budgets.get(ex.host)
         if budget is not None:
-            budget.ended(ex.tries > 0)
+            budget.ended()
 
     def _per_try_timeout(self, ex: Exchange, key: tuple[str, int]) -> None:
         if ex.key != key:
@@ -429,11 +430,13 @@ class Courier:
         can_retry = (ex.tries < ex.retries.attempts
                      and retryable(frozenset(ex.retries.retry_on), failure)
                      and time.time() < ex.deadline)
+        self._release_retry(ex)  # the retry that just failed, if it held the budget
         if can_retry:
             budget = self._budget(ex.host)
-            if budget is not None and not budget.allows_retry():
+            if budget is not None and not budget.reserve():
                 self.emit("retry_budget_exhausted", note=ex.id, hand=self.name, host=ex.host)
                 can_retry = False
+            ex.budgeted = budget is not None and can_retry
         if can_retry:
             ex.tries += 1
             self.emit("retried", note=ex.id, hand=self.name, attempt=ex.tries, reason=reason,
@@ -445,12 +448,21 @@ class Courier:
             flag = "URX"  # retries were made and ran out
         self._settle(ex, FAILED, flag, reason, failure, cause=cause)
 
+    def _release_retry(self, ex: Exchange) -> None:
+        """The retry an exchange decided has an outcome: it no longer counts against the budget."""
+        if ex.budgeted:
+            ex.budgeted = False
+            budget = self.budgets.get(ex.host)
+            if budget is not None:
+                budget.release()
+
     def _settle(self, ex: Exchange, state: str, flag: str | None, reason: str | None,
                 failure: Failure | None, path: list[str] | None = None, reply: bytes = b"",
                 cause: str | None = None, reply_sealed: bool = True) -> None:
         if ex.settled:
             return
         ex.settled = True
+        self._release_retry(ex)
         if ex.deadline_timer is not None:
             ex.deadline_timer.cancel()
         if ex.upstream is None:
@@ -657,6 +669,7 @@ class Courier:
         for ex in list(self.pending.values()):
             if ex.upstream is not None and ex.deadline < now:
                 self._end_try(ex, TIMEOUT, "UT")
+                self._release_retry(ex)
                 ex.settled = True
         for note_id in [n for n, r in self.receipts.items() if r.expires < now and not r.waiting]:
             del self.receipts[note_id]

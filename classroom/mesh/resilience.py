@@ -15,8 +15,12 @@ classes with no I/O and an injected clock, so tests can drive them exactly
   round's speed; the uniform draw is keyed (:mod:`classroom.mesh.dice`).
 * :class:`RetryBudget` is Istio's DestinationRule ``retryBudget``: active
   retries may not exceed ``max(minRetryConcurrency, percent x active
-  requests)``.  Without one, retries are unbounded, and in a chain of proxies
-  that each retry, load multiplies hop by hop: a retry storm.
+  requests)``.  As in Envoy (``RetryStateImpl::shouldRetry``), a retry counts
+  from the moment it is decided, through its backoff and its flight, until
+  its outcome is known: were it counted only once launched, a burst of
+  failures decided within one backoff would all see room and overshoot.
+  Without a budget, retries are unbounded, and in a chain of proxies that
+  each retry, load multiplies hop by hop: a retry storm.
 * :class:`OutlierDetector` is Envoy's consecutive-errors ejection:
   ``consecutive5xxErrors`` failures in a row eject a neighbour for
   ``baseEjectionTime x (times ejected)``, never more than
@@ -92,21 +96,25 @@ class RetryBudget:
     percent: float = 20.0
     min_retry_concurrency: int = 3
     active: int = 0  # tries in flight, first tries and retries alike
-    active_retries: int = 0
+    active_retries: int = 0  # retries decided whose outcome is not known yet
 
-    def allows_retry(self) -> bool:
+    def reserve(self) -> bool:
+        """Decide a retry: count it now if there is room (then :meth:`release` it once)."""
         limit = max(self.min_retry_concurrency, math.floor(self.percent / 100.0 * self.active))
-        return self.active_retries < limit
+        if self.active_retries >= limit:
+            return False
+        self.active_retries += 1
+        return True
 
-    def started(self, retry: bool) -> None:
+    def release(self) -> None:
+        """A reserved retry's outcome is known (or it was never launched)."""
+        self.active_retries = max(self.active_retries - 1, 0)
+
+    def started(self) -> None:
         self.active += 1
-        if retry:
-            self.active_retries += 1
 
-    def ended(self, retry: bool) -> None:
+    def ended(self) -> None:
         self.active = max(self.active - 1, 0)
-        if retry:
-            self.active_retries = max(self.active_retries - 1, 0)
 
 
 @dataclass
