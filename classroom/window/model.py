@@ -255,10 +255,10 @@ class ClassModel:
         self.now = max(self.now, t)
         if kind in (recorder.HEADER, recorder.END):
             return
-        self.events.append(event)
         handler = _HANDLERS.get(str(kind))
         if handler is not None:
             handler(self, event, t)
+        self.events.append(event)  # only once understood: the report reads the same fields
         if kind == "result" or len(self.events) - self._judged_at >= JUDGE_EVERY:
             self._judged_at = -1  # judged again when next asked
 
@@ -530,7 +530,16 @@ class ClassModel:
 
     def _judge(self) -> None:
         self._judged_at = len(self.events)
-        report = build_report(self.level, self.seed, self.events, [], self.speed)
+        try:
+            report = build_report(self.level, self.seed, self.events, [], self.speed)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, ZeroDivisionError):
+            # An event the report cannot read: leave such events out, judge the rest.
+            self.events = [e for e in self.events if _reportable(self.level, e)]
+            self._judged_at = len(self.events)
+            try:
+                report = build_report(self.level, self.seed, self.events, [], self.speed)
+            except (KeyError, TypeError, ValueError, AttributeError, IndexError, ZeroDivisionError):
+                return  # the last judgement stands
         rows: list[ObjectiveRow] = []
         for verdict in report["objectives"]:
             metric = str(verdict["metric"])
@@ -555,9 +564,19 @@ def teacher_header(level: Level) -> dict[str, Any]:
     return {"teacher": {"patrol": [list(p) for p in level.teacher.patrol], "speed": level.teacher.speed}}
 
 
+def _reportable(level: Level, event: dict[str, Any]) -> bool:
+    try:
+        build_report(level, 0, [event], [])
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, ZeroDivisionError):
+        return False
+    return True
+
+
 def _fmt(metric: str, value: float) -> str:
-    if metric.endswith("ratio"):
+    if metric in ("delivered_ratio", "links_mtls_ratio", "split_v2_ratio"):
         return f"{value * 100:.0f}%"
+    if metric.endswith("ratio"):
+        return f"{value:.2f}"
     if metric.startswith("delivery_"):
         return f"{value:.0f} ms"
     if metric == "ledger_ok":

@@ -304,44 +304,56 @@ def speech_bubble(text: str, kind: str, scale: float) -> pygame.Surface:
 
 
 def envelope(shape: str, colour: theme.Colour, w: int, h: int) -> pygame.Surface:
-    """One envelope sprite: body in the state's colour, a dark outline and flap, and the state's mark."""
+    """One envelope sprite, ``w`` × ``h``: the state's colour, a dark outline, and a silhouette of its own.
+
+    The plain envelope fills the sprite; a marked one is a little lower, so that its mark (a tick,
+    a hand, a circling arrow) can stand out above it, and a torn one has a zigzag end: each state
+    is told apart by its outline alone, at any size.
+    """
     sprite = pygame.Surface((w, h), pygame.SRCALPHA)
     edge = theme.BLACK
-    line = max(1, round(h / 9))
-    body = pygame.Rect(0, 0, w, h)
+    line = max(1, round(h / 10))
+    mark = max(2, round(h / 6))
+    top = 0 if shape in ("envelope", "envelope_torn") else round(h * 0.25)
+    body = pygame.Rect(0, top, w, h - top)
+    right = w - 1.0
     if shape == "envelope_torn":  # the right end torn off: a zigzag edge
-        teeth = 4
-        points: list[Point] = [(0.0, 0.0), (w * 0.78, 0.0)]
+        teeth = 3
+        right = w * 0.8
+        points: list[Point] = [(0.0, 0.0), (right, 0.0)]
         for i in range(1, teeth * 2 + 1):
-            points.append((w * (0.78 if i % 2 == 0 else 1.0) - 1, h * i / (teeth * 2) - (i == teeth * 2)))
+            points.append((w * (0.8 if i % 2 == 0 else 1.0) - 1, (h - 1) * i / (teeth * 2)))
         points.append((0.0, h - 1.0))
         pygame.draw.polygon(sprite, colour, points)
         pygame.draw.polygon(sprite, edge, points, line)
     else:
         pygame.draw.rect(sprite, colour, body)
         pygame.draw.rect(sprite, edge, body, line)
-    right = w * (0.78 if shape == "envelope_torn" else 1.0) - 1
-    pygame.draw.lines(sprite, edge, False, [(0, 0), (w * 0.5, h * 0.55), (right, 0)], line)  # the flap
-    mark = max(2, round(h / 5))
-    cx, cy, r = w * 0.5, h * 0.72, h * 0.26
-    if shape == "envelope_check":
-        tick = [(cx - r, cy), (cx - r * 0.2, cy + r * 0.8), (cx + r * 1.3, cy - r)]
-        pygame.draw.lines(sprite, edge, False, tick, mark)
-    elif shape == "envelope_cross":
-        pygame.draw.line(sprite, edge, (cx - r, cy - r), (cx + r, cy + r), mark)
-        pygame.draw.line(sprite, edge, (cx - r, cy + r), (cx + r, cy - r), mark)
-    elif shape == "envelope_hand":  # a hand closing on it: palm and three fingers over the middle
-        palm = pygame.Rect(round(cx - r), round(cy - r * 0.2), round(2 * r), round(r * 1.2))
-        pygame.draw.rect(sprite, edge, palm)
-        for i in range(3):
-            fx = cx - r + r * (0.35 + 0.65 * i)
-            pygame.draw.line(sprite, edge, (fx, cy - r * 0.2), (fx, cy - r * 1.4), max(1, mark // 2 + 1))
-    elif shape == "envelope_arrow":  # going round again
-        arc = pygame.Rect(round(cx - r), round(cy - r), round(2 * r), round(2 * r))
-        pygame.draw.arc(sprite, edge, arc, 0.3, 5.2, max(1, mark - 1))
-        tip = (cx + r * math.cos(0.3), cy - r * math.sin(0.3))
-        tx, ty = tip
-        head = [(tx - r * 0.6, ty - r * 0.1), (tx + r * 0.6, ty - r * 0.1), (tx, ty + r * 0.6)]
+    if shape != "envelope_cross":
+        flap = [(0, body.top), (w * 0.5, body.top + body.h * 0.55), (right, body.top)]
+        pygame.draw.lines(sprite, edge, False, flap, line)
+    if shape == "envelope_check":  # a tick rising above the top right
+        tick = [(w * 0.42, h * 0.62), (w * 0.6, h * 0.9), (w * 0.97, h * 0.03)]
+        pygame.draw.lines(sprite, edge, False, tick, mark + 1)
+    elif shape == "envelope_cross":  # crossed out corner to corner
+        pygame.draw.line(sprite, edge, (w * 0.12, body.top + 1), (w * 0.88, h - 2), mark)
+        pygame.draw.line(sprite, edge, (w * 0.12, h - 2), (w * 0.88, body.top + 1), mark)
+    elif shape == "envelope_hand":  # a hand closing on it: fingers from above, a palm over the middle
+        palm = pygame.Rect(round(w * 0.3), round(h * 0.42), round(w * 0.4), round(h * 0.34))
+        pygame.draw.rect(sprite, edge, palm, border_radius=max(1, palm.h // 3))
+        for i in range(4):
+            fx = w * (0.33 + 0.113 * i)
+            pygame.draw.line(sprite, edge, (fx, h * 0.02), (fx, h * 0.5), max(1, mark // 2 + 1))
+    elif shape == "envelope_arrow":  # a badge with an arrow going round again, above the top right
+        r = h * 0.36
+        cx, cy = w - r - 1, r + 1
+        pygame.draw.circle(sprite, colour, (cx, cy), r)
+        pygame.draw.circle(sprite, edge, (cx, cy), r, line)
+        inner = pygame.Rect(0, 0, round(r * 1.2), round(r * 1.2))
+        inner.center = (round(cx), round(cy))
+        pygame.draw.arc(sprite, edge, inner, 0.6, 5.4, max(1, line))
+        tx, ty = cx + r * 0.6 * math.cos(0.6), cy - r * 0.6 * math.sin(0.6)
+        head = [(tx - r * 0.45, ty), (tx + r * 0.45, ty), (tx, ty + r * 0.5)]
         pygame.draw.polygon(sprite, edge, head)
     return sprite
 
