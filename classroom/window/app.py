@@ -170,6 +170,7 @@ class Autoplay:
         self.saved: list[Path] = []
         self._play_saved = False
         self.passed: bool | None = None
+        self.outcome = "no results"  # what the results screen said, in one line
 
     def _save(self, app: App, what: str) -> None:
         if self.directory is None:
@@ -192,6 +193,9 @@ class Autoplay:
                 self._play_saved = True
             self._save(app, "results")
             self.passed = bool(scene.passed)
+            notes = scene.report["notes"]
+            self.outcome = (f"objectives {'met' if self.passed else 'missed'}, "
+                            f"{notes['delivered']}/{notes['sent']} notes delivered, {scene.stars} stars")
             app.quit(0 if self.passed else 1)
         if app.running and self.clock() > self.deadline:
             print(f"classroom: {self.level.name}: autoplay gave up: no results in time", file=sys.stderr)
@@ -217,9 +221,8 @@ def play(levels: list[Level], level: Level | None, options: Options, autoplay: b
         app.watchers.append(watcher)
         app.switch(PlayScene(app, level, level.solution, autoplay=True))
         code = app.run()
-        verdict = {True: "objectives met", False: "objectives missed", None: "no results"}[watcher.passed]
         shots = ", ".join(str(p) for p in watcher.saved) or "no screenshots"
-        print(f"{level.name}: {verdict}; {shots}")
+        print(f"{level.name}: {watcher.outcome}; {shots}")
         return code
     if level is not None:
         app.switch(LessonScene(app, level))

@@ -23,6 +23,7 @@ class LevelSelectScene(Scene):
         names = [level.name for level in app.levels]
         self.index = names.index(selected) if selected in names else self._first_unplayed()
         self.notice = ""  # why Enter did nothing (a locked level)
+        self.row_rects: dict[str, pygame.Rect] = {}  # where each visible level's row was last drawn
 
     def _first_unplayed(self) -> int:
         """Start on the first open level not yet passed (the next thing to do)."""
@@ -86,9 +87,11 @@ class LevelSelectScene(Scene):
         visible = max(1, rect.height // row_h)
         first = min(max(0, self.index - visible // 2), max(0, len(self.app.levels) - visible))
         name_font, number_font = scaled("sans", 17, scale), scaled("bold", 15, scale)
+        self.row_rects = {}
         for row, i in enumerate(range(first, min(len(self.app.levels), first + visible))):
             level = self.app.levels[i]
             line = pygame.Rect(rect.left, rect.top + row * row_h, rect.width, row_h - round(4 * scale))
+            self.row_rects[level.name] = line
             chosen = i == self.index
             is_open = self.app.is_open(i)
             pygame.draw.rect(surface, theme.PANEL, line, border_radius=round(6 * scale))
