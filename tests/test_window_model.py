@@ -184,7 +184,7 @@ def test_objectives_are_judged_live() -> None:
     rows = model.objectives()
     assert rows[0][1] == "50%" and rows[0][3] is False
     assert rows[1][3] is True
-    model.apply(result("n2", 3.5))
+    model.apply(result("n2", 4.0))
     assert model.objectives()[0][1:] == ("100%", ">= 100%", True)
 
 

@@ -35,7 +35,8 @@ that a view draws and a test reads:
   ciphertext gibberish when all she had was TLS records or a sealed envelope;
 * **stats** and **objectives**: counted as events arrive; the objectives are
   judged by :func:`classroom.report.build_report` over the events so far, at
-  most every :data:`JUDGE_EVERY` events so a busy round costs little.
+  most every :data:`JUDGE_SECONDS` of the events' time, so that a busy round
+  does not pay for a report every frame.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ DESK_STATES = ("present", "absent", "refusing", "ejected", "unmeshed")
 LINK_MODES = ("mtls", "permissive", "plain", "unknown")
 LINGER = 3.0  # passing times a note with a known outcome stays visible
 BUBBLE_SECONDS = 2.5  # how long (round time, at speed 1) the teacher's speech bubble stays
-JUDGE_EVERY = 50  # events between two judgements of the objectives (and at each result)
+JUDGE_SECONDS = 0.5  # events' time between two judgements of the objectives
+UNJUDGED = frozenset({"span"})  # kinds the report does not read: not kept
 # Which arrival events turn a note away, and how it looks then.
 TURNED_AWAY = {"refused": "refused", "absent_refused": "refused", "policy_denied": "refused",
                "seal_broken": "refused", "dropped": "dropped"}
@@ -192,7 +194,8 @@ class ClassModel:
         self.version = 0  # bumped whenever desks or links change (the view's static layer)
         self.mtls_mode = "UNSET"
         self._objectives: list[ObjectiveRow] = []
-        self._judged_at = -1
+        self._judged_at = -math.inf  # events' time of the last judgement
+        self._judged_events = -1
         teacher = header.get("teacher")
         if isinstance(teacher, dict) and teacher.get("patrol"):
             self._patrol = [(float(p[0]), float(p[1])) for p in teacher["patrol"]]
@@ -258,9 +261,8 @@ class ClassModel:
         handler = _HANDLERS.get(str(kind))
         if handler is not None:
             handler(self, event, t)
-        self.events.append(event)  # only once understood: the report reads the same fields
-        if kind == "result" or len(self.events) - self._judged_at >= JUDGE_EVERY:
-            self._judged_at = -1  # judged again when next asked
+        if kind not in UNJUDGED:
+            self.events.append(event)  # only once understood: the report reads the same fields
 
     def _on_sent(self, event: dict[str, Any], t: float) -> None:
         note = Note(str(event["note"]), str(event["from"]), str(event["to"]), at=str(event["from"]))
@@ -524,18 +526,20 @@ class ClassModel:
 
         ``met`` is None while nothing has been judged yet (no note sent).
         """
-        if self._judged_at < 0 or not self._objectives:
+        stale = len(self.events) != self._judged_events
+        if self._judged_events < 0 or (stale and self.now - self._judged_at >= JUDGE_SECONDS):
             self._judge()
         return self._objectives
 
     def _judge(self) -> None:
-        self._judged_at = len(self.events)
+        self._judged_at = self.now
+        self._judged_events = len(self.events)
         try:
             report = build_report(self.level, self.seed, self.events, [], self.speed)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError, ZeroDivisionError):
             # An event the report cannot read: leave such events out, judge the rest.
             self.events = [e for e in self.events if _reportable(self.level, e)]
-            self._judged_at = len(self.events)
+            self._judged_events = len(self.events)
             try:
                 report = build_report(self.level, self.seed, self.events, [], self.speed)
             except (KeyError, TypeError, ValueError, AttributeError, IndexError, ZeroDivisionError):
