@@ -92,6 +92,7 @@ class Exchange:
     retries: Retries
     upstream: FrameConnection | None = None  # who handed it to us; None: our own student
     upstream_attempt: int = 0
+    arrival: int = 0  # the note's try number at this hand (1: the first time it reached us); keys its dice
     started: float = field(default_factory=time.time)
     tries: int = 0  # retries made so far
     tried: list[str] = field(default_factory=list)
@@ -133,6 +134,8 @@ class Courier:
         self.ledger: dict[str, Exchange | None] = {}
         self.receipts: dict[str, Receipt] = {}
         self.forgotten: set[str] = set()  # receipts past their note's deadline: ids only
+        # Per note: how many times it has reached this hand, and its deadline (then it is forgotten).
+        self.arrivals: dict[str, tuple[int, float]] = {}
         self.budgets: dict[str, RetryBudget] = {}
         self.outliers: dict[str, OutlierDetector] = {}
         self.reply_paths: dict[str, tuple[str, list[str]]] = {}
@@ -475,7 +478,7 @@ class Courier:
             answer["sealed"] = reply_sealed
             if self.hand.behaviour.get("drops") and happens(
                     float(self.hand.behaviour["drops"]), self.seed, "drop-reply", ex.id, self.name,
-                    ex.upstream_attempt):
+                    ex.arrival):
                 self.emit("dropped", note=ex.id, hand=self.name, what="reply")
                 return
         else:
@@ -512,6 +515,7 @@ class Courier:
     def on_note(self, conn: FrameConnection, header: dict[str, Any], body: bytes) -> None:
         note_id, attempt = str(header["id"]), int(header["attempt"])
         sender, to, path = str(header["from"]), str(header["to"]), list(header["path"])
+        arrival = self._arrival(note_id, float(header.get("deadline", time.time() + 60)))
         policies = self.hand.policy.authz
         if policies:
             principal = pki.principal(conn.peer) if conn.peer else None
@@ -520,7 +524,7 @@ class Courier:
                 self._deny(conn, note_id, attempt, decision, conn.peer)
                 return
         if to == self.name:
-            self._receive(conn, note_id, attempt, sender, path, header, body)
+            self._receive(conn, note_id, attempt, sender, path, header, body, arrival)
             return
         behaviour = self.hand.behaviour
         answer = {"id": note_id, "attempt": attempt, "status": FAILED, "by": self.name}
@@ -535,7 +539,7 @@ class Courier:
                             "reason": f"{self.name} refuses to pass notes"})
             return
         if behaviour.get("drops") and happens(float(behaviour["drops"]), self.seed, "drop", note_id,
-                                              self.name, attempt):
+                                              self.name, arrival):
             self.emit("dropped", note=note_id, hand=self.name, attempt=attempt, what="note")
             return  # silently: the one who handed it over finds out by its timeout
         if behaviour.get("nosy"):
@@ -545,7 +549,7 @@ class Courier:
         ex = Exchange(note_id, sender, to, str(header.get("trace", "")),
                       float(header.get("deadline", time.time() + 60)),
                       {**header, "path": [*path, self.name]}, body, retries, upstream=conn,
-                      upstream_attempt=attempt, host=host)
+                      upstream_attempt=attempt, arrival=arrival, host=host)
         ex.header.pop("attempt", None)
         ex.header.pop("traceparent", None)
         ex.parent_span = _parent_span(header.get("traceparent"))
@@ -579,8 +583,18 @@ class Courier:
         self.emit("peeked", note=note_id, hand=self.name, readable=readable,
                   saw=text[:40] if readable else body[:16].hex())
 
+    def _arrival(self, note_id: str, deadline: float) -> int:
+        """The note's try number at this hand: the dice of what we do with it are keyed by it.
+
+        Not the sender's attempt number, which counts every note it sends and so depends on
+        how the notes interleave: the same seed must tell the same story whatever the timing.
+        """
+        count = self.arrivals.get(note_id, (0, deadline))[0] + 1
+        self.arrivals[note_id] = (count, deadline)
+        return count
+
     def _receive(self, conn: FrameConnection, note_id: str, attempt: int, sender: str,
-                 path: list[str], header: dict[str, Any], body: bytes) -> None:
+                 path: list[str], header: dict[str, Any], body: bytes, arrival: int) -> None:
         answer: dict[str, Any] = {"id": note_id, "attempt": attempt, "by": self.name}
         receipt = self.receipts.get(note_id)
         if receipt is None and note_id in self.forgotten:
@@ -602,7 +616,7 @@ class Courier:
                             "reason": str(exc), "cause": "denied"})
             return
         fails = float(self.hand.behaviour.get("fails") or 0.0)
-        if fails and happens(fails, self.seed, "fails", note_id, attempt):
+        if fails and happens(fails, self.seed, "fails", note_id, self.name, arrival):
             self.emit("refused", note=note_id, hand=self.name, attempt=attempt, what="own note")
             conn.send(ACK, {**answer, "status": FAILED, "kind": REFUSED, "code": 503, "flag": None,
                             "reason": f"{self.name} could not take the note", "cause": "refused"})
@@ -674,6 +688,9 @@ class Courier:
         for note_id in [n for n, r in self.receipts.items() if r.expires < now and not r.waiting]:
             del self.receipts[note_id]
             self.forgotten.add(note_id)
+        margin = RECEIPT_MARGIN / self.speed  # a try still on its way when the deadline passed
+        for note_id in [n for n, (_, deadline) in self.arrivals.items() if deadline + margin < now]:
+            del self.arrivals[note_id]
 
 
 def _parent_span(traceparent: Any) -> str | None:

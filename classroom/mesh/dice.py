@@ -2,7 +2,10 @@
 
 A seed must tell the same story although process timing varies, so a choice
 such as "does ben drop this note?" is a pure function of (seed, what is being
-decided, note id, hop, attempt), never the next number of a shared generator.
+decided, note id, hop, try), never the next number of a shared generator.  The
+try is the note's own try number at that hand (the first time it reached ben,
+the second ...), never a counter shared by all of a hand's notes, whose values
+depend on how notes interleave.
 """
 
 from __future__ import annotations

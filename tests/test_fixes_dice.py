@@ -1,0 +1,42 @@
+"""The same seed, the same drops: a hand's dice are keyed by the note's own try number there."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+from conftest import level_doc
+
+from classroom.level import load_level
+from classroom.mesh.round import Round, wait_gone
+from classroom.report import build_report
+
+pytestmark = pytest.mark.timeout(180)
+LOSSY = [{"from": "alice", "to": "dev", "count": 20, "every": "5ms", "text": "pass it on"}]
+
+
+async def drops_at_ben(write_level, traffic: list[dict[str, Any]]) -> Counter[tuple[str, str]]:
+    """Play the row with lossy ben; how often he dropped each of alice's notes to dev, and what."""
+    doc = level_doc(traffic=traffic, behaviours={"ben": {"drops": 0.4}})
+    doc["mesh"]["resources"].append({
+        "apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": {"name": "dev"},
+        "spec": {"hosts": ["dev"], "http": [{"timeout": "60s", "retries": {
+            "attempts": 30, "perTryTimeout": "1s", "retryOn": "5xx,reset,connect-failure"}}]}})
+    level = load_level(str(write_level(doc)))
+    round_ = Round(level, level.resources, seed=level.seed)
+    result = await round_.run()
+    assert wait_gone(round_.pids()) == []
+    report = build_report(level, level.seed, result.events, result.processes)
+    assert report["ledger_ok"] and report["notes"]["failed"] == 0
+    return Counter((e["note"], e["what"]) for e in result.events
+                   if e.get("kind") == "dropped" and e.get("hand") == "ben" and "dev" in e["note"])
+
+
+async def test_other_notes_interleaving_do_not_change_who_drops_what(write_level) -> None:
+    alone = await drops_at_ben(write_level, LOSSY)
+    # alice also writes to ben himself: her proxy's tries interleave differently, the story must not.
+    crowded = await drops_at_ben(write_level, [
+        *LOSSY, {"from": "alice", "to": "ben", "count": 20, "every": "3ms", "text": "and you?"}])
+    assert sum(alone.values()) > 5  # ben really did drop notes and replies
+    assert crowded == alone
