@@ -9,7 +9,7 @@ import pygame
 from classroom.level import Level
 from classroom.window import theme
 from classroom.window.fonts import scaled
-from classroom.window.scenes.common import Menu, Scene, key_hints, objective_words, text, wrap
+from classroom.window.scenes.common import Menu, Scene, key_hints, objective_words, paragraphs, text, wrap
 
 if TYPE_CHECKING:
     from classroom.window.app import App
@@ -75,7 +75,7 @@ class LessonScene(Scene):
         pygame.draw.rect(surface, theme.PANEL, card, border_radius=round(8 * scale))
         font = scaled("sans", 18, scale)
         inner = card.inflate(round(-40 * scale), round(-32 * scale))
-        lines = wrap(self.level.lesson, font, inner.width)
+        lines = wrap("\n\n".join(paragraphs(self.level.lesson)), font, inner.width)  # reflowed to the card
         per_line = font.get_linesize()
         self._lines_total, self._lines_shown = len(lines), max(1, inner.height // per_line)
         self.scroll = min(self.scroll, max(0, self._lines_total - self._lines_shown))

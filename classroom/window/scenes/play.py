@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from classroom.window.app import App
 
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+NARRATION_PX = 16  # teacher mode's narration, at 720 px
 RESULTS_AFTER = 2.0  # seconds the ended round stays on screen before the results
 READY, RUNNING, ENDED, ERROR = "ready", "running", "ended", "error"
 
@@ -210,7 +211,9 @@ class PlayScene(Scene):
         bar_h, foot_h, gap = round(44 * scale), round(30 * scale), round(10 * scale)
         side_w = round(max(380 * scale, width * 0.30))
         body_top, body_bottom = bar_h + gap, height - foot_h - gap
-        room = pygame.Rect(gap, body_top, width - side_w - 3 * gap, body_bottom - body_top)
+        narration_h = round(NARRATION_PX * 6.6 * scale) if self.app.options.teacher else 0
+        room = pygame.Rect(gap, body_top, width - side_w - 3 * gap,
+                           body_bottom - body_top - (narration_h + gap if narration_h else 0))
         side = pygame.Rect(room.right + gap, body_top, side_w, body_bottom - body_top)
         hud_h = round(side.height * 0.56)
         return {
@@ -218,6 +221,7 @@ class PlayScene(Scene):
             "room": room,
             "hud": pygame.Rect(side.left, side.top, side.width, hud_h),
             "panel": pygame.Rect(side.left, side.top + hud_h + gap, side.width, side.height - hud_h - gap),
+            "narration": pygame.Rect(room.left, room.bottom + gap, room.width, narration_h),
             "footer": pygame.Rect(0, height - foot_h, width, foot_h),
         }
 
@@ -231,7 +235,7 @@ class PlayScene(Scene):
         self._draw_bar(surface, parts["bar"], scale)
         self._draw_banner(surface, parts["room"], scale)
         if self.app.options.teacher:
-            self._draw_narration(surface, parts["room"], scale)
+            self._draw_narration(surface, parts["narration"], scale)
         key_hints(surface, self._hints(), scale)
 
     def _status(self) -> tuple[str, theme.Colour]:
@@ -280,19 +284,17 @@ class PlayScene(Scene):
             text(surface, line, font, colour, (box.centerx, y), "midtop")
             y += font.get_linesize()
 
-    def _draw_narration(self, surface: pygame.Surface, room: pygame.Rect, scale: float) -> None:
-        """Teacher mode: the lesson, a paragraph at a time, over the bottom of the room."""
+    def _draw_narration(self, surface: pygame.Surface, box: pygame.Rect, scale: float) -> None:
+        """Teacher mode: the lesson, a paragraph at a time, under the room."""
         parts = paragraphs(self.level.lesson)
+        pygame.draw.rect(surface, theme.PANEL, box, border_radius=round(6 * scale))
         if not parts:
             return
-        font = scaled("sans", 17, scale)
-        lines = wrap(parts[self.narration], font, room.width - round(60 * scale))
-        box = pygame.Rect(0, 0, room.width - round(20 * scale),
-                          round((len(lines) + 1) * font.get_linesize() + 16 * scale))
-        box.midbottom = (room.centerx, room.bottom - round(8 * scale))
-        shade = pygame.Surface(box.size, pygame.SRCALPHA)
-        shade.fill((*theme.PANEL, 235))
-        surface.blit(shade, box)
+        font = scaled("sans", NARRATION_PX, scale)
+        lines = wrap(parts[self.narration], font, box.width - round(40 * scale))
+        room_for = max(1, int((box.height - 28 * scale) // font.get_linesize()))
+        if len(lines) > room_for:  # a long paragraph: what fits, and a sign that there is more
+            lines = lines[:room_for - 1] + [lines[room_for - 1] + " …"]
         y = box.top + 8 * scale
         for line in lines:
             text(surface, line, font, theme.TEXT, (box.left + 20 * scale, y))
