@@ -25,7 +25,7 @@ from classroom.report import percentile
 from classroom.window import theme
 from classroom.window.fonts import scaled
 from classroom.window.model import ClassModel
-from classroom.window.view import envelope
+from classroom.window.view import AISLE_UP, envelope, lock
 
 _TEXT_CACHE: OrderedDict[tuple[str, str, int, theme.Colour], pygame.Surface] = OrderedDict()
 _TEXT_CACHE_SIZE = 512
@@ -33,6 +33,8 @@ _LEGEND: dict[int, list[tuple[str, pygame.Surface]]] = {}
 LEGEND_NAMES = {"in_flight": "in flight", "delivered": "delivered", "dropped": "dropped",
                 "refused": "refused", "confiscated": "confiscated", "retrying": "retrying",
                 "failed": "failed"}
+LOCK_NAMES = {"mtls": "mTLS only (STRICT)", "permissive": "mTLS, plaintext allowed (PERMISSIVE)",
+              "plain": "plaintext: anyone can read"}
 MARKS = {True: ("✔", "met", theme.GOOD), False: ("✘", "not yet", theme.BAD),
          None: ("…", "waiting", theme.TEXT_DIM)}
 
@@ -127,6 +129,12 @@ def draw_hud(surface: pygame.Surface, rect: pygame.Rect, model: ClassModel, scal
             lx, ly = x + (i % 2) * half, y + (i // 2) * row_h
             surface.blit(sprite, (lx, ly + (row_h - sprite.get_height()) // 2 - gap // 2))
             surface.blit(text(name, "sans", 12, scale, theme.TEXT_DIM), (lx + sprite.get_width() + gap, ly))
+        y += row_h * ((len(legend) + 1) // 2) + gap
+        if y + row_h * 3 <= rect.bottom - pad:  # and what the padlocks on the aisles say
+            for mode, name in LOCK_NAMES.items():
+                lock(surface, (x + 9 * scale, y + row_h * 0.55), 7 * scale, mode, AISLE_UP[mode])
+                surface.blit(text(name, "sans", 12, scale, theme.TEXT_DIM), (x + 24 * scale, y))
+                y += row_h
 
 
 def _legend(scale: float) -> list[tuple[str, pygame.Surface]]:

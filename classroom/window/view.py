@@ -129,7 +129,8 @@ class ClassroomView:
                 sx, sy, dx, dy = lane
                 p = note.progress
                 return sx + dx * p, sy + dy * p
-        return self._centers.get(note.at) or self._centers.get(note.sender) or (-100.0, -100.0)
+        x, y = self._centers.get(note.at) or self._centers.get(note.sender) or (-100.0, -100.0)
+        return x, y - self._desk_size()[1] / 2
 
     def _desk_size(self) -> tuple[float, float]:
         cw, ch = self.cell
@@ -165,6 +166,7 @@ class ClassroomView:
         sprites = self._sprites
         hx, hy = self._sprite_half
         lanes, centers = self._lanes, self._centers
+        above = self._desk_size()[1] / 2 + hy
         blits = self._blits
         blits.clear()
         append = blits.append
@@ -174,10 +176,10 @@ class ClassroomView:
             if lane is not None:
                 p = note.progress
                 append((sprites[note.state], (lane[0] + lane[2] * p - hx, lane[1] + lane[3] * p - hy)))
-            else:
+            else:  # held at a desk, or failed there: on the desk's top edge, clear of its name
                 at = centers.get(note.at)
                 if at is not None:
-                    append((sprites[note.state], (at[0] - hx, at[1] - hy * 3)))
+                    append((sprites[note.state], (at[0] - hx, at[1] - above)))
         surface.fblits(blits)
 
     # --- the static layer ---------------------------------------------------------------------------
@@ -195,9 +197,10 @@ class ClassroomView:
                 pygame.draw.line(layer, AISLE_UP[link.mode], start, end, width)
             else:
                 _dashed(layer, AISLE_DOWN, start, end, width, max(4.0, unit * 0.08))
+        badge = max(6.0, min(unit * 0.09, 13 * self.scale))
         for (a, b), link in m.links.items():
             (ax, ay), (bx, by) = self._centers[a], self._centers[b]
-            _lock(layer, ((ax + bx) / 2 - ox, (ay + by) / 2 - oy), max(6.0, unit * 0.09), link.mode,
+            lock(layer, ((ax + bx) / 2 - ox, (ay + by) / 2 - oy), badge, link.mode,
                   AISLE_UP[link.mode] if link.up else AISLE_DOWN)
         name_font = scaled("bold", min(15.0, unit * 0.14 / max(self.scale, 0.01)), self.scale)
         tag_font = scaled("sans", min(12.0, unit * 0.11 / max(self.scale, 0.01)), self.scale)
@@ -214,9 +217,12 @@ class ClassroomView:
             layer.blit(label, label.get_rect(center=(r.centerx, r.centery - lift)))
             tag = DESK_TAGS.get(desk.state)
             if tag:
-                colour = DESK_EDGES[desk.state] if desk.state != "absent" else theme.TEXT_DIM
+                colour = DESK_EDGES[desk.state] if desk.state != "absent" else theme.TEXT
                 text = tag_font.render(tag, True, colour)
-                layer.blit(text, text.get_rect(midtop=(r.centerx, r.centery + r.h * 0.08)))
+                where = text.get_rect(midtop=(r.centerx, r.centery + r.h * 0.08))
+                pill = where.inflate(where.h // 2, 2)
+                pygame.draw.rect(layer, theme.PANEL, pill, border_radius=where.h // 3)
+                layer.blit(text, where)
         return layer
 
     # --- the envelopes ------------------------------------------------------------------------------
@@ -358,7 +364,7 @@ def envelope(shape: str, colour: theme.Colour, w: int, h: int) -> pygame.Surface
     return sprite
 
 
-def _lock(surface: pygame.Surface, centre: Point, size: float, mode: str, colour: theme.Colour) -> None:
+def lock(surface: pygame.Surface, centre: Point, size: float, mode: str, colour: theme.Colour) -> None:
     """A padlock: solid (mTLS), hollow (permissive), open shackle (plaintext), or a question mark."""
     x, y = centre
     w, h = size * 1.4, size * 1.1
