@@ -422,3 +422,21 @@ def test_stopping_a_session_mid_round_stops_every_process() -> None:
         assert session.drain()[-1]["kind"] == "round_end"
     finally:
         session.discard()
+
+
+def test_teacher_mode_opens_every_level_and_narrates_the_lesson(levels: list[Level]) -> None:
+    from classroom.window.scenes.play import PlayScene
+
+    window = App(levels, Options(teacher=True), Progress.load())
+    try:
+        assert all(window.is_open(i) for i in range(len(levels)))
+        scene = PlayScene(window, load_level(str(FIRST)))
+        window.switch(scene)
+        window.step()
+        box = scene.layout(window.surface.get_size())["narration"]
+        assert box.height > 0 and box.top > scene.layout(window.surface.get_size())["room"].bottom
+        assert _count(window.surface, box, theme.TEXT) > 100  # the first paragraph is written there
+        press(window, pygame.K_PAGEDOWN)
+        assert scene.narration == 1
+    finally:
+        window.close()
