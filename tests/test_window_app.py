@@ -440,3 +440,13 @@ def test_teacher_mode_opens_every_level_and_narrates_the_lesson(levels: list[Lev
         assert scene.narration == 1
     finally:
         window.close()
+
+
+def test_text_typed_in_the_play_scene_reaches_the_yaml_editor(app: App, play: Any) -> None:
+    scene, _, _ = play
+    app.step()
+    press(app, pygame.K_F2)
+    assert scene.panel.editing and scene.panel.error is None
+    pygame.event.post(pygame.event.Event(pygame.TEXTINPUT, text="]]"))
+    app.step()
+    assert scene.panel.error is not None  # the typed text arrived, and broke the YAML

@@ -122,6 +122,9 @@ class PlayScene(Scene):
     # --- input ------------------------------------------------------------------------------
 
     def handle(self, event: pygame.event.Event) -> None:
+        if event.type == pygame.TEXTINPUT and self.panel.editing:
+            self.panel.handle(event)  # typed text for a field or the YAML editor
+            return
         if event.type != pygame.KEYDOWN:
             return
         if event.key == pygame.K_F5:
