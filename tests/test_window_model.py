@@ -159,9 +159,16 @@ def test_the_teacher_reads_plaintext_but_only_gibberish_under_mtls() -> None:
     model.apply(ev("teacher_eavesdropped", 11.0, link=["ben", "cara"], conn=2, tls=True))
     assert model.teacher.bubble_kind == "ciphertext"
     assert model.teacher.bubble and "Lunch" not in model.teacher.bubble
+    model.tick(T0 + 20.0)
+    model.apply(ev("link_up", 20.0, hand="alice", peer="ben", tls="TLSv1.3"))
+    model.apply(sent("n2", 20.0))  # crossing an encrypted aisle she watches: gibberish again
+    assert model.teacher.bubble is None
+    model.apply(ev("teacher_moved", 20.0, at=[0.0, 1.0], watching=[["alice", "ben"]]))
+    model.apply(sent("n3", 20.5))
+    assert model.teacher.bubble_kind == "ciphertext"
     model.apply(ev("teacher_moved", 12.0, at=[0.0, 3.0], watching=[]))
-    model.tick(T0 + 12.1)
-    assert 2.0 < model.teacher.x <= 3.0  # on her way, not jumping
+    model.tick(T0 + 20.6)
+    assert 1.0 < model.teacher.x <= 3.0  # on her way, not jumping
 
 
 def test_the_teacher_walks_her_patrol_when_the_level_is_known() -> None:

@@ -32,7 +32,10 @@ that a view draws and a test reads:
   walked with the same :func:`classroom.mesh.teacher.position` she uses; else
   eased towards her last ``teacher_moved`` position), the links she watches,
   and a speech bubble: a note's text she read on a plaintext link, or
-  ciphertext gibberish when all she had was TLS records or a sealed envelope;
+  ciphertext gibberish when all she had was TLS records or a sealed envelope.
+  She reports TLS only once per connection, so once she is known to listen,
+  every note that sets off along an encrypted aisle she watches shows her
+  the gibberish again;
 * **stats** and **objectives**: counted as events arrive; the objectives are
   judged by :func:`classroom.report.build_report` over the events so far, at
   most every :data:`JUDGE_SECONDS` of the events' time, so that a busy round
@@ -188,6 +191,8 @@ class ClassModel:
         self._walk = 1.0
         self._walk_start: float | None = None
         self._teacher_target: tuple[float, float] | None = None
+        self._watched: set[tuple[str, str]] = set()
+        self._eavesdropping = False  # she listens to the aisles she watches (seen once she has)
         self.stats = Stats()
         self.now = float(header.get("t", 0.0) or 0.0)
         self.events: list[dict[str, Any]] = []
@@ -397,6 +402,7 @@ class ClassModel:
         first = not self.teacher.present
         self.teacher.present = True
         self.teacher.watching = [(str(a), str(b)) for a, b in event.get("watching") or ()]
+        self._watched = {(a, b) if a < b else (b, a) for a, b in self.teacher.watching}
         if self._patrol:
             if self._walk_start is None:
                 self._walk_start = t  # her first report is made as she sets off
@@ -412,6 +418,7 @@ class ClassModel:
         elif kind == "teacher_saw_sealed":
             self._say(_gibberish(str(event.get("note", ""))), "sealed", t)
         elif kind == "teacher_eavesdropped" and event.get("tls"):
+            self._eavesdropping = True
             self._say(_gibberish(f"{event.get('link')}{event.get('conn')}"), "ciphertext", t)
         elif kind == "teacher_impersonation":
             self._say(f"Hi, I'm {event.get('victim', '?')}!", "impostor", t)
@@ -464,6 +471,18 @@ class ClassModel:
         note.hop = (here, usable[0])
         note.hop_start = t
         note.progress = 0.0
+        if self._eavesdropping:
+            self._overheard(note, t)
+
+    def _overheard(self, note: Note, t: float) -> None:
+        """A note crossing an encrypted aisle she listens to: all she gets is ciphertext."""
+        assert note.hop is not None
+        a, b = note.hop
+        pair = (a, b) if a < b else (b, a)
+        link = self.links.get(pair)
+        if link is not None and link.tls and pair in self._watched \
+                and (self.teacher.bubble is None or self.teacher.bubble_kind == "ciphertext"):
+            self._say(_gibberish(note.id + str(len(note.visited))), "ciphertext", t)
 
     def _land(self, note: Note, hand: str) -> None:
         """The note has reached ``hand`` (or was turned away there): end of its hop."""
