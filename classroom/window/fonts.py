@@ -1,4 +1,4 @@
-"""The bundled fonts, loaded once per (kind, pixel size)."""
+"""The bundled fonts, loaded once per (kind, pixel size) while pygame is initialised."""
 
 from __future__ import annotations
 
@@ -15,6 +15,10 @@ def font(kind: str, px: int) -> pygame.font.Font:
     if not pygame.font.get_init():
         pygame.font.init()
     return pygame.font.Font(str(FONT_FILES[kind]), max(6, int(px)))
+
+
+# A Font does not survive pygame.quit(); forget them all then, so the next call loads afresh.
+pygame.register_quit(font.cache_clear)
 
 
 def scaled(kind: str, px_at_720: float, scale: float) -> pygame.font.Font:
