@@ -20,7 +20,7 @@ def test_every_font_file_is_bundled_with_its_licence() -> None:
 
 def test_fonts_draw_text_again_after_pygame_quits_and_restarts() -> None:
     pygame.init()
-    assert fonts.font("sans", 20).size("Alice")[0] > 0
+    assert fonts.font("bold", 20).size("Alice")[0] > 0
     pygame.quit()
     pygame.init()
     try:
