@@ -58,6 +58,9 @@ def header(level: Level, seed: int, speed: float, **extra: Any) -> dict[str, Any
         "traffic": [{"from": t.sender, "to": t.to, "count": t.count, "every": t.every}
                     for t in level.traffic],
         "objectives": [{"metric": o.metric, "op": o.op, "value": o.value} for o in level.objectives],
+        # Her patrol, so that a replay walks her where she walked.
+        **({"teacher": {"patrol": [list(p) for p in level.teacher.patrol], "speed": level.teacher.speed}}
+           if level.teacher is not None else {}),
         **extra,
     }
 

@@ -225,7 +225,7 @@ class ClassModel:
     def from_level(cls, level: Level, seed: int = 0, speed: float = 1.0,
                    resources: Iterable[dict[str, Any]] | None = None) -> ClassModel:
         """A model of a level about to be played; ``resources`` default to the level's own."""
-        header = recorder.header(level, seed, speed, **teacher_header(level))
+        header = recorder.header(level, seed, speed)
         model = cls(header, level, level.resources if resources is None else resources)
         for student in level.students:
             if student.behaviour.refuses:
@@ -575,16 +575,6 @@ class ClassModel:
 
     def notes_in_flight(self) -> list[Note]:
         return list(self.notes.values())
-
-
-def teacher_header(level: Level) -> dict[str, Any]:
-    """Extra header fields that let a replay walk the teacher as the round did.
-
-    Pass them to ``recorder.header(level, seed, speed, **teacher_header(level))``.
-    """
-    if level.teacher is None:
-        return {}
-    return {"teacher": {"patrol": [list(p) for p in level.teacher.patrol], "speed": level.teacher.speed}}
 
 
 def _reportable(level: Level, event: dict[str, Any]) -> bool:

@@ -41,7 +41,6 @@ from classroom.mesh import net
 from classroom.mesh.round import Round, RoundError, RoundResult
 from classroom.report import build_report
 from classroom.telemetry.recorder import END, Recorder, header
-from classroom.window.model import teacher_header
 
 STOP_WAIT = 10.0  # seconds stop() waits for the round's processes to be gone
 
@@ -61,7 +60,7 @@ class Session:
         self.resources = resources
         self.seed = seed
         self.speed = speed
-        self.header = header(level, seed, speed, **teacher_header(level))
+        self.header = header(level, seed, speed)
         fd, path = tempfile.mkstemp(prefix=f"classroom-{level.name}-", suffix=".jsonl",
                                     dir=None if record_dir is None else str(record_dir))
         os.close(fd)
