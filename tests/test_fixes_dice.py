@@ -40,3 +40,11 @@ async def test_other_notes_interleaving_do_not_change_who_drops_what(write_level
         *LOSSY, {"from": "alice", "to": "ben", "count": 20, "every": "3ms", "text": "and you?"}])
     assert sum(alone.values()) > 5  # ben really did drop notes and replies
     assert crowded == alone
+
+
+def test_each_retry_of_a_note_draws_its_own_share_of_the_backoff() -> None:
+    from classroom.mesh.resilience import BACKOFF_BASE, backoff
+
+    shares = [backoff(r, 7, "alice>fay#1", "ben") / min((2**r - 1) * BACKOFF_BASE, 0.25) for r in (1, 2, 3)]
+    assert len({round(s, 9) for s in shares}) == 3  # fully jittered per retry, not one fraction for all
+    assert backoff(2, 7, "alice>fay#1", "ben") == backoff(2, 7, "alice>fay#1", "ben")  # and per seed

@@ -86,7 +86,7 @@ def retryable(retry_on: frozenset[str], failure: Failure) -> bool:
 def backoff(retry: int, seed: int, *key: object, speed: float = 1.0) -> float:
     """Seconds to wait before retry number ``retry`` (1 = the first retry)."""
     ceiling = min((2**retry - 1) * BACKOFF_BASE, BACKOFF_CAP)
-    return chance(seed, "backoff", *key) * ceiling / speed
+    return chance(seed, "backoff", retry, *key) * ceiling / speed
 
 
 @dataclass
