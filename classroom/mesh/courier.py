@@ -92,7 +92,7 @@ class Exchange:
     retries: Retries
     upstream: FrameConnection | None = None  # who handed it to us; None: our own student
     upstream_attempt: int = 0
-    arrival: int = 0  # the note's try number at this hand (1: the first time it reached us); keys its dice
+    arrival: str = ""  # which arrival of the note this is (the tries along its path); keys its dice
     started: float = field(default_factory=time.time)
     tries: int = 0  # retries made so far
     tried: list[str] = field(default_factory=list)
@@ -134,8 +134,6 @@ class Courier:
         self.ledger: dict[str, Exchange | None] = {}
         self.receipts: dict[str, Receipt] = {}
         self.forgotten: set[str] = set()  # receipts past their note's deadline: ids only
-        # Per note: how many times it has reached this hand, and its deadline (then it is forgotten).
-        self.arrivals: dict[str, tuple[int, float]] = {}
         self.budgets: dict[str, RetryBudget] = {}
         self.outliers: dict[str, OutlierDetector] = {}
         self.reply_paths: dict[str, tuple[str, list[str]]] = {}
@@ -338,7 +336,8 @@ class Courier:
         if budget is not None:
             budget.started()
         data = wire.encode_parts(
-            NOTE, {**ex.header, "attempt": key[1], "traceparent": f"00-{ex.trace}-{ex.span}-01"}, ex.body)
+            NOTE, {**ex.header, "attempt": key[1], "tries": [*ex.header.get("tries", ()), ex.tries],
+                   "traceparent": f"00-{ex.trace}-{ex.span}-01"}, ex.body)
         if ex.upstream is not None and self.hand.capture is not None:
             self.hand.capture.write(data)  # what an intermediary hands on, for tests to inspect
             self.hand.capture.flush()
@@ -515,7 +514,7 @@ class Courier:
     def on_note(self, conn: FrameConnection, header: dict[str, Any], body: bytes) -> None:
         note_id, attempt = str(header["id"]), int(header["attempt"])
         sender, to, path = str(header["from"]), str(header["to"]), list(header["path"])
-        arrival = self._arrival(note_id, float(header.get("deadline", time.time() + 60)))
+        arrival = ".".join(map(str, header.get("tries") or ()))
         policies = self.hand.policy.authz
         if policies:
             principal = pki.principal(conn.peer) if conn.peer else None
@@ -583,18 +582,8 @@ class Courier:
         self.emit("peeked", note=note_id, hand=self.name, readable=readable,
                   saw=text[:40] if readable else body[:16].hex())
 
-    def _arrival(self, note_id: str, deadline: float) -> int:
-        """The note's try number at this hand: the dice of what we do with it are keyed by it.
-
-        Not the sender's attempt number, which counts every note it sends and so depends on
-        how the notes interleave: the same seed must tell the same story whatever the timing.
-        """
-        count = self.arrivals.get(note_id, (0, deadline))[0] + 1
-        self.arrivals[note_id] = (count, deadline)
-        return count
-
     def _receive(self, conn: FrameConnection, note_id: str, attempt: int, sender: str,
-                 path: list[str], header: dict[str, Any], body: bytes, arrival: int) -> None:
+                 path: list[str], header: dict[str, Any], body: bytes, arrival: str) -> None:
         answer: dict[str, Any] = {"id": note_id, "attempt": attempt, "by": self.name}
         receipt = self.receipts.get(note_id)
         if receipt is None and note_id in self.forgotten:
@@ -688,9 +677,6 @@ class Courier:
         for note_id in [n for n, r in self.receipts.items() if r.expires < now and not r.waiting]:
             del self.receipts[note_id]
             self.forgotten.add(note_id)
-        margin = RECEIPT_MARGIN / self.speed  # a try still on its way when the deadline passed
-        for note_id in [n for n, (_, deadline) in self.arrivals.items() if deadline + margin < now]:
-            del self.arrivals[note_id]
 
 
 def _parent_span(traceparent: Any) -> str | None:

@@ -2,10 +2,12 @@
 
 A seed must tell the same story although process timing varies, so a choice
 such as "does ben drop this note?" is a pure function of (seed, what is being
-decided, note id, hop, try), never the next number of a shared generator.  The
-try is the note's own try number at that hand (the first time it reached ben,
-the second ...), never a counter shared by all of a hand's notes, whose values
-depend on how notes interleave.
+decided, note id, hop, try), never the next number of a shared generator.  A
+note's arrival at a hand is told apart by the tries along its path (each hand
+that passed it on puts its own try number in the header's ``tries``: "0.1" is
+the sender's first try, passed on by the next hand at its second), never by a
+counter shared by all of a hand's notes, whose values depend on how notes
+interleave; and it costs the hand no memory per note.
 """
 
 from __future__ import annotations
