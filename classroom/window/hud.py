@@ -108,14 +108,15 @@ def draw_hud(surface: pygame.Surface, rect: pygame.Rect, model: ClassModel, scal
     y += gap
     rate = stats.success_rate
     surface.blit(text("Success rate", "sans", 14, scale, theme.TEXT_DIM), (x, y))
-    shown = text(f"{rate * 100:.0f}%", "bold", 14, scale, theme.TEXT)
+    settled = stats.delivered + stats.failed
+    shown = text(f"{rate * 100:.0f}%" if settled else "–", "bold", 14, scale, theme.TEXT)
     surface.blit(shown, (rect.right - pad - shown.get_width(), y))
     y += line
     bar = pygame.Rect(x, y, inner, max(4, round(10 * scale)))
     pygame.draw.rect(surface, theme.BAD if stats.failed else theme.PANEL_EDGE, bar, border_radius=bar.h // 2)
     if stats.delivered or not stats.failed:
         done = bar.copy()
-        done.w = round(bar.w * rate) if stats.delivered + stats.failed else 0
+        done.w = round(bar.w * rate) if settled else 0
         if done.w:
             pygame.draw.rect(surface, theme.GOOD, done, border_radius=bar.h // 2)
     y = bar.bottom + gap * 3
