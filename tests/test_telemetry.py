@@ -427,6 +427,32 @@ async def test_the_office_serves_metrics_while_the_round_runs(write_level) -> No
 
 # --- the event stream --------------------------------------------------------------------
 
+async def test_a_subscriber_joining_mid_round_gets_the_office_snapshot(write_level) -> None:
+    from classroom.telemetry.live import follow
+
+    doc = level_doc(traffic=[{"from": "alice", "to": "fay", "count": 30, "every": "100ms", "text": "hi"}])
+    level = load_level(str(write_level(doc)))
+    seen: list[dict[str, Any]] = []
+    round_ = Round(level, level.resources, seed=7, on_event=seen.append)
+    task = asyncio.get_running_loop().create_task(round_.run())
+    deadline = time.monotonic() + 30
+    while not any(e.get("kind") == "result" for e in seen):  # the room is up and notes are moving
+        assert time.monotonic() < deadline and not task.done(), "no note settled"
+        await asyncio.sleep(0.05)
+    assert round_.events_address is not None
+    late: list[dict[str, Any]] = []
+    await follow(round_.events_address, late.append, seconds=0.5)
+    await task
+    assert late and late[0]["kind"] == "subscribed"
+    snapshot = late[0]["snapshot"]
+    links = {(e["hand"], e["peer"]) for e in snapshot if e["kind"] in ("link_up", "link_accepted")}
+    assert ("alice", "ben") in links or ("ben", "alice") in links
+    assert all(e.get("tls") == "TLSv1.3" for e in snapshot if e["kind"] in ("link_up", "link_accepted"))
+    cards = {e["hand"] for e in snapshot if e["kind"].startswith("cert_")}
+    assert {"alice", "fay"} <= cards
+    assert wait_gone(round_.pids()) == []
+
+
 async def test_a_subscriber_that_stops_reading_does_not_slow_delivery(write_level) -> None:
     burst, trickle = 600, 40
     doc = level_doc(traffic=[

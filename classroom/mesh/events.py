@@ -28,10 +28,11 @@ class EventBatch:
     """Collects events and flushes them every few milliseconds, or when a batch is full."""
 
     def __init__(self, source: str, write: Callable[[bytes], object], delay: float = FLUSH_AFTER,
-                 verbose: bool = True) -> None:
+                 verbose: bool = True, observe: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.delay = delay
         self.verbose = verbose
         self.source = source
+        self.observe = observe  # sees each event as it is emitted (the office keeps a snapshot)
         self._write = write
         self._pending: list[dict[str, Any]] = []
         self._scheduled = False
@@ -42,6 +43,8 @@ class EventBatch:
         fields["kind"] = kind
         fields["t"] = time.time()
         fields["src"] = self.source
+        if self.observe is not None:
+            self.observe(fields)
         pending = self._pending
         pending.append(fields)
         if len(pending) >= BATCH:

@@ -108,16 +108,9 @@ class Office:
             from classroom.telemetry.metrics import MeshMetrics
 
             self.metrics = MeshMetrics()
-        self.events = EventBatch("office", self._own_events if self.metrics else self._fan_out)
         self.snapshot: dict[tuple[str, str, str], dict[str, Any]] = {}
-        emit = self.events.emit
-
-        def emit_and_remember(kind: str, **fields: Any) -> None:
-            emit(kind, **fields)
-            if kind in SNAPSHOT_KINDS:
-                self._remember(fields)
-
-        self.events.emit = emit_and_remember  # type: ignore[method-assign]
+        self.events = EventBatch("office", self._own_events if self.metrics else self._fan_out,
+                                 observe=self._remember)
 
     # --- event fan-out ------------------------------------------------------------
     def _own_events(self, data: bytes) -> None:
@@ -131,6 +124,8 @@ class Office:
 
     def _remember(self, event: dict[str, Any]) -> None:
         kind = event.get("kind")
+        if kind not in SNAPSHOT_KINDS:
+            return
         if kind == "config_acked":
             self.snapshot[("config", str(event.get("proxy")), "")] = event
         elif kind in ("cert_issued", "cert_installed", "cert_rotated"):
@@ -172,8 +167,7 @@ class Office:
             if self.metrics is not None:
                 self.metrics.observe_batch(frame.header.get("events", ()))
             for event in frame.header.get("events", ()):
-                if event.get("kind") in SNAPSHOT_KINDS:
-                    self._remember(event)
+                self._remember(event)
             # Pass the proxy's batch through unchanged: no decode-encode on the way.
             self._fan_out(wire.encode(frame), len(frame.header.get("events", ())))
             return
