@@ -1040,14 +1040,9 @@ def print_profile(stats_path: str, proc: subprocess.Popen[bytes] | None) -> None
 
 # --- main -------------------------------------------------------------------------------------
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a short run (< 45 s)")
-    parser.add_argument("--json", action="store_true", help="end with one JSON line")
-    parser.add_argument("--profile", action="store_true",
-                        help="also saturate a proxy running under cProfile and print its top costs")
-    args = parser.parse_args()
-    settings = QUICK if args.quick else FULL
+def start_clock() -> Callable[[str], None]:
+    """A progress logger stamped with seconds since now; SIGTERM then ends the run like Ctrl-C
+    (through SystemExit, so every `finally` and ExitStack stops what the bench started)."""
     started = time.perf_counter()
 
     def log(message: str) -> None:
@@ -1057,6 +1052,19 @@ def main() -> int:
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, on_sigterm)
+    return log
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a short run (< 45 s)")
+    parser.add_argument("--json", action="store_true", help="end with one JSON line")
+    parser.add_argument("--profile", action="store_true",
+                        help="also saturate a proxy running under cProfile and print its top costs")
+    args = parser.parse_args()
+    settings = QUICK if args.quick else FULL
+    started = time.perf_counter()
+    log = start_clock()
     with contextlib.ExitStack() as stack:
         ca = pki.CertificateAuthority.create("bench class CA")
         alice, cara, ben = identity(ca, "alice"), identity(ca, "cara"), identity(ca, "ben")

@@ -25,7 +25,6 @@ import gc
 import json
 import multiprocessing
 import os
-import signal
 import statistics
 import sys
 import time
@@ -212,14 +211,7 @@ def main() -> int:
     args = parser.parse_args()
     settings = QUICK if args.quick else FULL
     started = time.perf_counter()
-
-    def log(message: str) -> None:
-        print(f"[{time.perf_counter() - started:6.1f}s] {message}", flush=True)
-
-    def on_sigterm(signum: int, frame: Any) -> None:
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, on_sigterm)
+    log = hl.start_clock()
     with contextlib.ExitStack() as stack:
         ca = pki.CertificateAuthority.create("bench class CA")
         alice, cara = hl.identity(ca, "alice"), hl.identity(ca, "cara")

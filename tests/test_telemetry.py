@@ -394,13 +394,17 @@ async def test_the_office_serves_metrics_while_the_round_runs(write_level) -> No
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    seen: list[dict[str, Any]] = []
-    round_ = Round(level, level.resources, seed=7, metrics_port=port, on_event=seen.append)
+    results, five_settled = [0], asyncio.Event()
+
+    def on_event(event: dict[str, Any]) -> None:
+        if event.get("kind") == "result":
+            results[0] += 1
+            if results[0] >= 5:
+                five_settled.set()
+
+    round_ = Round(level, level.resources, seed=7, metrics_port=port, on_event=on_event)
     task = asyncio.get_running_loop().create_task(round_.run())
-    deadline = time.monotonic() + 30
-    while sum(1 for e in seen if e.get("kind") == "result") < 5:
-        assert time.monotonic() < deadline and not task.done(), "no notes settled"
-        await asyncio.sleep(0.05)
+    await asyncio.wait_for(five_settled.wait(), 30)
 
     def scrape() -> tuple[str, str]:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
@@ -432,13 +436,15 @@ async def test_a_subscriber_joining_mid_round_gets_the_office_snapshot(write_lev
 
     doc = level_doc(traffic=[{"from": "alice", "to": "fay", "count": 30, "every": "100ms", "text": "hi"}])
     level = load_level(str(write_level(doc)))
-    seen: list[dict[str, Any]] = []
-    round_ = Round(level, level.resources, seed=7, on_event=seen.append)
+    settled = asyncio.Event()  # the room is up and notes are moving
+
+    def on_event(event: dict[str, Any]) -> None:
+        if event.get("kind") == "result":
+            settled.set()
+
+    round_ = Round(level, level.resources, seed=7, on_event=on_event)
     task = asyncio.get_running_loop().create_task(round_.run())
-    deadline = time.monotonic() + 30
-    while not any(e.get("kind") == "result" for e in seen):  # the room is up and notes are moving
-        assert time.monotonic() < deadline and not task.done(), "no note settled"
-        await asyncio.sleep(0.05)
+    await asyncio.wait_for(settled.wait(), 30)
     assert round_.events_address is not None
     late: list[dict[str, Any]] = []
     await follow(round_.events_address, late.append, seconds=0.5)
