@@ -26,8 +26,8 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from classroom.level import load_level  # noqa: E402
-from classroom.mesh import net  # noqa: E402
-from classroom.mesh.round import Round, wait_gone  # noqa: E402
+from classroom.mesh.runtime import net  # noqa: E402
+from classroom.mesh.runtime.round import Round, wait_gone  # noqa: E402
 from classroom.report import build_report  # noqa: E402
 
 CHAIN = ["alice", "ben", "cara", "dev", "eli"]

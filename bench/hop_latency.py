@@ -39,9 +39,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from classroom.mesh import net, pki, wire
-from classroom.mesh.config import MeshPolicy
-from classroom.mesh.launcher import Launcher
+from classroom.mesh.control import pki
+from classroom.mesh.runtime import net, wire
+from classroom.mesh.control.policy import MeshPolicy
+from classroom.mesh.runtime.launcher import Launcher
 
 NOTE, ACK, SEND = wire.FrameType.NOTE, wire.FrameType.ACK, wire.FrameType.SEND
 DELIVER, RESULT = wire.FrameType.DELIVER, wire.FrameType.RESULT
@@ -487,7 +488,7 @@ PROFILE_CODE = """
 import cProfile, json, signal, sys, ctypes
 ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)
 signal.signal(signal.SIGINT, signal.SIG_IGN)
-from classroom.mesh import proxy
+from classroom.mesh.data import proxy
 profile = cProfile.Profile()
 signal.signal(signal.SIGUSR1, lambda *_: profile.enable())
 signal.signal(signal.SIGUSR2, lambda *_: profile.disable())

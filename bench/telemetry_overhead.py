@@ -38,8 +38,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import hop_latency as hl  # noqa: E402
 
-from classroom.mesh import net, pki  # noqa: E402
-from classroom.mesh.launcher import Launcher  # noqa: E402
+from classroom.mesh.control import pki  # noqa: E402
+from classroom.mesh.runtime import net  # noqa: E402
+from classroom.mesh.runtime.launcher import Launcher  # noqa: E402
 
 MODES = ("on", "off")
 TARGET_PCT = 10.0

@@ -13,8 +13,8 @@ from rich.table import Table
 from rich.text import Text
 
 from classroom.level import Level
-from classroom.mesh import net
-from classroom.mesh.round import Round, RoundError
+from classroom.mesh.runtime import net
+from classroom.mesh.runtime.round import Round, RoundError
 from classroom.report import build_report
 from classroom.telemetry.recorder import Recorder
 
@@ -91,7 +91,7 @@ def run_headless(
         return None
     finally:
         if record is not None:
-            record.close(**end)
+            record.close(t=round_.now(), **end)
     report = build_report(level, seed, result.events, result.processes, speed)
     if result.timed_out:
         console.print(f"[red]time limit reached with {report['notes']['in_flight']} notes still in flight[/]")

@@ -21,10 +21,14 @@ from typing import Any
 
 import pytest
 
-from classroom.mesh import net, pki, wire
-from classroom.mesh.aisles import draw, faults_spec
-from classroom.mesh.launcher import Launcher
-from classroom.mesh.round import wait_gone
+from classroom.mesh.control import pki
+from classroom.mesh.runtime import net, wire
+from classroom.mesh.room.aisles import faults_spec
+from classroom.mesh.runtime import specs
+from classroom.mesh.runtime.clock import SharedClock
+from classroom.mesh.runtime.dice import Dice
+from classroom.mesh.runtime.launcher import Launcher
+from classroom.mesh.runtime.round import wait_gone
 
 pytestmark = pytest.mark.timeout(60)
 LIMIT = 5.0  # the most any expected data or event may take
@@ -117,6 +121,7 @@ class Aisles:
     control: Control
     addresses: list[tuple[str, int]]
     sock: socket.socket
+    clock: SharedClock
 
     async def dial(
         self, index: int = 0, context: ssl.SSLContext | None = None
@@ -130,6 +135,7 @@ class Aisles:
         left = wait_gone([self.pid], timeout=LIMIT)
         if self.control.transport is not None:
             self.control.transport.close()
+        self.clock.close()
         return left
 
 
@@ -144,15 +150,17 @@ async def start_aisles(
     loop = asyncio.get_running_loop()
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     listeners = [net.bound_listener() for _ in links]
-    spec = {
+    clock = SharedClock(rate=speed)  # the round's clock: room time at the round's speed
+    spec = specs.AislesSpec.from_json({
+        "clock": clock.path,
         "seed": seed,
-        "speed": speed,
+        "namespace": "test",
         "passing_time": passing_time,
-        "links": [{"from": a, "to": b, "target": target} for a, b, target in links],
+        "links": [{"a": a, "b": b, "target": target} for a, b, target in links],
         "faults": faults or [],
-    }
+    })
     try:
-        pid = launcher.spawn("aisles", spec, [theirs.fileno(), *(s.fileno() for s in listeners)])
+        pid = launcher.spawn(spec, [theirs.fileno(), *(s.fileno() for s in listeners)])
         addresses = [s.getsockname() for s in listeners]
     finally:
         theirs.close()
@@ -160,7 +168,7 @@ async def start_aisles(
             sock.close()
     ours.setblocking(False)
     _, control = await loop.create_unix_connection(Control, sock=ours)
-    return Aisles(pid, control, addresses, ours)
+    return Aisles(pid, control, addresses, ours, clock)
 
 
 async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, data: bytes) -> bytes:
@@ -417,9 +425,10 @@ async def test_partition_cuts_both_directions_until_it_heals(room: Callable[...,
 async def test_a_reset_with_a_probability_draws_from_the_seed(room: Callable[..., Any], peer: Peer) -> None:
     seed = 11
     link = ("alice", "ben")
-    expected = [n for n in range(1, 9) if draw(seed, 0, link, n) < 0.5]
+    dice = Dice(seed)
+    expected = [n for n in range(1, 9) if dice.happens(0.5, "aisle-fault", 0, link, n)]
     assert 0 < len(expected) < 8, "pick a seed whose draw takes some connections and spares others"
-    assert expected == [n for n in range(1, 9) if draw(seed, 0, link, n) < 0.5]  # the same every time
+    assert expected == [n for n in range(1, 9) if Dice(seed).happens(0.5, "aisle-fault", 0, link, n)]
     fault = {"kind": "reset", "links": [list(link)], "at": 0.0, "until": 0.2, "probability": 0.5}
     aisles = await room([(*link, peer.address)], faults=[fault], seed=seed)
     conns = []
@@ -463,13 +472,15 @@ def test_faults_spec_is_what_the_aisles_reads() -> None:
         AisleFault("latency", (("alice", "ben"),), 1.0, 2.0, 0.2),
         AisleFault("partition", (("ben", "cara"), ("alice", "ben")), 0.0, None, None),
     )
-    assert faults_spec(faults) == [
-        {"kind": "latency", "links": [["alice", "ben"]], "at": 1.0, "until": 2.0, "latency": 0.2},
+    assert [f.__dict__ for f in faults_spec(faults)] == [
+        {"kind": "latency", "links": (("alice", "ben"),), "at": 1.0, "until": 2.0, "latency": 0.2,
+         "probability": None},
         {
             "kind": "partition",
-            "links": [["ben", "cara"], ["alice", "ben"]],
+            "links": (("ben", "cara"), ("alice", "ben")),
             "at": 0.0,
             "until": None,
             "latency": None,
+            "probability": None,
         },
     ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from classroom.mesh.authz import (
+from classroom.mesh.control.authz import (
     ALLOW,
     DENY,
     Operation,

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from conftest import LEVELS, REPO, level_doc
 
-from classroom.mesh.round import alive, wait_gone
+from classroom.mesh.runtime.round import alive, wait_gone
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -9,7 +9,7 @@ import pytest
 from conftest import LEVELS, REPO
 
 from classroom.level import Level, list_levels, load_level
-from classroom.mesh.config import mesh_policy
+from classroom.mesh.control.policy import mesh_policy
 from classroom.window.configedit import TOGGLE, ConfigEditor, ConfigError, plain
 
 ALL_LEVELS = sorted(p.stem for p in LEVELS.glob("*.yaml"))

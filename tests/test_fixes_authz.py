@@ -10,8 +10,8 @@ import yaml
 from conftest import level_doc
 
 from classroom.level import LevelError, load_level
-from classroom.mesh.authz import DENY, Policy, Rule, decide, from_json, policies_from, to_json
-from classroom.mesh.round import Round, wait_gone
+from classroom.mesh.control.authz import DENY, Policy, Rule, decide, from_json, policies_from, to_json
+from classroom.mesh.runtime.round import Round, wait_gone
 from classroom.report import build_report
 
 pytestmark = pytest.mark.timeout(180)

@@ -8,8 +8,8 @@ import pytest
 from conftest import level_doc
 
 from classroom.level import load_level
-from classroom.mesh.resilience import RetryBudget
-from classroom.mesh.round import Round, wait_gone
+from classroom.mesh.data.resilience import RetryBudget
+from classroom.mesh.runtime.round import Round, wait_gone
 from classroom.report import build_report
 
 LIMIT = 2  # minRetryConcurrency, with percent 0: at most two retries at once

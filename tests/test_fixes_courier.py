@@ -8,7 +8,7 @@ import pytest
 from conftest import level_doc
 
 from classroom.level import load_level
-from classroom.mesh.round import Round, wait_gone
+from classroom.mesh.runtime.round import Round, wait_gone
 from classroom.report import build_report
 
 pytestmark = pytest.mark.timeout(180)

@@ -9,7 +9,7 @@ import pytest
 from conftest import level_doc
 
 from classroom.level import load_level
-from classroom.mesh.round import Round, wait_gone
+from classroom.mesh.runtime.round import Round, wait_gone
 from classroom.report import build_report
 
 pytestmark = pytest.mark.timeout(180)
@@ -43,8 +43,9 @@ async def test_other_notes_interleaving_do_not_change_who_drops_what(write_level
 
 
 def test_each_retry_of_a_note_draws_its_own_share_of_the_backoff() -> None:
-    from classroom.mesh.resilience import BACKOFF_BASE, backoff
+    from classroom.mesh.data.resilience import BACKOFF_BASE, backoff
+    from classroom.mesh.runtime.dice import Dice
 
-    shares = [backoff(r, 7, "alice>fay#1", "ben") / min((2**r - 1) * BACKOFF_BASE, 0.25) for r in (1, 2, 3)]
+    shares = [backoff(r, Dice(7), "alice>fay#1", "ben") / min((2**r - 1) * BACKOFF_BASE, 0.25) for r in (1, 2, 3)]
     assert len({round(s, 9) for s in shares}) == 3  # fully jittered per retry, not one fraction for all
-    assert backoff(2, 7, "alice>fay#1", "ben") == backoff(2, 7, "alice>fay#1", "ben")  # and per seed
+    assert backoff(2, Dice(7), "alice>fay#1", "ben") == backoff(2, Dice(7), "alice>fay#1", "ben")  # and per seed

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from classroom.level import load_level
-from classroom.mesh.round import Round, wait_gone
-from classroom.mesh.routes import next_hops, ranked_next_hops, seating_graph
+from classroom.mesh.runtime.round import Round, wait_gone
+from classroom.mesh.control.routes import next_hops, ranked_next_hops, seating_graph
 from classroom.report import build_report
 
 

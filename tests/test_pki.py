@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from classroom.mesh.pki import (
+from classroom.mesh.control.pki import (
     CertificateAuthority,
     IdentityError,
     cert_identity,

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from classroom.level import load_level
-from classroom.mesh import pki, wire
-from classroom.mesh.round import Round, RoundResult, alive, wait_gone
+from classroom.mesh.control import pki
+from classroom.mesh.runtime import wire
+from classroom.mesh.runtime.round import Round, RoundResult, alive, wait_gone
 from classroom.report import build_report
 
 pytestmark = pytest.mark.timeout(120)

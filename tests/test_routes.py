@@ -6,7 +6,7 @@ import networkx as nx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from classroom.mesh.routes import next_hops, seating_graph
+from classroom.mesh.control.routes import next_hops, seating_graph
 
 
 def test_seating_graph_keeps_students_without_links() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from classroom.mesh.seal import ENVELOPE_VERSION, OVERHEAD, PublicKeys, SealError, StudentKeys
+from classroom.mesh.data.seal import ENVELOPE_VERSION, OVERHEAD, PublicKeys, SealError, StudentKeys
 
 TEXT = b"meet me at the bike shed after the bell rings -- A."
 

@@ -8,7 +8,7 @@ import pytest
 from conftest import level_doc
 from test_failures import play, results, virtual_service
 
-from classroom.mesh.teacher import links_near, position
+from classroom.mesh.room.teacher import links_near, position
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -23,8 +23,8 @@ from conftest import REPO, level_doc
 from prometheus_client.parser import text_string_to_metric_families
 
 from classroom.level import load_level
-from classroom.mesh import net, wire
-from classroom.mesh.round import Round, RoundResult, wait_gone
+from classroom.mesh.runtime import net, wire
+from classroom.mesh.runtime.round import Round, RoundResult, wait_gone
 from classroom.report import build_report
 from classroom.telemetry.metrics import MeshMetrics
 from classroom.telemetry.recorder import Recorder, RecordingError, header, read_recording

@@ -20,7 +20,7 @@ import pytest
 
 from classroom.cli import main
 from classroom.level import Level, list_levels, load_level
-from classroom.mesh.round import wait_gone
+from classroom.mesh.runtime.round import wait_gone
 from classroom.telemetry.recorder import Recorder, header
 from classroom.window import theme
 from classroom.window.app import App, Options

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from classroom.mesh import wire
-from classroom.mesh.wire import (
+from classroom.mesh.runtime import wire
+from classroom.mesh.runtime.wire import (
     MAX_FRAME,
     Frame,
     FrameDecoder,

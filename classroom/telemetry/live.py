@@ -14,7 +14,7 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
-from classroom.mesh import net, wire
+from classroom.mesh.runtime import net, wire
 
 
 class LiveError(Exception):

@@ -45,7 +45,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from classroom.mesh import wire
+from classroom.mesh.runtime import wire
 from classroom.report import ARRIVALS
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,

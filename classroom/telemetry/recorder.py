@@ -30,7 +30,9 @@ from typing import IO, Any
 
 from classroom.level import Behaviour, Level, Objective, Room, Student, Traffic
 
-FORMAT = 1
+# Format 2: events' `t` is the round's room time (it runs at the round's speed); in format 1 it was
+# wall-clock time.  A reader scales durations by `event_seconds_per_room_second`.
+FORMAT = 2
 HEADER, END = "recording", "round_end"
 
 
@@ -65,6 +67,13 @@ def header(level: Level, seed: int, speed: float, **extra: Any) -> dict[str, Any
     }
 
 
+def time_scale(head: dict[str, Any]) -> float:
+    """Seconds of a recording's event clock per room second (see :data:`FORMAT`)."""
+    if int(head.get("format", FORMAT) or FORMAT) >= 2:
+        return 1.0
+    return 1.0 / (float(head.get("speed", 1.0) or 1.0))
+
+
 class Recorder:
     """Writes a round's events to a JSON Lines file as they arrive."""
 
@@ -83,11 +92,12 @@ class Recorder:
             self._dump(event)
             self.count += 1
 
-    def close(self, **end: Any) -> None:
-        """Write the closing ``round_end`` event and close the file (once)."""
+    def close(self, t: float | None = None, **end: Any) -> None:
+        """Write the closing ``round_end`` event (at room time ``t``) and close the file (once)."""
         if self._file is None:
             return
-        self._dump({"kind": END, "t": time.time(), "src": "runner", "events": self.count, **end})
+        self._dump({"kind": END, "t": time.time() if t is None else t, "src": "runner", "events": self.count,
+                    **end})
         self._file.close()
         self._file = None
 
@@ -112,6 +122,11 @@ class Recording:
     @property
     def speed(self) -> float:
         return float(self.header.get("speed", 1.0))
+
+    @property
+    def time_scale(self) -> float:
+        """Seconds of the events' clock per room second: 1 since format 2, 1/speed before."""
+        return time_scale(self.header)
 
     @property
     def processes(self) -> list[dict[str, Any]]:

@@ -33,7 +33,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from classroom.mesh import pki
+from classroom.mesh.control import pki
 from classroom.report import percentile
 
 # Events a hand emits when a note arrives at it; the others are emitted where a note leaves.

@@ -37,7 +37,7 @@ from typing import Any
 import pygame
 
 from classroom.level import Level
-from classroom.mesh.round import READY_LIMIT, Round
+from classroom.mesh.runtime.round import READY_LIMIT, Round
 from classroom.window.progress import Progress, stars_for
 from classroom.window.scenes.common import Scene
 from classroom.window.session import Session

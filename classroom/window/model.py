@@ -20,16 +20,16 @@ that a view draws and a test reads:
 * **notes**: the stream says where a note *arrived* (``forwarded``,
   ``refused``, ``dropped``, ``delivered``), not where it is going, so each hop
   is predicted from the routes the office computes
-  (:func:`classroom.mesh.routes.ranked_next_hops`, avoiding hands it already
+  (:func:`classroom.mesh.control.routes.ranked_next_hops`, avoiding hands it already
   crossed or that turned it away) and corrected when the next arrival names
-  another hand.  A hop takes the level's passing time over the round speed;
+  another hand.  A hop takes the level's passing time (room time, as the events' clock);
   ``progress`` runs 0..1 over it.  A note's visible state is one of
   :data:`NOTE_STATES`; a note whose outcome is known lingers a moment
   (:data:`LINGER` passing times) and is retired by :meth:`ClassModel.tick`.
   The teacher's ``teacher_caught`` names a link, not a note: every note on
   that link at that moment is shown confiscated;
 * **the teacher**: where she stands (from her patrol when the level is known,
-  walked with the same :func:`classroom.mesh.teacher.position` she uses; else
+  walked with the same :func:`classroom.mesh.room.teacher.position` she uses; else
   eased towards her last ``teacher_moved`` position), the links she watches,
   and a speech bubble: a note's text she read on a plaintext link, or
   ciphertext gibberish when all she had was TLS records or a sealed envelope.
@@ -51,9 +51,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from classroom.level import Level
-from classroom.mesh import routes
-from classroom.mesh.config import mesh_policy
-from classroom.mesh.teacher import position as patrol_position
+from classroom.mesh.control import routes
+from classroom.mesh.control.policy import mesh_policy
+from classroom.mesh.room.teacher import position as patrol_position
 from classroom.report import build_report, percentile
 from classroom.telemetry import recorder
 
@@ -61,7 +61,7 @@ NOTE_STATES = ("in_flight", "delivered", "dropped", "refused", "confiscated", "r
 DESK_STATES = ("present", "absent", "refusing", "ejected", "unmeshed")
 LINK_MODES = ("mtls", "permissive", "plain", "unknown")
 LINGER = 3.0  # passing times a note with a known outcome stays visible
-BUBBLE_SECONDS = 2.5  # how long (round time, at speed 1) the teacher's speech bubble stays
+BUBBLE_SECONDS = 2.5  # how long (room time) the teacher's speech bubble stays
 JUDGE_SECONDS = 0.5  # events' time between two judgements of the objectives
 UNJUDGED = frozenset({"span"})  # kinds the report does not read: not kept
 # Which arrival events turn a note away, and how it looks then.
@@ -174,7 +174,8 @@ class ClassModel:
         room = header.get("room") or {}
         self.rows = int(room.get("rows", 0) or 0)
         self.cols = int(room.get("cols", 0) or 0)
-        self.hop_seconds = max(float(room.get("passing_time", 0.0) or 0.0) / self.speed, 0.02)
+        self.time_scale = recorder.time_scale(header)  # events' seconds per room second
+        self.hop_seconds = max(float(room.get("passing_time", 0.0) or 0.0) * self.time_scale, 0.02)
         self.desks: dict[str, Desk] = {}
         for s in header.get("students") or ():
             name = str(s["name"])
@@ -393,7 +394,7 @@ class ClassModel:
     def _on_ejected(self, event: dict[str, Any], t: float) -> None:
         desk = self.desks.get(str(event.get("peer")))
         if desk is not None:
-            seconds = float(event.get("seconds", 0.0) or 0.0) / self.speed
+            seconds = float(event.get("seconds", 0.0) or 0.0) * self.time_scale
             desk.ejected_until = max(desk.ejected_until, t + seconds)
             self._refresh_desks()
 
@@ -499,7 +500,7 @@ class ClassModel:
         self.teacher.present = True
         self.teacher.bubble = text
         self.teacher.bubble_kind = kind
-        self.teacher.bubble_until = t + BUBBLE_SECONDS / self.speed
+        self.teacher.bubble_until = t + BUBBLE_SECONDS * self.time_scale
 
     # --- time --------------------------------------------------------------------------------------
     def tick(self, now: float) -> None:
@@ -525,7 +526,7 @@ class ClassModel:
 
     def _walk_teacher(self, now: float) -> None:
         if self._patrol and self._walk_start is not None:
-            walked = max(now - self._walk_start, 0.0) * self._walk * self.speed
+            walked = max(now - self._walk_start, 0.0) / self.time_scale * self._walk
             row, col = patrol_position(self._patrol, walked)
             self.teacher.x, self.teacher.y = col, row
         elif self._teacher_target is not None:

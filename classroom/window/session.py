@@ -3,8 +3,8 @@
 Theory of operation
 -------------------
 The window must never wait for the mesh, and the mesh must never wait for the
-window.  A :class:`Session` runs one :class:`~classroom.mesh.round.Round` in a
-background thread with its own asyncio loop (:func:`classroom.mesh.net.run`);
+window.  A :class:`Session` runs one :class:`~classroom.mesh.runtime.round.Round` in a
+background thread with its own asyncio loop (:func:`classroom.mesh.runtime.net.run`);
 the round's processes are started and stopped by the round's launcher as in
 ``classroom run``.  Every event the office fans out is
 
@@ -37,8 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from classroom.level import Level
-from classroom.mesh import net
-from classroom.mesh.round import Round, RoundError, RoundResult
+from classroom.mesh.runtime import net
+from classroom.mesh.runtime.round import Round, RoundError, RoundResult
 from classroom.report import build_report
 from classroom.telemetry.recorder import END, Recorder, header
 
@@ -119,6 +119,10 @@ class Session:
         elif not self._thread.ident:  # never started
             self._finish({"stopped": True})
 
+    def now(self) -> float:
+        """Room time: the clock the round's events carry."""
+        return self.round.now()
+
     def latencies(self) -> list[float]:
         """Delivery times (ms) of the round's delivered notes, as the report counts them."""
         return [float(e["latency"]) * 1000.0 for e in self.round.events
@@ -177,7 +181,7 @@ class Session:
         if self._ended.is_set():
             return
         self.stopped = bool(end.get("stopped"))
-        closing = {"kind": END, "t": time.time(), "src": "runner", "events": self._recorder.count, **end}
-        self._recorder.close(**end)
+        closing = {"kind": END, "t": self.round.now(), "src": "runner", "events": self._recorder.count, **end}
+        self._recorder.close(t=self.round.now(), **end)
         self._events.put(closing)
         self._ended.set()

@@ -59,11 +59,11 @@ class PlayScene(Scene):
     name = "play"
 
     def __init__(self, app: App, level: Level, resources: tuple[dict[str, Any], ...] | None = None,
-                 autoplay: bool = False, wall: Callable[[], float] = time.time) -> None:
+                 autoplay: bool = False, wall: Callable[[], float] | None = None) -> None:
         super().__init__(app)
         self.level = level
         self.autoplay = autoplay
-        self.wall = wall
+        self._wall = wall  # the events' clock (room time); by default the round's own
         self.seed = level.seed if app.options.seed is None else app.options.seed
         self.speed = app.options.speed
         self.panel = ConfigPanel(level, resources if resources is not None else level.resources,
@@ -171,6 +171,12 @@ class PlayScene(Scene):
             self.message = f"Speed ×{self.speed:g} from the next run (R to reset)."
 
     # --- every frame ------------------------------------------------------------------------
+
+    def wall(self) -> float:
+        """Now on the events' clock: the round's room time (a test may give its own clock)."""
+        if self._wall is not None:
+            return self._wall()
+        return self.session.now() if self.session is not None else time.time()
 
     def update(self) -> None:
         if self.autoplay and self.state == READY:

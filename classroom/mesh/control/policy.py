@@ -20,10 +20,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from classroom.durations import parse_duration
-from classroom.mesh import authz
-from classroom.mesh.resilience import DEFAULT_RETRY_ON
+from classroom.mesh.control import authz
 
 STRICT, PERMISSIVE, DISABLE = "STRICT", "PERMISSIVE", "DISABLE"
+# Istio's default retryOn when a VirtualService sets no retries (MeshConfig defaultHttpRetryPolicy).
+DEFAULT_RETRY_ON = frozenset({"connect-failure", "refused-stream", "unavailable", "cancelled"})
 # A note's lifetime when no VirtualService sets a timeout, at speed 1.
 DEFAULT_NOTE_TIMEOUT = 15.0
 PROFILE_DEFAULT_ATTEMPTS = {"istio": 2, "consul": 0, "linkerd": 0, "cilium": 0, "traefik": 0,

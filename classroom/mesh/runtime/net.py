@@ -2,11 +2,20 @@
 
 Theory of operation
 -------------------
-Every connection in a round carries frames of :mod:`classroom.mesh.wire`.
+Every connection in a round carries frames of :mod:`classroom.mesh.runtime.wire`.
 :class:`FrameConnection` is an asyncio protocol that only moves bytes: it
-feeds the sans-I/O decoder and hands each frame to a callback.  A garbled or
-oversized frame closes that one connection with a logged protocol error; the
-process goes on.
+feeds the sans-I/O decoder and hands each frame to a callback.  Errors say
+whose fault they are:
+
+* a garbled or oversized frame, or one whose header a typed message refuses
+  (:mod:`classroom.mesh.runtime.messages` raises ``RemoteProtocolError``), is
+  the *peer's* protocol error: that one connection closes with a logged
+  reason, the process goes on;
+* any other exception raised while handling a frame is a bug of *ours*: it is
+  handed to the loop's exception handler (the process skeleton reports it as
+  an ``internal_error`` event, with its traceback on stderr), never blamed on
+  the peer, and the connection closes since its state can no longer be
+  trusted.
 
 Inbound mesh connections are accepted by :func:`sniff_accept`, which peeks at
 the first byte before choosing TLS or plaintext, as a PERMISSIVE sidecar does:
@@ -25,7 +34,8 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from classroom.mesh import wire
+from classroom.mesh.runtime import wire
+from classroom.mesh.runtime.clock import Clock
 
 TLS_HANDSHAKE_RECORD = 0x16
 
@@ -77,6 +87,7 @@ class FrameConnection(asyncio.Protocol):
         on_close: CloseHandler | None = None,
         label: str = "peer",
         on_protocol_error: Callable[[str], None] | None = None,
+        held: bool = False,
     ) -> None:
         self.on_frame = on_frame
         self.on_close = on_close
@@ -88,6 +99,7 @@ class FrameConnection(asyncio.Protocol):
         self.peer: str | None = None  # verified SPIFFE ID, when TLS
         self.context: Any = None  # whatever the owner wants to remember
         self._out: list[bytes] = []
+        self.held = held  # frames wait in the decoder until release(): a connection not yet admitted
 
     # asyncio.Protocol -------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -98,19 +110,32 @@ class FrameConnection(asyncio.Protocol):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def data_received(self, data: bytes) -> None:
+        self.decoder.receive_data(data)
+        if not self.held:
+            self._frames()
+
+    def release(self) -> None:
+        """Start handling frames (those that arrived while held first)."""
+        if self.held:
+            self.held = False
+            if self.transport is not None:
+                self._frames()
+
+    def _frames(self) -> None:
         decoder = self.decoder
-        decoder.receive_data(data)
         try:
             while (frame := decoder.next_frame()) is not None:
                 self.on_frame(self, frame)
-        except (wire.RemoteProtocolError, KeyError, TypeError, ValueError) as exc:
-            # A frame that decodes but carries nonsense (a missing field, a wrong type) is the
-            # peer's fault as much as a garbled one: close this connection, keep the process.
-            message = f"protocol error from {self.label}: {exc!r}; closing the connection"
+        except wire.RemoteProtocolError as exc:
+            message = f"protocol error from {self.label}: {exc}; closing the connection"
             if self.on_protocol_error is not None:
                 self.on_protocol_error(message)
             else:
                 log("net", message)
+            self.close()
+        except Exception as exc:  # our own bug, not the peer's: say so, loudly
+            asyncio.get_running_loop().call_exception_handler({
+                "message": f"internal error handling a frame from {self.label}", "exception": exc})
             self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -153,6 +178,10 @@ class FrameConnection(asyncio.Protocol):
     def send(self, ftype: wire.FrameType, header: dict[str, Any], body: bytes = b"") -> bool:
         return self.write(wire.encode_parts(ftype, header, body))
 
+    def send_message(self, message: Any) -> bool:
+        """Send a typed message (anything with ``encode() -> bytes``)."""
+        return self.write(message.encode())
+
     def close(self) -> None:
         if self.transport is not None:
             self._flush()
@@ -175,7 +204,8 @@ class FrameConnection(asyncio.Protocol):
         return obj.version() if obj is not None else None
 
 
-async def wait_readable(sock: socket.socket, timeout: float) -> None:
+async def wait_readable(sock: socket.socket, clock: Clock, timeout: float) -> None:
+    """Wait until ``sock`` has bytes to read; TimeoutError after ``timeout`` room seconds."""
     loop = asyncio.get_running_loop()
     ready: asyncio.Future[None] = loop.create_future()
 
@@ -185,14 +215,14 @@ async def wait_readable(sock: socket.socket, timeout: float) -> None:
 
     loop.add_reader(sock.fileno(), on_readable)
     try:
-        await asyncio.wait_for(ready, timeout)
+        await clock.wait(ready, clock.now() + timeout)
     finally:
         loop.remove_reader(sock.fileno())
 
 
-async def sniff_first_byte(sock: socket.socket, timeout: float = 5.0) -> int | None:
+async def sniff_first_byte(sock: socket.socket, clock: Clock, timeout: float = 5.0) -> int | None:
     """The first byte the peer sent, left unread in the socket; None if it closed."""
-    await wait_readable(sock, timeout)
+    await wait_readable(sock, clock, timeout)
     try:
         first = sock.recv(1, socket.MSG_PEEK)
     except OSError:

@@ -6,16 +6,21 @@ would cost a write per note per hop, and wake the office as often, so
 :class:`EventBatch` collects events for a few milliseconds (or until a batch
 is full) and sends them as one EVENT frame: telemetry a few ms late, and the
 note's own path left alone.
+
+Each event's ``t`` is room time (:mod:`classroom.mesh.runtime.clock`), the
+clock every process of the round shares.  The few milliseconds of batching
+are real time on purpose: they are the telemetry's transport, not the
+class's time, so a paused class still reports everything up to its pause.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from typing import Any
 
-from classroom.mesh import wire
+from classroom.mesh.runtime import wire
+from classroom.mesh.runtime.clock import Clock
 
 FLUSH_AFTER = 0.005
 # Per-hop detail (spans, forwards): what telemetry "off" leaves out. Outcomes always go out:
@@ -27,8 +32,9 @@ BATCH = 200
 class EventBatch:
     """Collects events and flushes them every few milliseconds, or when a batch is full."""
 
-    def __init__(self, source: str, write: Callable[[bytes], object], delay: float = FLUSH_AFTER,
+    def __init__(self, source: str, write: Callable[[bytes], object], clock: Clock, delay: float = FLUSH_AFTER,
                  verbose: bool = True, observe: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self.clock = clock
         self.delay = delay
         self.verbose = verbose
         self.source = source
@@ -41,7 +47,7 @@ class EventBatch:
         if not self.verbose and kind in VERBOSE:
             return
         fields["kind"] = kind
-        fields["t"] = time.time()
+        fields["t"] = self.clock.now()
         fields["src"] = self.source
         if self.observe is not None:
             self.observe(fields)

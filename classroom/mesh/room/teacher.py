@@ -15,10 +15,11 @@ changes, which links she is watching and what she does there:
   reset and may retry another way.
 * **impersonate**: when she starts watching a link, the aisles cut it once and
   send the redial to her instead.  She answers with a certificate she made
-  herself (her own CA, claiming the neighbour's SPIFFE ID) or, every other
-  time, a genuine class certificate for the wrong student (her own, issued by
-  the office).  A proxy that checks its peer refuses both; under DISABLE
-  nothing is checked, she is accepted and reads what she is handed.
+  herself (her own CA, claiming the neighbour's SPIFFE ID) or a genuine class
+  certificate for the wrong student (her own, issued by the office): which
+  one, the round's dice say, keyed by whom she poses as and on which link.
+  A proxy that checks its peer refuses both; under DISABLE nothing is
+  checked, she is accepted and reads what she is handed.
 
 She reports what she did as events (``teacher_*``); the report counts them
 (``teacher.read``, ``teacher.caught``, ``impersonations``,
@@ -30,17 +31,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import signal
 import socket
 import ssl
-from typing import Any
 
-from classroom.mesh import net, pki, wire
-from classroom.mesh.events import EventBatch
-from classroom.mesh.net import FrameConnection
+from classroom.mesh.control import pki
+from classroom.mesh.runtime import net, process, wire
+from classroom.mesh.runtime.net import FrameConnection
+from classroom.mesh.runtime.specs import TeacherSpec
 
 CONTROL = wire.FrameType.CONTROL
-STEP = 0.05  # seconds between two looks around, at any speed
+STEP = 0.05  # real seconds between two looks around, at any speed
 REACH = 1.0  # she watches a link when one of its desks is this close (in seats)
 
 
@@ -70,25 +70,30 @@ def links_near(where: tuple[float, float], seats: dict[str, tuple[int, int]],
             if min(math.dist(where, seats[a]), math.dist(where, seats[b])) <= REACH]
 
 
-class Teacher:
-    def __init__(self, spec: dict[str, Any], fds: list[int]) -> None:
-        self.spec = spec
-        self.namespace: str = spec["namespace"]
-        self.seed = int(spec.get("seed", 1))
-        self.speed = float(spec.get("round_speed", 1.0))
-        self.walk = float(spec.get("speed", 1.0))
-        self.patrol = [(float(p[0]), float(p[1])) for p in spec["patrol"]]
-        self.seats = {name: (int(seat[0]), int(seat[1])) for name, seat in spec["seats"].items()}
-        self.links = [(str(a), str(b)) for a, b in spec["links"]]
-        self.eavesdrops = bool(spec.get("eavesdrops"))
-        self.catches = float(spec.get("catches", 0.0))
-        self.impersonates = bool(spec.get("impersonates"))
-        self._office_sock = socket.socket(fileno=fds[0])
-        self._aisles_sock = socket.socket(fileno=fds[1])
+def looks_like_tls(data: bytes) -> bool:
+    """Whether bytes off the wire start a TLS record: a content type (change cipher spec, alert,
+    handshake, application data) then the record version 3.x.  She may start listening mid-stream,
+    after the handshake: a TLS 1.3 link's records are then application data (0x17)."""
+    return len(data) >= 3 and data[0] in (0x14, 0x15, 0x16, 0x17) and data[1] == 3
+
+
+class Teacher(process.Role):
+    title = "classroom: teacher"
+    spec: TeacherSpec
+
+    def __init__(self, spec: TeacherSpec, fds: list[int]) -> None:
+        super().__init__(spec, fds)
+        self.namespace = spec.namespace
+        self.walk = spec.walk
+        self.patrol = list(spec.patrol)
+        self.seats = dict(spec.seats)
+        self.links = list(spec.links)
+        self.eavesdrops = spec.eavesdrops
+        self.catches = spec.catches
+        self.impersonates = spec.impersonates
         self.listener = socket.socket(fileno=fds[2])
         self.office: FrameConnection | None = None
         self.aisles: FrameConnection | None = None
-        self.events = EventBatch("teacher", self._send_events)
         self.watching: list[tuple[str, str]] = []
         self.decoders: dict[tuple[str, str, int], wire.FrameDecoder | None] = {}
         self.read: set[str] = set()
@@ -99,11 +104,7 @@ class Teacher:
         self.stolen_ctx: ssl.SSLContext | None = None
         self.class_bundle: bytes | None = None
         self.started = asyncio.Event()
-        self.victims: list[str] = []
-
-    def _send_events(self, data: bytes) -> None:
-        if self.office is not None:
-            self.office.write(data)
+        self.victims: list[tuple[str, list[str]]] = []
 
     # --- the office: her class certificate, and the bell ---------------------------------
     def _on_office(self, conn: FrameConnection, frame: wire.Frame) -> None:
@@ -122,12 +123,12 @@ class Teacher:
         elif message.get("type") == "caught":
             self.events.emit("teacher_caught", link=message["link"], conn=message["conn"])
         elif message.get("type") == "pose":
-            self.victims.append(str(message["as"]))
+            self.victims.append((str(message["as"]), [str(x) for x in message.get("link", ())]))
 
     def _overheard(self, link: tuple[str, ...], conn: int, data: bytes) -> None:
         key = (link[0], link[1], conn)
         if key not in self.decoders:
-            tls = data[:1] == bytes([net.TLS_HANDSHAKE_RECORD])
+            tls = looks_like_tls(data)
             self.decoders[key] = None if tls else wire.FrameDecoder()
             self.events.emit("teacher_eavesdropped", link=list(link), conn=conn, tls=tls)
         decoder = self.decoders[key]
@@ -164,14 +165,15 @@ class Teacher:
         self.attempts += 1
         attempt = self.attempts
         try:
-            first = await net.sniff_first_byte(sock, 10.0)
+            first = await net.sniff_first_byte(sock, self.clock, 10.0 * max(self.clock.rate, 1.0))
         except (TimeoutError, OSError):
             sock.close()
             return
         tls = first == net.TLS_HANDSHAKE_RECORD
         # Whom she poses as: the aisles said so just before they sent her the dial.
-        victim = self.victims.pop(0) if self.victims else "?"
-        stolen = attempt % 2 == 0 and self.stolen_ctx is not None  # she alternates her two cards
+        victim, link = self.victims.pop(0) if self.victims else ("?", [])
+        # Which card she shows: the dice say, for this victim on this link, this time she cut in.
+        stolen = self.stolen_ctx is not None and self.dice.happens(0.5, "card", victim, link, attempt)
         ctx = None
         card = "none: plaintext"
         if tls:
@@ -202,15 +204,14 @@ class Teacher:
             sock.close()
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(conn.closed, 30.0)
+            await self.clock.wait(asyncio.shield(conn.closed), self.clock.now() + 30.0)
 
     # --- walking ----------------------------------------------------------------------------------
     async def _patrol(self) -> None:
         await self.started.wait()
-        loop = asyncio.get_running_loop()
-        start = loop.time()
+        start = self.clock.now()
         while True:
-            walked = (loop.time() - start) * self.walk * self.speed
+            walked = (self.clock.now() - start) * self.walk
             where = position(self.patrol, walked)
             near = links_near(where, self.seats, self.links)
             if near != self.watching:
@@ -224,29 +225,18 @@ class Teacher:
                 })
                 self.events.emit("teacher_moved", at=[round(where[0], 2), round(where[1], 2)],
                                  watching=[list(link) for link in near])
-            await asyncio.sleep(STEP)
+            await self.clock.sleep(STEP * max(self.clock.rate, 1.0))
 
-    async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        done = asyncio.Event()
-        loop.add_signal_handler(signal.SIGTERM, done.set)
-        self._office_sock.setblocking(False)
-        self._aisles_sock.setblocking(False)
+    async def main(self) -> None:
         self.listener.setblocking(False)
-        office = FrameConnection(self._on_office, lambda c, e: done.set(), label="the office")
-        aisles = FrameConnection(self._on_aisles, lambda c, e: done.set(), label="the aisles")
-        self.office, self.aisles = office, aisles
-        await loop.create_unix_connection(lambda: office, sock=self._office_sock)
-        await loop.create_unix_connection(lambda: aisles, sock=self._aisles_sock)
+        self.office = await self.connect_unix(self.fds[0], self._on_office, lambda c, e: self.finish(), "the office")
+        self.control = self.office  # her events go to the office
+        self.aisles = await self.connect_unix(self.fds[1], self._on_aisles, lambda c, e: self.finish(), "the aisles")
         identity = pki.spiffe_id(self.namespace, "teacher")
-        office.send(CONTROL, {"type": "hello", "teacher": True,
-                              "csr": pki.make_csr(self.key, identity).decode()})
+        self.office.send(CONTROL, {"type": "hello", "teacher": True,
+                                   "csr": pki.make_csr(self.key, identity).decode()})
         net.spawn(self._patrol())
         net.spawn(self._impostor())
-        await done.wait()
-        self.events.flush()
 
 
-def main(spec: dict[str, Any], fds: list[int]) -> None:
-    """Entry point of the teacher's process (called by the launcher after fork)."""
-    net.run(Teacher(spec, fds).run())
+ROLE = Teacher

@@ -14,11 +14,14 @@ round from start to end:
    passing each the sockets it needs;
 3. it subscribes to the office's event stream before any proxy starts, so
    it misses nothing, and collects every event;
-4. it ends when every note the level's traffic sends has a terminal state,
+4. it owns the round's clock (:class:`~classroom.mesh.runtime.clock.SharedClock`,
+   running at the round's speed): every process reads room time from it,
+   and only the runner changes it (a pause, a step, another rate);
+5. it ends when every note the level's traffic sends has a terminal state,
    or at a time limit derived from the level (the notes still open then are
    ``in_flight`` and the ledger is not sound);
-5. it stops every process, on success, on error and on Ctrl-C (see
-   :mod:`classroom.mesh.launcher` for why none can survive).
+6. it stops every process, on success, on error and on Ctrl-C (see
+   :mod:`classroom.mesh.runtime.launcher` for why none can survive).
 """
 
 from __future__ import annotations
@@ -31,10 +34,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from classroom.level import Level
-from classroom.mesh import net, wire
-from classroom.mesh.aisles import faults_spec
-from classroom.mesh.config import mesh_policy
-from classroom.mesh.launcher import Launcher
+from classroom.mesh.control.policy import mesh_policy
+from classroom.mesh.room.aisles import faults_spec
+from classroom.mesh.runtime import net, specs, wire
+from classroom.mesh.runtime.clock import SharedClock
+from classroom.mesh.runtime.launcher import Launcher
 
 PER_ROW_PROFILES = {"cilium", "traefik"}
 READY_LIMIT = 30.0
@@ -81,6 +85,7 @@ class Round:
     processes: list[dict[str, Any]] = field(default_factory=list)
     addresses: dict[str, dict[str, tuple[str, int]]] = field(default_factory=dict)
     launcher: Launcher | None = None
+    clock: SharedClock | None = None
 
     def present(self) -> list[str]:
         return [s.name for s in self.level.students if not s.behaviour.absent]
@@ -90,12 +95,12 @@ class Round:
         return sum(t.count for t in self.level.traffic if t.sender in present)
 
     def time_limit(self) -> float:
-        """Seconds after the room is ready by which every note must have settled."""
+        """Room seconds after the room is ready by which every note must have settled."""
         policy = mesh_policy(self.resources, self.level.profile)
         longest = max((t.every * (t.count - 1) for t in self.level.traffic), default=0.0)
         longest += max((s.behaviour.back_after or 0.0 for s in self.level.students), default=0.0)
         timeout = max([policy.note_timeout(t.to) for t in self.level.traffic] or [0.0])
-        return (longest + timeout) / self.speed + 5.0
+        return longest + timeout + 5.0 * self.speed
 
     async def run(self) -> RoundResult:
         """Run the round to its end; every process is stopped when this returns or raises."""
@@ -104,19 +109,25 @@ class Round:
         finally:
             self.stop()
 
+    def now(self) -> float:
+        """Room time (the events' clock); before the round, the wall clock."""
+        return self.clock.now() if self.clock is not None else time.time()
+
     async def _run(self) -> RoundResult:
         level = self.level
         present = set(self.present())
         loop = asyncio.get_running_loop()
+        self.clock = clock = SharedClock(rate=self.speed)
         self.launcher = launcher = Launcher()
         self.processes.append({"role": "launcher", "pid": launcher.pid})
+        base: dict[str, Any] = {"clock": clock.path, "seed": self.seed, "namespace": level.name}
 
         policy = mesh_policy(self.resources, level.profile, level.name)
         groups = [[n for n in g if n in present] for g in proxy_groups(level)]
         groups = [g for g in groups if g]
         owned: list[socket.socket] = []
         hands: dict[str, dict[str, Any]] = {}
-        proxy_specs: list[tuple[dict[str, Any], list[socket.socket]]] = []
+        proxy_specs: list[tuple[specs.ProxySpec, list[socket.socket]]] = []
         office_ends: list[socket.socket] = []
         for group in groups:
             proxy_id = "proxy-" + "+".join(group)
@@ -129,40 +140,20 @@ class Round:
                 socks += [peer, app]
                 self.addresses[name] = {"peer": peer.getsockname(), "app": app.getsockname()}
                 hands[name] = {"proxy": proxy_id, "address": list(peer.getsockname())}
-                behaviour = level.student(name).behaviour
-                hand_specs.append(
-                    {
-                        "name": name,
-                        "behaviour": {
-                            "nosy": behaviour.nosy,
-                            "drops": behaviour.drops,
-                            "refuses": behaviour.refuses,
-                            "slow": behaviour.slow,
-                            "fails": behaviour.fails,
-                            "meshed": level.student(name).meshed,
-                        },
-                    }
-                )
-            proxy_specs.append(
-                (
-                    {
-                        "id": proxy_id,
-                        "namespace": level.name,
-                        "hands": hand_specs,
-                        "speed": self.speed,
-                        "seed": self.seed,
-                        "renew_at": policy.identity.renew_at,
-                        # The aisles apply the passing time when they carry the links.
-                        "passing_time": 0.0 if self.aisles else level.room.passing_time,
-                        "capture_dir": self.capture_dir,
-                    },
-                    socks,
-                )
-            )
+                student = level.student(name)
+                does = student.behaviour
+                hand_specs.append(specs.HandSpec(name, specs.Behaviour(
+                    nosy=does.nosy, drops=does.drops, refuses=does.refuses, slow=does.slow, fails=does.fails,
+                    meshed=student.meshed)))
+            proxy_specs.append((specs.ProxySpec(
+                **base, id=proxy_id, hands=tuple(hand_specs), renew_at=policy.identity.renew_at,
+                # The aisles apply the passing time when they carry the links.
+                passing_time=0.0 if self.aisles else level.room.passing_time, capture_dir=self.capture_dir),
+                socks))
             owned += socks
         # The aisles: one listener per directed link; a dials a>b's listener to reach b.
         via: dict[str, list[Any]] = {}
-        aisle_links: list[dict[str, Any]] = []
+        aisle_links: list[specs.AisleLink] = []
         aisle_socks: list[socket.socket] = []
         if self.aisles:
             for a, b in level.room.links:
@@ -172,7 +163,8 @@ class Round:
                     listener = net.bound_listener()
                     aisle_socks.append(listener)
                     via[f"{x}>{y}"] = list(listener.getsockname())
-                    aisle_links.append({"from": x, "to": y, "target": hands[y]["address"]})
+                    host, port = hands[y]["address"]
+                    aisle_links.append(specs.AisleLink(x, y, (host, port)))
             office_end, aisles_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             office_ends.append(office_end)
             aisle_socks.insert(0, aisles_end)
@@ -184,7 +176,7 @@ class Round:
             office_end, teacher_office = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             aisles_teacher, teacher_aisles = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             impostor = net.bound_listener()
-            teacher_address = list(impostor.getsockname())
+            teacher_address = impostor.getsockname()[:2]
             office_ends.append(office_end)
             aisle_socks.append(aisles_teacher)
             teacher_socks = [teacher_office, teacher_aisles, impostor]
@@ -192,51 +184,43 @@ class Round:
         self.events_address = events_listener.getsockname()
         owned += [events_listener, *office_ends, *aisle_socks, *teacher_socks]
         try:
-            office_spec = {
-                "namespace": level.name,
-                "students": [s.name for s in level.students],
-                "links": [list(link) for link in level.room.links],
-                "hands": hands,
-                "labels": {s.name: {"app": s.name, **dict(s.labels)} for s in level.students},
-                "unmeshed": [s.name for s in level.students if not s.meshed],
-                "proxies": [spec["id"] for spec, _ in proxy_specs],
-                "policy": policy.to_json(),
-                "ca_dir": self.ca_dir,
-                "speed": self.speed,
-                "aisles": self.aisles,
-                "teacher": bool(teacher_socks),
-                "via": via,
-                "metrics_port": self.metrics_port,
-                "subscriber_buffer": self.subscriber_buffer,
-            }
-            pid = launcher.spawn(
-                "office", office_spec, [events_listener.fileno(), *(s.fileno() for s in office_ends)]
+            office_spec = specs.OfficeSpec(
+                **base,
+                students=tuple(s.name for s in level.students),
+                links=tuple(level.room.links),
+                hands=hands,
+                labels={s.name: {"app": s.name, **dict(s.labels)} for s in level.students},
+                unmeshed=tuple(s.name for s in level.students if not s.meshed),
+                proxies=tuple(spec.id for spec, _ in proxy_specs),
+                policy=policy.to_json(),
+                ca_dir=self.ca_dir,
+                aisles=self.aisles,
+                teacher=bool(teacher_socks),
+                via=via,
+                metrics_port=self.metrics_port,
+                subscriber_buffer=self.subscriber_buffer,
             )
-            self.processes.append({"role": "office", "pid": pid})
+            self._spawn(office_spec, [events_listener, *office_ends], {"role": "office"})
             if self.aisles:
-                aisles_spec = {"seed": self.seed, "speed": self.speed,
-                               "passing_time": level.room.passing_time, "links": aisle_links,
-                               "faults": faults_spec(level.aisles), "teacher": bool(teacher_socks),
-                               "teacher_address": teacher_address}
-                pid = launcher.spawn("aisles", aisles_spec, [s.fileno() for s in aisle_socks])
-                self.processes.append({"role": "aisles", "pid": pid})
+                self._spawn(specs.AislesSpec(
+                    **base, passing_time=level.room.passing_time, links=tuple(aisle_links),
+                    faults=faults_spec(level.aisles), teacher=bool(teacher_socks),
+                    teacher_address=teacher_address), aisle_socks, {"role": "aisles"})
             if teacher_socks:
                 teacher = level.teacher
                 assert teacher is not None
-                teacher_spec = {
-                    "namespace": level.name, "seed": self.seed, "round_speed": self.speed,
-                    "patrol": [list(p) for p in teacher.patrol], "speed": teacher.speed,
-                    "eavesdrops": teacher.eavesdrops, "catches": teacher.catches,
-                    "impersonates": teacher.impersonates,
-                    "seats": {s.name: list(s.seat) for s in level.students if s.name in present},
-                    "links": [list(link) for link in level.room.links if set(link) <= present],
-                }
-                pid = launcher.spawn("teacher", teacher_spec, [s.fileno() for s in teacher_socks])
-                self.processes.append({"role": "teacher", "pid": pid})
+                self._spawn(specs.TeacherSpec(
+                    **base, patrol=tuple((float(r), float(c)) for r, c in teacher.patrol), walk=teacher.speed,
+                    eavesdrops=teacher.eavesdrops, catches=teacher.catches, impersonates=teacher.impersonates,
+                    seats={s.name: s.seat for s in level.students if s.name in present},
+                    links=tuple(link for link in level.room.links if set(link) <= present)),
+                    teacher_socks, {"role": "teacher"})
 
             # Subscribe before any proxy speaks, so that no event is missed.
             subscribed = asyncio.Event()
             finished = asyncio.Event()
+            settled = asyncio.Event()  # every delivered note's two sides are in the history
+            ready = asyncio.Event()
             counts = {"results": 0, "sent": 0}
             senders = {t.sender for t in level.traffic if t.sender in present}
             done_senders: set[str] = set()
@@ -245,6 +229,8 @@ class Round:
             def check_finished() -> None:
                 if done_senders >= senders and counts["results"] >= counts["sent"]:
                     finished.set()
+                if finished.is_set() and not settled.is_set() and self._settled():
+                    settled.set()
 
             def on_frame(conn: net.FrameConnection, frame: wire.Frame) -> None:
                 for event in frame.header.get("events", ()):
@@ -262,6 +248,9 @@ class Round:
                         check_finished()
                     elif kind == "room_ready":
                         ready_at.append(float(event["seconds"]))
+                        ready.set()
+                    elif kind == "delivered":
+                        check_finished()
                     if self.on_event is not None:
                         self.on_event(event)
 
@@ -273,53 +262,34 @@ class Round:
             await asyncio.wait_for(subscribed.wait(), READY_LIMIT)
 
             for spec, socks in proxy_specs:
-                pid = launcher.spawn("proxy", spec, [s.fileno() for s in socks])
-                self.processes.append(
-                    {"role": "proxy", "serves": [h["name"] for h in spec["hands"]], "pid": pid}
-                )
+                self._spawn(spec, socks, {"role": "proxy", "serves": [h.name for h in spec.hands]})
             for student in level.students:
                 if student.name not in present:
                     continue
-                traffic = [
-                    {"to": t.to, "count": t.count, "every": t.every, "text": t.text, "reply": t.reply,
-                     "hold": getattr(t, "hold", False)}
-                    for t in level.traffic
-                    if t.sender == student.name
-                ]
-                pid = launcher.spawn(
-                    "student",
-                    {
-                        "name": student.name,
-                        "speed": self.speed,
-                        "proxy": list(self.addresses[student.name]["app"]),
-                        "traffic": traffic,
-                        "absent_after": student.behaviour.absent_after,
-                        "back_after": student.behaviour.back_after,
-                    },
-                )
-                self.processes.append({"role": "student", "name": student.name, "pid": pid})
+                traffic = tuple(specs.TrafficLine(t.to, t.count, t.every, t.text, t.reply, t.hold)
+                                for t in level.traffic if t.sender == student.name)
+                host, port = self.addresses[student.name]["app"][:2]
+                self._spawn(specs.StudentSpec(
+                    **base, name=student.name, proxy=(host, port), traffic=traffic,
+                    absent_after=student.behaviour.absent_after, back_after=student.behaviour.back_after),
+                    [], {"role": "student", "name": student.name})
         finally:
             for sock in owned:  # the children hold their own copies now
                 sock.close()
 
-        deadline = time.monotonic() + READY_LIMIT
-        while not ready_at:
-            if time.monotonic() > deadline:
-                raise RoundError(
-                    f"the room did not get ready within {READY_LIMIT:.0f} s (certificates or links failed)"
-                )
-            await asyncio.sleep(0.02)
+        try:
+            await asyncio.wait_for(ready.wait(), READY_LIMIT)
+        except TimeoutError:
+            raise RoundError(
+                f"the room did not get ready within {READY_LIMIT:.0f} s (certificates or links failed)"
+            ) from None
         timed_out = False
         if senders:
-            try:
-                await asyncio.wait_for(finished.wait(), self.time_limit())
-            except TimeoutError:
-                timed_out = True
+            timed_out = not await self._until(finished, self.time_limit())
         # A recipient's "delivered" event and the sender's result travel by different
         # paths; wait (briefly) until the history holds both for every delivered note.
-        settle = time.monotonic() + 2.0
-        while time.monotonic() < settle and not self._settled():
-            await asyncio.sleep(0.01)
+        if not self._settled():
+            await self._until(settled, 2.0 * self.speed)
         subscription.close()
         return RoundResult(
             list(self.events), list(self.processes), expected, timed_out, ready_at[0] if ready_at else None
@@ -332,9 +302,32 @@ class Round:
         handed = {e["note"] for e in self.events if e.get("kind") == "delivered"}
         return delivered <= handed
 
+    async def _until(self, event: asyncio.Event, room_seconds: float) -> bool:
+        """Wait for ``event`` for ``room_seconds`` of room time (a paused class does not count)."""
+        assert self.clock is not None
+        deadline = self.clock.now() + room_seconds
+        while not event.is_set():
+            left = deadline - self.clock.now()
+            if left <= 0:
+                return False
+            wait = left / self.clock.rate if self.clock.rate > 0 else 0.25
+            try:
+                await asyncio.wait_for(event.wait(), min(wait, 0.25))
+            except TimeoutError:
+                continue
+        return True
+
+    def _spawn(self, spec: specs.Spec, socks: list[socket.socket], entry: dict[str, Any]) -> None:
+        assert self.launcher is not None and self.clock is not None
+        pid = self.launcher.spawn(spec, [s.fileno() for s in socks])
+        self.processes.append({**entry, "pid": pid})
+        self.clock.pids.append(pid)
+
     def stop(self) -> None:
         if self.launcher is not None:
             self.launcher.stop()
+        if self.clock is not None:
+            self.clock.close()
 
     def pids(self) -> list[int]:
         return [p["pid"] for p in self.processes]

@@ -40,15 +40,20 @@ import sys
 import time
 from typing import Any
 
+from classroom.mesh.runtime import process
+from classroom.mesh.runtime.specs import SPECS, Spec
+
 ROLES = {
-    "aisles": "classroom.mesh.aisles",
-    "teacher": "classroom.mesh.teacher",
-    "office": "classroom.mesh.office",
-    "proxy": "classroom.mesh.proxy",
-    "student": "classroom.mesh.student",
+    "aisles": "classroom.mesh.room.aisles",
+    "teacher": "classroom.mesh.room.teacher",
+    "office": "classroom.mesh.control.office",
+    "proxy": "classroom.mesh.data.proxy",
+    "student": "classroom.mesh.room.student",
 }
 _PR_SET_PDEATHSIG = 1
 GRACE = 3.0
+# Linux passes at most 253 descriptors in one message (SCM_MAX_FD): a big room's aisles need more.
+FDS_PER_MESSAGE = 250
 
 
 class LaunchError(Exception):
@@ -63,7 +68,7 @@ class Launcher:
         self._sock = ours
         env = dict(os.environ)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "classroom.mesh.launcher", str(theirs.fileno())],
+            [sys.executable, "-m", "classroom.mesh.runtime.launcher", str(theirs.fileno())],
             pass_fds=[theirs.fileno()],
             env=env,
         )
@@ -85,10 +90,18 @@ class Launcher:
         reply: dict[str, Any] = json.loads(line)
         return reply
 
-    def spawn(self, role: str, spec: dict[str, Any], fds: list[int] | None = None) -> int:
-        """Fork a child running ``role`` with ``spec``; the child gets dup'd ``fds``."""
-        message = (json.dumps({"role": role, "spec": spec}) + "\n").encode()
-        socket.send_fds(self._sock, [message], fds or [])
+    def spawn(self, spec: Spec, fds: list[int] | None = None) -> int:
+        """Fork a child running ``spec.role`` with ``spec``; the child gets dup'd ``fds``.
+
+        Descriptors go ahead of the request in batches (each with one space of data, which
+        the launcher skips), so a room may pass any number of them.
+        """
+        fds = fds or []
+        batches = [fds[i:i + FDS_PER_MESSAGE] for i in range(0, len(fds), FDS_PER_MESSAGE)] or [[]]
+        for batch in batches[:-1]:
+            socket.send_fds(self._sock, [b" "], batch)
+        message = (json.dumps({"role": spec.role, "spec": spec.to_json()}) + "\n").encode()
+        socket.send_fds(self._sock, [message], batches[-1])
         reply = self._reply()
         if "pid" not in reply:
             raise LaunchError(reply.get("error", "launcher refused"))
@@ -136,7 +149,7 @@ def _child(role: str, spec: dict[str, Any], fds: list[int]) -> None:
     code = 0
     try:
         module = importlib.import_module(ROLES[role])
-        module.main(spec, fds)
+        process.main(module.ROLE, SPECS[role].from_json(spec), fds)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
     except BaseException as exc:  # a child must never return into the launcher's loop
@@ -204,7 +217,7 @@ def _serve(fd: int) -> None:
             pending_fds.extend(fds)
             while b"\n" in buffer:
                 line, buffer = buffer.split(b"\n", 1)
-                request = json.loads(line)
+                request = json.loads(line)  # leading spaces: the batches of descriptors before it
                 if request.get("stop"):
                     return
                 child_fds, pending_fds = pending_fds, []
@@ -227,7 +240,9 @@ def _preload() -> None:
 
     with contextlib.suppress(ImportError):
         import uvloop  # noqa: F401
-    from classroom.mesh import pki, seal, wire  # noqa: F401
+    from classroom.mesh.control import office  # noqa: F401
+    from classroom.mesh.data import proxy  # noqa: F401
+    from classroom.mesh.room import aisles, student, teacher  # noqa: F401
 
 
 if __name__ == "__main__":

@@ -13,27 +13,26 @@ notes she would have written meanwhile wait until she is back.
 from __future__ import annotations
 
 import asyncio
-import signal
-from typing import Any
 
-from classroom.mesh import net, wire
-
-SEND = wire.FrameType.SEND
+from classroom.mesh.runtime import messages, net, process, wire
+from classroom.mesh.runtime.specs import StudentSpec, TrafficLine
 
 
-class Student:
-    def __init__(self, spec: dict[str, Any]) -> None:
-        self.name: str = spec["name"]
-        host, port = spec["proxy"]
-        self.proxy_address: tuple[str, int] = (str(host), int(port))
-        self.traffic: list[dict[str, Any]] = spec.get("traffic", [])
-        self.speed = float(spec.get("speed", 1.0))
+class Student(process.Role):
+    spec: StudentSpec
+
+    def __init__(self, spec: StudentSpec, fds: list[int]) -> None:
+        super().__init__(spec, fds)
+        self.title = f"classroom: student {spec.name}"
+        self.name = spec.name
+        self.proxy_address = spec.proxy
+        self.traffic = spec.traffic
         self.ready = asyncio.Event()
         self.received: dict[str, bytes] = {}
         self.results: dict[str, str] = {}
         self.conn: net.FrameConnection | None = None
-        self.absent_after: float | None = spec.get("absent_after")
-        self.back_after: float | None = spec.get("back_after")
+        self.absent_after = spec.absent_after
+        self.back_after = spec.back_after
         self.at_desk = asyncio.Event()
         self.lost = asyncio.Event()
         self.finished = asyncio.Event()
@@ -41,29 +40,26 @@ class Student:
         self.sent = 0
 
     def _on_frame(self, conn: net.FrameConnection, frame: wire.Frame) -> None:
-        header = frame.header
-        if frame.type is wire.FrameType.CONTROL and header.get("type") == "ready":
+        if frame.type is wire.FrameType.CONTROL and messages.control_type(frame) == "ready":
             self.ready.set()
         elif frame.type is wire.FrameType.DELIVER:
-            note_id = str(header.get("id"))
-            self.received[note_id] = frame.body
-            if header.get("reply"):
-                answer = b"Re: " + frame.body[:200] + b" -- yes!"
-                conn.send(wire.FrameType.REPLY, {"id": note_id}, answer)
+            note = messages.Deliver.decode(frame)
+            self.received[note.id] = note.text
+            if note.reply:
+                conn.send_message(messages.Reply(note.id, b"Re: " + note.text[:200] + b" -- yes!"))
         elif frame.type is wire.FrameType.RESULT:
-            self.results[str(header.get("id"))] = str(header.get("status"))
+            result = messages.Result.decode(frame)
+            self.results[result.id] = result.status
 
-    async def _send_line(self, line: dict[str, Any]) -> None:
-        interval = float(line["every"]) / self.speed
-        text = str(line["text"]).encode()
-        for i in range(int(line["count"])):
+    async def _send_line(self, line: TrafficLine) -> None:
+        text = line.text.encode()
+        for i in range(line.count):
             if i:
-                await asyncio.sleep(interval)
+                await self.clock.sleep(line.every)
             await self.at_desk.wait()  # an absent student sends nothing until she is back
             assert self.conn is not None
-            note_id = f"{self.name}>{line['to']}#{i + 1}"
-            self.conn.send(SEND, {"id": note_id, "to": line["to"], "reply": bool(line.get("reply")),
-                                  "hold": bool(line.get("hold"))}, text)
+            self.conn.send_message(messages.Send(f"{self.name}>{line.to}#{i + 1}", line.to, line.reply, line.hold,
+                                                 text))
             self.sent += 1
 
     async def _connect(self) -> bool:
@@ -78,7 +74,7 @@ class Student:
                 )
                 return True
             except OSError:
-                await asyncio.sleep(0.025)
+                await self.clock.sleep(0.025 * max(self.clock.rate, 1.0))
         net.log(f"student {self.name}", "could not reach my proxy")
         return False
 
@@ -90,7 +86,7 @@ class Student:
         """absent_after / back_after: leave the desk (drop the proxy connection), come back."""
         if self.absent_after is None:
             return
-        await asyncio.sleep(self.absent_after / self.speed)
+        await self.clock.sleep(self.absent_after)
         self.at_desk.clear()
         self.leaving = True
         if self.conn is not None:
@@ -100,7 +96,7 @@ class Student:
         if self.back_after is None:
             self.finished.set()
             return
-        await asyncio.sleep(max(self.back_after - self.absent_after, 0.0) / self.speed)
+        await self.clock.sleep(max(self.back_after - self.absent_after, 0.0))
         self.leaving = False
         if await self._connect():
             await self.ready.wait()
@@ -115,13 +111,15 @@ class Student:
         self.conn.send(wire.FrameType.CONTROL, {"type": "done", "sent": self.sent})
         self.finished.set()
 
-    async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        done = asyncio.Event()
-        loop.add_signal_handler(signal.SIGTERM, done.set)
+    async def main(self) -> None:
         if not await self._connect():
+            self.finish()
             return
-        waiters = [loop.create_task(done.wait()), loop.create_task(self.lost.wait())]
+        net.spawn(self._class())
+
+    async def _class(self) -> None:
+        loop = asyncio.get_running_loop()
+        waiters = [loop.create_task(self.done.wait()), loop.create_task(self.lost.wait())]
         ready = loop.create_task(self.ready.wait())
         await asyncio.wait([ready, *waiters], return_when=asyncio.FIRST_COMPLETED)
         if self.ready.is_set():
@@ -129,8 +127,8 @@ class Student:
             lesson = net.spawn(self._lesson())
             await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
             lesson.cancel()
+        ready.cancel()
+        self.finish()
 
 
-def main(spec: dict[str, Any], fds: list[int]) -> None:
-    """Entry point of a student process (called by the launcher after fork)."""
-    net.run(Student(spec).run())
+ROLE = Student

@@ -6,13 +6,11 @@ These are the decisions a proxy makes when a try fails, written as small
 classes with no I/O and an injected clock, so tests can drive them exactly
 (as linkerd2-proxy tests its breakers on a controlled clock):
 
-* :func:`classify` names a failed try the way Envoy's ``retryOn`` does
-  (``connect-failure``, ``refused-stream``, ``unavailable``, ``reset``, a
-  per-try timeout as 504 ...) and :func:`retryable` says whether a policy's
-  ``retryOn`` list covers it.  A policy denial (403) is never retried.
+* whether a failed try may be retried at all is :func:`classroom.mesh.data.outcomes.retryable`
+  (Envoy's ``retryOn``); the rules here say how often and how soon;
 * :func:`backoff` is Envoy's fully jittered exponential backoff: retry N waits
-  a uniform time in [0, (2^N - 1) x 25 ms), capped at 250 ms, scaled by the
-  round's speed; the uniform draw is keyed (:mod:`classroom.mesh.dice`).
+  a uniform time in [0, (2^N - 1) x 25 ms), capped at 250 ms,
+  in room time; the uniform draw is keyed (:mod:`classroom.mesh.runtime.dice`).
 * :class:`RetryBudget` is Istio's DestinationRule ``retryBudget``: active
   retries may not exceed ``max(minRetryConcurrency, percent x active
   requests)``.  As in Envoy (``RetryStateImpl::shouldRetry``), a retry counts
@@ -33,60 +31,15 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from classroom.mesh.dice import chance
+from classroom.mesh.runtime.dice import Dice
 
-# What can go wrong with one try, and the HTTP status it stands for.
-CONNECT_FAILURE = "connect-failure"  # the next hop could not be reached (503, UF)
-REFUSED = "refused-stream"  # the next hop refused to take the note (503)
-RESET = "reset"  # the connection was cut mid-try (503, UC)
-TIMEOUT = "timeout"  # no answer within the per-try timeout (504, UT)
-DENIED = "denied"  # a policy said no (403): never retried
-ABORTED = "aborted"  # an injected fault (fault.abort.httpStatus, FI)
-NO_ROUTE = "no-route"  # no healthy next hop at all (503, UH)
-
-STATUS = {CONNECT_FAILURE: 503, REFUSED: 503, RESET: 503, TIMEOUT: 504, DENIED: 403, NO_ROUTE: 503}
-DEFAULT_RETRY_ON = frozenset({"connect-failure", "refused-stream", "unavailable", "cancelled"})
 BACKOFF_BASE, BACKOFF_CAP = 0.025, 0.250
 
 
-@dataclass(frozen=True)
-class Failure:
-    kind: str
-    status: int
-
-    @property
-    def is_5xx(self) -> bool:
-        return self.status >= 500
-
-
-def classify(kind: str, status: int | None = None) -> Failure:
-    return Failure(kind, status if status is not None else STATUS.get(kind, 503))
-
-
-def retryable(retry_on: frozenset[str], failure: Failure) -> bool:
-    """Whether a ``retryOn`` list (Envoy's tokens and bare status codes) covers the failure."""
-    if failure.kind == DENIED:
-        return False
-    if str(failure.status) in retry_on:
-        return True
-    kind = failure.kind
-    if "5xx" in retry_on and failure.is_5xx:
-        return True
-    if "gateway-error" in retry_on and failure.status in (502, 503, 504) and kind != ABORTED:
-        return True
-    if kind == CONNECT_FAILURE:
-        return "connect-failure" in retry_on
-    if kind == REFUSED:
-        return bool({"refused-stream", "unavailable"} & retry_on)
-    if kind == RESET:
-        return "reset" in retry_on
-    return False
-
-
-def backoff(retry: int, seed: int, *key: object, speed: float = 1.0) -> float:
-    """Seconds to wait before retry number ``retry`` (1 = the first retry)."""
+def backoff(retry: int, dice: Dice, *key: object) -> float:
+    """Seconds (room time) to wait before retry number ``retry`` (1 = the first retry)."""
     ceiling = min((2**retry - 1) * BACKOFF_BASE, BACKOFF_CAP)
-    return chance(seed, "backoff", retry, *key) * ceiling / speed
+    return dice.chance("backoff", retry, *key) * ceiling
 
 
 @dataclass
@@ -128,10 +81,10 @@ class _Host:
 class OutlierDetector:
     """Consecutive-error ejection of neighbours, on an injected clock."""
 
+    clock: Callable[[], float]  # room time: there is no default, an ejection must be able to end
     consecutive_errors: int = 5
-    base_ejection_time: float = 30.0  # already scaled by the round's speed
+    base_ejection_time: float = 30.0  # room seconds
     max_ejection_percent: float = 10.0
-    clock: Callable[[], float] = field(default=lambda: 0.0)
     hosts: dict[str, _Host] = field(default_factory=dict)
 
     def ejected(self, host: str) -> bool:

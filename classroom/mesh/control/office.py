@@ -27,16 +27,17 @@ many it missed.
 from __future__ import annotations
 
 import asyncio
-import signal
 import socket
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from classroom.mesh import net, pki, wire
-from classroom.mesh.events import EventBatch
-from classroom.mesh.net import FrameConnection
-from classroom.mesh.routes import ranked_next_hops, seating_graph
+from classroom.mesh.control import pki
+from classroom.mesh.control.routes import ranked_next_hops, seating_graph
+from classroom.mesh.runtime import net, process, wire
+from classroom.mesh.runtime.clock import Clock
+from classroom.mesh.runtime.events import EventBatch
+from classroom.mesh.runtime.net import FrameConnection
+from classroom.mesh.runtime.specs import OfficeSpec
 
 if TYPE_CHECKING:
     from classroom.telemetry.metrics import MeshMetrics
@@ -52,8 +53,9 @@ SNAPSHOT_KINDS = frozenset({"cert_issued", "cert_installed", "cert_rotated", "li
 class Subscriber:
     """One listener to the event stream, with its own drop counter."""
 
-    def __init__(self, conn: FrameConnection, limit: int = SUBSCRIBER_BUFFER_LIMIT) -> None:
+    def __init__(self, conn: FrameConnection, clock: Clock, limit: int = SUBSCRIBER_BUFFER_LIMIT) -> None:
         self.conn = conn
+        self.clock = clock
         self.limit = limit
         self.missed = 0
 
@@ -67,30 +69,31 @@ class Subscriber:
         if self.missed:
             missed, self.missed = self.missed, 0
             self.conn.send(
-                EVENT, {"events": [{"kind": "missed", "count": missed, "t": time.time(), "src": "office"}]}
+                EVENT, {"events": [{"kind": "missed", "count": missed, "t": self.clock.now(), "src": "office"}]}
             )
         transport.write(data)
 
 
-class Office:
-    def __init__(self, spec: dict[str, Any], fds: list[int]) -> None:
-        self.spec = spec
-        self.namespace: str = spec["namespace"]
+class Office(process.Role):
+    title = "classroom: office"
+    spec: OfficeSpec
+
+    def __init__(self, spec: OfficeSpec, fds: list[int]) -> None:
+        super().__init__(spec, fds)
+        self.namespace = spec.namespace
         self.events_listener = socket.socket(fileno=fds[0])
-        channels = [*spec["proxies"], *(["aisles"] if spec.get("aisles") else []),
-                    *(["teacher"] if spec.get("teacher") else [])]
-        self.control_socks = dict(zip(channels, (socket.socket(fileno=fd) for fd in fds[1:]), strict=True))
+        channels = [*spec.proxies, *(["aisles"] if spec.aisles else []), *(["teacher"] if spec.teacher else [])]
+        self.control_fds = dict(zip(channels, fds[1:], strict=True))
         self.aisles: FrameConnection | None = None
         self.teacher: FrameConnection | None = None
         self.ca = (
-            pki.CertificateAuthority.load(Path(spec["ca_dir"]))
-            if spec.get("ca_dir")
+            pki.CertificateAuthority.load(Path(spec.ca_dir))
+            if spec.ca_dir
             else pki.CertificateAuthority.create()
         )
-        self.speed = float(spec.get("speed", 1.0))
-        identity = spec["policy"].get("identity", {})
+        identity = spec.policy.get("identity", {})
         self.identity = identity
-        self.leaf_lifetime = float(identity.get("cert_lifetime", pki.DEFAULT_LEAF_LIFETIME)) / self.speed
+        self.cert_lifetime = float(identity.get("cert_lifetime", pki.DEFAULT_LEAF_LIFETIME))  # room seconds
         self.trusted = [self.ca]  # the roots in the trust bundle; the last one signs
         self.proxies: dict[str, FrameConnection] = {}
         self.hellos: dict[str, dict[str, Any]] = {}
@@ -99,18 +102,23 @@ class Office:
         self.subscribers: list[Subscriber] = []
         self.away: set[str] = set()  # on the roll, but not at their desks
         self.lost: set[str] = set()  # proxy processes that went away
-        self.stopping = False
         self.version = 0
-        self.started_at = time.time()
+        self.started_at = self.clock.wall()
         # Metrics (--metrics-port): fed every event; the office's own batches leave EventBatch encoded.
         self.metrics: MeshMetrics | None = None
-        if spec.get("metrics_port"):
+        if spec.metrics_port:
             from classroom.telemetry.metrics import MeshMetrics
 
             self.metrics = MeshMetrics()
         self.snapshot: dict[tuple[str, str, str], dict[str, Any]] = {}
-        self.events = EventBatch("office", self._own_events if self.metrics else self._fan_out,
+        self.events = EventBatch("office", self._own_events if self.metrics else self._fan_out, self.clock,
                                  observe=self._remember)
+
+    @property
+    def leaf_lifetime(self) -> float:
+        """A card's life in real seconds: its room lifetime at the round's rate (the TLS library
+        checks it against the real clock)."""
+        return self.cert_lifetime / max(self.clock.rate, 1e-9)
 
     # --- event fan-out ------------------------------------------------------------
     def _own_events(self, data: bytes) -> None:
@@ -142,17 +150,17 @@ class Office:
         loop = asyncio.get_running_loop()
         while True:
             sock, _ = await loop.sock_accept(self.events_listener)
-            limit = int(self.spec.get("subscriber_buffer") or SUBSCRIBER_BUFFER_LIMIT)
-            if self.spec.get("subscriber_buffer"):  # a small buffer, small in the kernel too (no autotuning)
+            limit = int(self.spec.subscriber_buffer or SUBSCRIBER_BUFFER_LIMIT)
+            if self.spec.subscriber_buffer:  # a small buffer, small in the kernel too (no autotuning)
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, limit)
             conn = FrameConnection(self._on_subscriber_frame, self._drop_subscriber, label="a subscriber")
             await loop.connect_accepted_socket(lambda conn=conn: conn, sock)  # type: ignore[misc]
-            self.subscribers.append(Subscriber(conn, limit))
+            self.subscribers.append(Subscriber(conn, self.clock, limit))
             conn.send(
                 EVENT,
                 {
                     "events": [
-                        {"kind": "subscribed", "t": time.time(), "src": "office", "version": self.version,
+                        {"kind": "subscribed", "t": self.clock.now(), "src": "office", "version": self.version,
                          "snapshot": list(self.snapshot.values())}
                     ]
                 },
@@ -200,14 +208,14 @@ class Office:
         if self.stopping or proxy_id in self.lost or proxy_id in ("aisles", "teacher"):
             return
         self.lost.add(proxy_id)
-        gone = [name for name, h in self.spec["hands"].items() if h["proxy"] == proxy_id]
+        gone = [name for name, h in self.spec.hands.items() if h["proxy"] == proxy_id]
         self.away.update(gone)
         self.events.emit("proxy_lost", proxy=proxy_id, hands=gone)
         if self.version:
             self._push_config()
 
     def _on_hello(self, conn: FrameConnection, proxy_id: str, message: dict[str, Any]) -> None:
-        hands = self.spec["hands"]
+        hands = self.spec.hands
         certs: dict[str, str] = {}
         for hand in message["hands"]:
             name = hand["name"]
@@ -231,7 +239,7 @@ class Office:
             )
         conn.send(CONTROL, {"type": "certs", "certs": certs, "bundle": self.bundle()})
         self.hellos[proxy_id] = message
-        if len(self.hellos) == len(self.spec["proxies"]):
+        if len(self.hellos) == len(self.spec.proxies):
             self._push_config()
 
     def bundle(self) -> str:
@@ -240,7 +248,7 @@ class Office:
     def _on_renew(self, conn: FrameConnection, message: dict[str, Any]) -> None:
         """A proxy asks for a new card before its old one lapses: signed by today's CA."""
         name = str(message.get("hand"))
-        if self.spec["hands"].get(name, {}).get("proxy") != conn.context:
+        if self.spec.hands.get(name, {}).get("proxy") != conn.context:
             net.log("office", f"{conn.context} asked to renew {name}'s card, which it does not hold")
             return
         identity = pki.spiffe_id(self.namespace, name)
@@ -256,13 +264,12 @@ class Office:
                             "bundle": self.bundle()})
 
     def _schedule_ca_rotation(self) -> None:
-        loop = asyncio.get_running_loop()
         rotate_at = self.identity.get("ca_rotate_at")
         drop_at = self.identity.get("trust_old_root_until")
         if rotate_at is not None:
-            loop.call_later(rotate_at / self.speed, self._rotate_ca)
+            self.clock.call_later(rotate_at, self._rotate_ca)
             if drop_at is not None:
-                loop.call_later(max(drop_at, rotate_at) / self.speed, self._drop_old_root)
+                self.clock.call_later(max(drop_at, rotate_at), self._drop_old_root)
 
     def _rotate_ca(self) -> None:
         """A new class CA: trusted beside the old one, and signing every card from now on."""
@@ -297,15 +304,13 @@ class Office:
 
     def _push_config(self) -> None:
         self.version += 1
-        enrolled = [name for name in self.spec["students"] if name in self.roll]
+        enrolled = [name for name in self.spec.students if name in self.roll]
         graph = seating_graph(
-            enrolled,
-            [tuple(link) for link in self.spec["links"] if link[0] in self.roll and link[1] in self.roll],
-        )
+            enrolled, [link for link in self.spec.links if link[0] in self.roll and link[1] in self.roll])
         # Routes go only through students at their desks; links to the others stay open.
         present = [name for name in enrolled if name not in self.away]
         table = ranked_next_hops(graph.subgraph(present))
-        hands = self.spec["hands"]
+        hands = self.spec.hands
         for proxy_id, conn in self.proxies.items():
             if proxy_id in self.lost:
                 continue
@@ -317,9 +322,9 @@ class Office:
                         {
                             "name": n,
                             "identity": pki.spiffe_id(self.namespace, n),
-                            "meshed": n not in self.spec.get("unmeshed", ()),
+                            "meshed": n not in self.spec.unmeshed,
                             # Through the aisles when the room has them: they carry every link.
-                            "address": self.spec.get("via", {}).get(f"{name}>{n}", hands[n]["address"]),
+                            "address": self.spec.via.get(f"{name}>{n}", hands[n]["address"]),
                         }
                         for n in sorted(graph.neighbors(name))
                     ],
@@ -334,8 +339,8 @@ class Office:
                     "hands": config,
                     "roll": self.roll,
                     "present": present,
-                    "labels": self.spec.get("labels", {}),
-                    "policy": self.spec["policy"],
+                    "labels": self.spec.labels,
+                    "policy": self.spec.policy,
                 },
             )
         self.events.emit("config_pushed", version=self.version, proxies=len(self.proxies),
@@ -355,21 +360,20 @@ class Office:
             self._schedule_ca_rotation()
             down = [lk for ack in self.acks.values() for lk in ack["links"] if not lk["up"]]
             self.events.emit(
-                "room_ready", seconds=time.time() - self.started_at, students=len(self.roll), links_down=down
+                "room_ready", seconds=self.clock.wall() - self.started_at, students=len(self.roll), links_down=down
             )
 
-    async def run(self) -> None:
+    async def main(self) -> None:
         loop = asyncio.get_running_loop()
-        done = asyncio.Event()
-        loop.add_signal_handler(signal.SIGTERM, done.set)
         self.events_listener.setblocking(False)
         net.spawn(self._serve_subscribers())
         if self.metrics is not None:
-            problem = self.metrics.serve(int(self.spec["metrics_port"]))
+            problem = self.metrics.serve(int(self.spec.metrics_port or 0))
             if problem:
                 net.log("office", problem)
-                self.events.emit("metrics_unavailable", port=self.spec["metrics_port"], reason=problem)
-        for proxy_id, sock in self.control_socks.items():
+                self.events.emit("metrics_unavailable", port=self.spec.metrics_port, reason=problem)
+        for proxy_id, fd in self.control_fds.items():
+            sock = socket.socket(fileno=fd)
             sock.setblocking(False)
             conn = FrameConnection(self._on_proxy_frame, self._on_proxy_lost, label=f"proxy {proxy_id}")
             conn.context = proxy_id
@@ -380,11 +384,6 @@ class Office:
                 self.teacher = conn
             else:
                 self.proxies[proxy_id] = conn
-        await done.wait()
-        self.stopping = True
-        self.events.flush()
 
 
-def main(spec: dict[str, Any], fds: list[int]) -> None:
-    """Entry point of the office process (called by the launcher after fork)."""
-    net.run(Office(spec, fds).run())
+ROLE = Office

@@ -16,8 +16,8 @@ acknowledgements and pass at once.  A delayed chunk waits in the pipe's queue
 with the time it is due; one timer per pipe (``loop.call_at``) delivers every
 chunk that is due, in order, so a chunk never overtakes an earlier one.
 
-Faults come from the level's schedule (seconds at speed 1, divided by
-``speed``), counted from CONTROL ``{"type": "start"}`` on the control socket;
+Faults come from the level's schedule (room seconds), counted from CONTROL
+``{"type": "start"}`` on the control socket;
 without a start there are no faults.  Each fault covers unordered pairs of
 students, i.e. both directed links of each pair:
 
@@ -25,7 +25,7 @@ students, i.e. both directed links of each pair:
 * ``reset``: at ``at`` every connection on the links is aborted with a TCP
   RST (``SO_LINGER`` 0), and new connections are accepted then aborted at once
   until ``until``; an optional ``probability`` makes each connection's fate a
-  draw from ``random.Random`` keyed by (seed, fault, link, connection number);
+  draw of the round's dice keyed by (fault, link, connection number);
 * ``blackhole``: bytes both ways are swallowed; connections stay open;
 * ``partition``: the links are cut: connections aborted, new ones refused.
 
@@ -33,7 +33,7 @@ students, i.e. both directed links of each pair:
 one timeline processed in order, so a zero-length window still starts before
 it ends.
 
-The teacher (:mod:`classroom.mesh.teacher`) acts only through the aisles, on
+The teacher (:mod:`classroom.mesh.room.teacher`) acts only through the aisles, on
 the links she watches (she says which, over her own socket pair): the aisles
 copy her the a→b bytes of those links (eavesdrop), cut a connection under a
 chunk she takes in passing (confiscate, a keyed draw per chunk), and send the
@@ -59,18 +59,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
-import signal
 import socket
 import struct
-import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from classroom.mesh import net, wire
-from classroom.mesh.dice import happens
-from classroom.mesh.events import EventBatch
+from classroom.mesh.runtime import net, process, wire
+from classroom.mesh.runtime.clock import Timer
+from classroom.mesh.runtime.dice import Dice
+from classroom.mesh.runtime.specs import AisleFaultSpec, AisleLink, AislesSpec
 
 LATENCY, RESET, BLACKHOLE, PARTITION = "latency", "reset", "blackhole", "partition"
 KINDS = (LATENCY, RESET, BLACKHOLE, PARTITION)
@@ -79,27 +77,14 @@ QUEUE_HIGH = 1024 * 1024  # bytes waiting out their passing time before we stop 
 QUEUE_LOW = 256 * 1024
 DIAL_TIMEOUT = 5.0
 HANDSHAKE_CHUNKS = 3  # a→b chunks of a new connection that carry no note (TLS handshake, hello)
-TIMER_SLACK = 0.001  # uvloop's timers round to the millisecond: never fire a chunk early
+SLACK = 0.002  # real seconds: a chunk due this soon goes now (uvloop's timers round to the millisecond)
 _LINGER_ZERO = struct.pack("ii", 1, 0)
 
 
-def draw(seed: int, fault: int, link: tuple[str, str], conn: int) -> float:
-    """A number in [0, 1) for this fault, link and connection: the same for the same seed."""
-    return random.Random(f"{seed}/{fault}/{link[0]}>{link[1]}/{conn}").random()
-
-
-def faults_spec(faults: Iterable[Any]) -> list[dict[str, Any]]:
-    """The ``faults`` entry of the aisles' spec from a level's ``AisleFault`` tuple."""
-    return [
-        {
-            "kind": f.kind,
-            "links": [list(pair) for pair in f.links],
-            "at": f.at,
-            "until": f.until,
-            "latency": f.latency,
-        }
-        for f in faults
-    ]
+def faults_spec(faults: Iterable[Any]) -> tuple[AisleFaultSpec, ...]:
+    """The aisles' faults from a level's ``AisleFault`` tuple."""
+    return tuple(AisleFaultSpec(f.kind, tuple(tuple(pair) for pair in f.links), f.at, f.until, f.latency)
+                 for f in faults)
 
 
 def _abort(transport: asyncio.Transport | None) -> None:
@@ -114,40 +99,37 @@ def _abort(transport: asyncio.Transport | None) -> None:
 
 
 class Fault:
-    """One entry of the schedule, with its times already divided by the speed."""
+    """One entry of the schedule (room seconds from the start of the round)."""
 
-    def __init__(self, index: int, entry: dict[str, Any], speed: float) -> None:
+    def __init__(self, index: int, entry: AisleFaultSpec) -> None:
         self.index = index
-        self.kind: str = entry["kind"]
+        self.kind = entry.kind
         if self.kind not in KINDS:
             raise ValueError(f"aisles fault {index}: unknown kind {self.kind!r} (known: {', '.join(KINDS)})")
-        self.pairs: list[list[str]] = [[str(a), str(b)] for a, b in entry["links"]]
-        self.at = float(entry.get("at") or 0.0) / speed
-        until = entry.get("until")
-        self.until: float | None = None if until is None else float(until) / speed
-        self.latency = float(entry.get("latency") or 0.0) / speed
-        probability = entry.get("probability")
-        self.probability = 1.0 if probability is None else float(probability)
+        self.pairs: list[list[str]] = [[str(a), str(b)] for a, b in entry.links]
+        self.at = float(entry.at or 0.0)
+        self.until = entry.until
+        self.latency = float(entry.latency or 0.0)
+        self.probability = 1.0 if entry.probability is None else float(entry.probability)
         self.links: list[Link] = []
 
-    def hits(self, seed: int, link: Link, conn: int) -> bool:
+    def hits(self, dice: Dice, link: Link, conn: int) -> bool:
         """Does this (cutting) fault take this connection?"""
         if self.probability >= 1.0:
             return True
-        return draw(seed, self.index, link.pair, conn) < self.probability
+        return dice.happens(self.probability, "aisle-fault", self.index, link.pair, conn)
 
 
 class Link:
     """One directed link a→b: its listener, its open pipes and the faults on it now."""
 
-    def __init__(self, index: int, entry: dict[str, Any], listener: socket.socket) -> None:
+    def __init__(self, index: int, entry: AisleLink, listener: socket.socket) -> None:
         self.index = index
-        self.a: str = entry["from"]
-        self.b: str = entry["to"]
+        self.a = entry.a
+        self.b = entry.b
         self.pair = (self.a, self.b)
         self.label = [self.a, self.b]
-        host, port = entry["target"]
-        self.target = (str(host), int(port))
+        self.target = entry.target
         self.listener = listener
         self.pipes: set[Pipe] = set()
         self.count = 0
@@ -217,10 +199,10 @@ class Pipe:
         self.loop = aisles.loop
         self.down: asyncio.Transport | None = None
         self.up: asyncio.Transport | None = None
-        self.queue: deque[tuple[float, bytes | None]] = deque()  # (due, chunk); None is a's EOF
+        self.queue: deque[tuple[float, bytes | None]] = deque()  # (due in room time, chunk); None is a's EOF
         self.queued = 0
         self.last_due = 0.0
-        self.timer: asyncio.TimerHandle | None = None
+        self.timer: Timer | None = None
         self.queue_full = False
         self.up_write_paused = False
         self.down_write_paused = False
@@ -241,7 +223,7 @@ class Pipe:
         self.down = transport
         link = self.link
         for fault in link.cuts:
-            if fault.hits(self.aisles.seed, link, self.number):
+            if fault.hits(self.aisles.dice, link, self.number):
                 self.aisles.events.emit(
                     "aisle_reset", link=link.label, conn=self.number, fault=fault.kind, refused=True
                 )
@@ -263,9 +245,9 @@ class Pipe:
             teacher.send(wire.FrameType.CONTROL, {"type": "pose", "as": link.b, "link": link.label})
             self.aisles.events.emit("aisle_redirected", link=link.label, conn=self.number, to="teacher")
         try:
-            await asyncio.wait_for(
-                self.loop.create_connection(lambda: _Side(self, False), *target), DIAL_TIMEOUT
-            )
+            clock = self.aisles.clock
+            await clock.wait(self.loop.create_connection(lambda: _Side(self, False), *target),
+                             clock.now() + DIAL_TIMEOUT * max(clock.rate, 1.0))
         except (OSError, TimeoutError) as exc:
             if not self.closed:
                 error = str(exc) or type(exc).__name__
@@ -316,7 +298,7 @@ class Pipe:
             down.write(data)
 
     def _enqueue(self, delay: float, chunk: bytes | None) -> None:
-        due = time.monotonic() + delay
+        due = self.aisles.clock.now() + delay
         if due < self.last_due:
             due = self.last_due  # never overtake an earlier chunk (latency may have just ended)
         self.last_due = due
@@ -325,7 +307,7 @@ class Pipe:
             self._schedule(due)
 
     def _schedule(self, due: float) -> None:
-        self.timer = self.loop.call_later(due - time.monotonic() + TIMER_SLACK, self._drain)
+        self.timer = self.aisles.clock.call_at(due, self._drain)
 
     def _drain(self) -> None:
         self.timer = None
@@ -333,7 +315,8 @@ class Pipe:
         if up is None:
             return  # still dialing b: dialed() starts the queue
         queue = self.queue
-        now = time.monotonic()
+        clock = self.aisles.clock
+        now = clock.now() + SLACK * clock.rate
         blackholed = self.link.blackholed
         while queue and queue[0][0] <= now:
             _, chunk = queue.popleft()
@@ -467,47 +450,40 @@ def _write_eof(transport: asyncio.Transport | None) -> None:
         transport.close()
 
 
-class Aisles:
+class Aisles(process.Role):
     """The aisles process: its links, its schedule of faults, its control channel."""
 
-    def __init__(self, spec: dict[str, Any], fds: list[int]) -> None:
-        entries = spec.get("links", [])
-        teacher_fd = fds.pop() if spec.get("teacher") else None
-        if len(fds) != 1 + len(entries):
+    title = "classroom: aisles"
+    spec: AislesSpec
+
+    def __init__(self, spec: AislesSpec, fds: list[int]) -> None:
+        super().__init__(spec, fds)
+        fds = list(fds)
+        teacher_fd = fds.pop() if spec.teacher else None
+        if len(fds) != 1 + len(spec.links):
             raise ValueError(
                 f"the aisles need a control socket and one listener per link: "
-                f"{len(entries)} links, {len(fds)} file descriptors"
+                f"{len(spec.links)} links, {len(fds)} file descriptors"
             )
-        self.seed = int(spec.get("seed", 0))
-        self.speed = float(spec.get("speed", 1.0))
-        if self.speed <= 0:
-            raise ValueError(f"speed must be more than 0, got {self.speed}")
-        self.passing = float(spec.get("passing_time", 0.0)) / self.speed
-        self._control_sock = socket.socket(fileno=fds[0])
+        self.passing = spec.passing_time
+        self._control_fd = fds[0]
         listeners = [socket.socket(fileno=fd) for fd in fds[1:]]
-        given = zip(entries, listeners, strict=True)
-        self.links = [Link(i, entry, sock) for i, (entry, sock) in enumerate(given)]
-        self.faults = [Fault(i, entry, self.speed) for i, entry in enumerate(spec.get("faults", []))]
+        self.links = [Link(i, entry, sock) for i, (entry, sock) in enumerate(zip(spec.links, listeners, strict=True))]
+        self.faults = [Fault(i, entry) for i, entry in enumerate(spec.faults)]
         for fault in self.faults:
             pairs = {frozenset(pair) for pair in fault.pairs}
             fault.links = [link for link in self.links if frozenset(link.pair) in pairs]
-        self.control: net.FrameConnection | None = None
-        self.events = EventBatch("aisles", self._send_events)
         # The teacher's channel, when the level has one, comes after the links' listeners.
-        self._teacher_sock = socket.socket(fileno=teacher_fd) if teacher_fd is not None else None
-        address = spec.get("teacher_address")
-        self.teacher_address = (str(address[0]), int(address[1])) if address else None
+        self._teacher_fd = teacher_fd
+        self.teacher_address = spec.teacher_address
         self.teacher: net.FrameConnection | None = None
         self.eavesdrop = False
         self.catch = 0.0
         self.started_at: float | None = None
         self._timeline: list[tuple[float, int, Fault, str]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]  # set in run()
-
-    def _send_events(self, data: bytes) -> None:
-        if self.control is not None:
-            self.control.write(data)
+        self.servers: list[asyncio.AbstractServer] = []
+        self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]  # set in main()
 
     def spawn(self, coro: Any) -> None:
         task = self.loop.create_task(coro)
@@ -522,7 +498,8 @@ class Aisles:
     def start(self) -> None:
         if self.started_at is not None:
             return
-        self.started_at = now = self.loop.time()
+        self.started_at = now = self.clock.now()
+        # A fault's start and end are one timeline, in order: a zero-length window starts before it ends.
         timeline: list[tuple[float, int, Fault, str]] = []
         for fault in self.faults:
             timeline.append((now + fault.at, len(timeline), fault, "start"))
@@ -533,7 +510,7 @@ class Aisles:
         self._tick()
 
     def _tick(self) -> None:
-        now = self.loop.time()
+        now = self.clock.now() + SLACK * self.clock.rate
         timeline = self._timeline
         while timeline and timeline[0][0] <= now:
             _, _, fault, phase = timeline.pop(0)
@@ -542,7 +519,7 @@ class Aisles:
             else:
                 self._fault_ends(fault)
         if timeline:
-            self.loop.call_at(timeline[0][0], self._tick)
+            self.clock.call_at(timeline[0][0], self._tick)
 
     def _fault_starts(self, fault: Fault) -> None:
         fields: dict[str, Any] = {}
@@ -556,7 +533,7 @@ class Aisles:
             link.recompute()
             if fault.kind in CUTS:
                 for pipe in sorted(link.pipes, key=lambda p: p.number):
-                    if fault.hits(self.seed, link, pipe.number):
+                    if fault.hits(self.dice, link, pipe.number):
                         self.events.emit(
                             "aisle_reset", link=link.label, conn=pipe.number, fault=fault.kind, refused=False
                         )
@@ -599,8 +576,8 @@ class Aisles:
                          data)
         # She takes notes in passing, not the greetings: the first chunks of a connection are its
         # TLS handshake and hello, which she lets by.
-        if self.catch and pipe.opened and pipe.chunks > HANDSHAKE_CHUNKS and happens(
-                self.catch, self.seed, "catch", link.label, pipe.number, pipe.chunks):
+        if self.catch and pipe.opened and pipe.chunks > HANDSHAKE_CHUNKS and self.dice.happens(
+                self.catch, "catch", link.label, pipe.number, pipe.chunks):
             teacher.send(wire.FrameType.CONTROL, {"type": "caught", "link": link.label, "conn": pipe.number})
             self.events.emit("aisle_reset", link=link.label, conn=pipe.number, fault="teacher", refused=False)
             pipe.abort("the teacher confiscated a note")
@@ -611,34 +588,22 @@ class Aisles:
         return lambda: _Side(Pipe(self, link), True)
 
     # --- the process ---------------------------------------------------------------------------
-    async def run(self) -> None:
+    async def main(self) -> None:
         self.loop = loop = asyncio.get_running_loop()
-        done = asyncio.Event()
-        loop.add_signal_handler(signal.SIGTERM, done.set)
-        self._control_sock.setblocking(False)
-        control = net.FrameConnection(self._on_control, lambda c, e: done.set(), label="the office")
-        self.control = control
-        await loop.create_unix_connection(lambda: control, sock=self._control_sock)
-        if self._teacher_sock is not None:
-            self._teacher_sock.setblocking(False)
-            teacher = net.FrameConnection(self._on_teacher, None, label="the teacher")
-            self.teacher = teacher
-            await loop.create_unix_connection(lambda: teacher, sock=self._teacher_sock)
-        servers = []
+        self.control = await self.connect_unix(self._control_fd, self._on_control, lambda c, e: self.finish(),
+                                               "the office")
+        if self._teacher_fd is not None:
+            self.teacher = await self.connect_unix(self._teacher_fd, self._on_teacher, None, "the teacher")
         for link in self.links:
             link.listener.setblocking(False)
-            servers.append(await loop.create_server(self._acceptor(link), sock=link.listener))
-        await done.wait()
-        for server in servers:
+            self.servers.append(await loop.create_server(self._acceptor(link), sock=link.listener))
+
+    def stopped(self) -> None:
+        for server in self.servers:
             server.close()
         for link in self.links:
             for pipe in list(link.pipes):
                 pipe.close("the aisles stopped")
-        self.events.flush()
-        if control.transport is not None:
-            control.transport.close()
 
 
-def main(spec: dict[str, Any], fds: list[int]) -> None:
-    """Entry point of the aisles process (called by the launcher after fork)."""
-    net.run(Aisles(spec, fds).run())
+ROLE = Aisles

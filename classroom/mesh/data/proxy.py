@@ -1,0 +1,114 @@
+"""A proxy process: the data plane of one student (a sidecar) or of a row (a row's proxy).
+
+Theory of operation
+-------------------
+The proxy talks to the office over the Unix socket the runner made for it
+(the channel itself proves which proxy speaks, as a pod's service-account
+token would) and serves its students' hands (:mod:`classroom.mesh.data.hand`):
+
+1. it says ``hello`` with one CSR and the public sealing keys per hand;
+2. it installs the ``certs`` the office returns (and later ``bundle``\\ s:
+   the trust roots, during a CA rotation);
+3. it applies each ``config`` version to every hand and acknowledges it with
+   the state of the hands' links; on ``start`` the hands tell their students
+   the class has begun.
+
+Everything a hand reports goes to the office as batched events on the same
+channel.  A note travels forward as a NOTE frame; its end-to-end outcome
+travels back along the same connections as an ACK frame, keyed by (note id,
+attempt), the way a response follows its request through a chain of HTTP
+proxies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from typing import Any
+
+from classroom.mesh.control.policy import MeshPolicy
+from classroom.mesh.data.hand import Hand
+from classroom.mesh.data.seal import PublicKeys
+from classroom.mesh.runtime import net, process, wire
+from classroom.mesh.runtime.messages import control_type, mapping, text
+from classroom.mesh.runtime.net import FrameConnection
+from classroom.mesh.runtime.specs import ProxySpec
+
+SWEEP_EVERY = 1.0  # room seconds between two sweeps of the recipients' old receipts
+
+
+class Proxy(process.Role):
+    """A proxy process: its control channel to the office and its hands."""
+
+    spec: ProxySpec
+
+    def __init__(self, spec: ProxySpec, fds: list[int]) -> None:
+        super().__init__(spec, fds)
+        self.title = f"classroom: proxy {'+'.join(h.name for h in spec.hands)}"
+        self.hands: dict[str, Hand] = {}
+        self.config_version = 0
+
+    def source(self) -> str:
+        return self.spec.id
+
+    def tell_office(self, message: dict[str, Any]) -> None:
+        if self.control is not None:
+            self.control.send(wire.FrameType.CONTROL, message)
+
+    async def main(self) -> None:
+        for i, hand_spec in enumerate(self.spec.hands):
+            peer_sock = socket.socket(fileno=self.fds[1 + 2 * i])
+            app_sock = socket.socket(fileno=self.fds[2 + 2 * i])
+            peer_sock.setblocking(False)
+            app_sock.setblocking(False)
+            self.hands[hand_spec.name] = Hand(self, hand_spec, peer_sock, app_sock)
+        self.control = await self.connect_unix(self.fds[0], self._on_control, lambda c, e: self.finish(),
+                                               "the office")
+        self.tell_office({"type": "hello", "proxy": self.spec.id, "pid": os.getpid(),
+                          "hands": [h.hello() for h in self.hands.values()]})
+        for hand in self.hands.values():
+            net.spawn(hand.serve())
+        self._sweep()
+
+    def _sweep(self) -> None:
+        now = self.clock.now()
+        for hand in self.hands.values():
+            hand.sweep(now)
+        self.clock.call_later(SWEEP_EVERY, self._sweep)
+
+    def _on_control(self, conn: FrameConnection, frame: wire.Frame) -> None:
+        if frame.type is not wire.FrameType.CONTROL:
+            raise wire.RemoteProtocolError(f"unexpected {frame.type.name} frame from the office")
+        message = frame.header
+        kind = control_type(frame)
+        if kind == "certs":
+            bundle = text(message, "bundle", "certs")
+            for name, cert in mapping(message, "certs", "certs").items():
+                hand = self.hands.get(name)
+                if hand is None or not isinstance(cert, str):
+                    raise wire.RemoteProtocolError(f"certs for {name!r}, which this proxy does not serve")
+                hand.install_certificate(cert, bundle)
+        elif kind == "bundle":
+            bundle = text(message, "bundle", "bundle")
+            for hand in self.hands.values():
+                hand.install_bundle(bundle)
+        elif kind == "config":
+            net.spawn(self._apply(message))
+        elif kind == "start":
+            for hand in self.hands.values():
+                hand.start()
+
+    async def _apply(self, message: dict[str, Any]) -> None:
+        policy = MeshPolicy.from_json(message["policy"])
+        roll = {name: PublicKeys.from_json(keys) for name, keys in message["roll"].items()}
+        present = frozenset(message.get("present", roll))
+        labels = message.get("labels", {})
+        results = await asyncio.gather(*(
+            hand.apply(message["hands"][name], roll, policy, present, labels) for name, hand in self.hands.items()))
+        self.config_version = message["version"]
+        self.tell_office({"type": "ack", "proxy": self.spec.id, "version": message["version"],
+                          "links": [link for result in results for link in result]})
+
+
+ROLE = Proxy

@@ -1,0 +1,127 @@
+"""What every process of a round shares: its loop, clock, dice, events, title and end.
+
+Theory of operation
+-------------------
+Each role (office, proxy, student, aisles, teacher) is a :class:`Role`: the
+launcher forks a child, hands it the role's spec and file descriptors, and
+calls :func:`main`, which
+
+1. names the process for ``ps`` (``classroom: proxy ben``, as nginx and
+   PostgreSQL name theirs), so a person or a chaos test finds the right one;
+2. runs a fresh event loop (uvloop where there is one);
+3. attaches the round's clock (:class:`~classroom.mesh.runtime.clock.RoomClock`)
+   and listens for its changes, and makes the round's :class:`Dice`;
+4. installs the loop's exception handler: an exception in our own code is an
+   ``internal_error`` event and a traceback on stderr, never a silent
+   protocol error blamed on a peer;
+5. runs :meth:`Role.main` until SIGTERM (or :meth:`Role.finish`), then
+   :meth:`Role.stopped` and a last flush of the events.
+
+A role's control channel, when it has one, is a Unix socket the runner made
+before the process started; :meth:`Role.connect_unix` wraps one as a
+:class:`~classroom.mesh.runtime.net.FrameConnection`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+import sys
+import traceback
+from typing import Any
+
+from classroom.mesh.runtime import net
+from classroom.mesh.runtime.clock import RoomClock
+from classroom.mesh.runtime.dice import Dice
+from classroom.mesh.runtime.events import EventBatch
+from classroom.mesh.runtime.net import CloseHandler, FrameConnection, FrameHandler
+from classroom.mesh.runtime.specs import Spec
+
+try:  # a nicer title in `ps` where the package is there; the kernel's short name otherwise
+    from setproctitle import setproctitle
+except ImportError:  # pragma: no cover
+    setproctitle = None
+
+
+def set_title(title: str) -> None:
+    """Name this process for ``ps`` and ``top``: ``classroom: proxy ben``."""
+    if setproctitle is not None:
+        setproctitle(title)
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(15, title.encode()[:15], 0, 0, 0)  # PR_SET_NAME
+
+
+class Role:
+    """One process of a round; subclasses fill in :meth:`main`."""
+
+    title = "classroom"
+
+    def __init__(self, spec: Spec, fds: list[int]) -> None:
+        self.spec = spec
+        self.fds = fds
+        self.clock = RoomClock(spec.clock)
+        self.dice = Dice(spec.seed)
+        self.stopping = False
+        self.done = asyncio.Event()
+        self.control: FrameConnection | None = None
+        self.events = EventBatch(self.source(), self._send_events, self.clock,
+                                 verbose=bool(getattr(spec, "telemetry", True)))
+
+    def source(self) -> str:
+        """The ``src`` of this process's events."""
+        return self.spec.role
+
+    def _send_events(self, data: bytes) -> None:
+        if self.control is not None:
+            self.control.write(data)
+
+    async def connect_unix(self, fd: int, on_frame: FrameHandler, on_close: CloseHandler | None,
+                           label: str, **kwargs: Any) -> FrameConnection:
+        """A frame connection over a Unix socket the runner made for this process."""
+        sock = socket.socket(fileno=fd)
+        sock.setblocking(False)
+        conn = FrameConnection(on_frame, on_close, label=label, **kwargs)
+        await asyncio.get_running_loop().create_unix_connection(lambda: conn, sock=sock)
+        return conn
+
+    async def main(self) -> None:
+        raise NotImplementedError
+
+    def stopped(self) -> None:
+        """The round is over for this process (SIGTERM): last words before the flush."""
+
+    def finish(self) -> None:
+        self.done.set()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.done.set)
+        loop.set_exception_handler(self._internal_error)
+        self.clock.listen(loop)
+        await self.main()
+        await self.done.wait()
+        self.stopping = True
+        self.stopped()
+        self.events.flush()
+
+    def _internal_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        message = context.get("message", "unhandled error")
+        detail = "".join(traceback.format_exception(exc)).rstrip() if isinstance(exc, BaseException) else message
+        print(f"classroom: {self.title}: internal error (a bug in classroom, not the peer's fault): "
+              f"{message}\n{detail}", file=sys.stderr, flush=True)
+        with contextlib.suppress(Exception):
+            self.events.emit("internal_error", process=self.title, message=str(message),
+                             error=repr(exc) if exc is not None else None)
+            self.events.flush()
+
+
+def main(role: type[Role], spec: Spec, fds: list[int]) -> None:
+    """Run ``role`` in this (freshly forked) process until the round ends for it."""
+    instance = role(spec, fds)
+    set_title(instance.title)
+    net.run(instance.run())
