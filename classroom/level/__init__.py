@@ -37,7 +37,7 @@ from classroom.level.build import (
     OPS,
     PROFILES,
 )
-from classroom.level.config import load_config
+from classroom.level.config import load_config, merge_editable
 from classroom.level.files import LEVELS_ENV, default_levels_dir, list_levels, load_level
 from classroom.level.model import (
     AISLE_FAULT_KINDS,
@@ -97,5 +97,6 @@ __all__ = [
     "list_levels",
     "load_config",
     "load_level",
+    "merge_editable",
     "validate_resources",
 ]
