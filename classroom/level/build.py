@@ -25,8 +25,6 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-import networkx as nx
-
 from classroom.durations import format_duration
 from classroom.level.checks import (
     _At,
@@ -60,6 +58,7 @@ from classroom.level.model import (
     Traffic,
 )
 from classroom.level.schema import RESOURCE_KINDS, _hosts, _resources, _workloads
+from classroom.level.seating import connected_parts, seating_graph
 
 API_VERSION = "classroom.mesh/v1"
 KIND = "Level"
@@ -328,10 +327,7 @@ def _links(ck: _Check, value: Any, at: _At, students: tuple[Student, ...]) -> tu
 def _check_connected(
     ck: _Check, names: list[str], links: tuple[tuple[str, str], ...], ats: dict[str, _At], explicit: bool
 ) -> None:
-    graph = nx.Graph()
-    graph.add_nodes_from(names)
-    graph.add_edges_from(links)
-    components = list(nx.connected_components(graph))
+    components = connected_parts(seating_graph(names, links))
     if len(components) <= 1:
         return
     order = {name: i for i, name in enumerate(names)}

@@ -16,9 +16,12 @@ applies, such as an unknown level name or a missing file).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
+from classroom.level.seating import seating_graph
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 # The workload label that names a student, as Istio's samples label pods: app: <name>.
 STUDENT_LABEL = "app"
@@ -147,7 +150,4 @@ class Level:
 
     def graph(self) -> nx.Graph:
         """The seating graph: a node per student, an edge per link."""
-        graph = nx.Graph()
-        graph.add_nodes_from(s.name for s in self.students)
-        graph.add_edges_from(self.room.links)
-        return graph
+        return seating_graph((s.name for s in self.students), self.room.links)

@@ -29,45 +29,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import signal
 import socket
 import ssl
 from typing import Any
 
+# Her patrol's geometry is pure and lives with the seating graph; position, links_near and REACH
+# stay importable from here for the mesh's own modules.
+from classroom.level.seating import REACH, links_near  # noqa: F401
+from classroom.level.seating import patrol_position as position
 from classroom.mesh import net, pki, wire
 from classroom.mesh.events import EventBatch
 from classroom.mesh.net import FrameConnection
 
 CONTROL = wire.FrameType.CONTROL
 STEP = 0.05  # seconds between two looks around, at any speed
-REACH = 1.0  # she watches a link when one of its desks is this close (in seats)
-
-
-def position(patrol: list[tuple[float, float]], distance: float) -> tuple[float, float]:
-    """Where she stands after walking ``distance`` seats along her patrol, back and forth."""
-    if len(patrol) == 1:
-        return patrol[0]
-    legs = [math.dist(a, b) for a, b in zip(patrol, patrol[1:], strict=False)]
-    total = sum(legs)
-    if total == 0:
-        return patrol[0]
-    distance %= 2 * total
-    if distance > total:  # walking back
-        distance = 2 * total - distance
-    for (a, b), leg in zip(zip(patrol, patrol[1:], strict=False), legs, strict=True):
-        if distance <= leg and leg > 0:
-            f = distance / leg
-            return (a[0] + (b[0] - a[0]) * f, a[1] + (b[1] - a[1]) * f)
-        distance -= leg
-    return patrol[-1]
-
-
-def links_near(where: tuple[float, float], seats: dict[str, tuple[int, int]],
-               links: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """The links with a desk within reach of where she stands."""
-    return [(a, b) for a, b in links
-            if min(math.dist(where, seats[a]), math.dist(where, seats[b])) <= REACH]
 
 
 class Teacher:

@@ -20,7 +20,7 @@ that a view draws and a test reads:
 * **notes**: the stream says where a note *arrived* (``forwarded``,
   ``refused``, ``dropped``, ``delivered``), not where it is going, so each hop
   is predicted from the routes the office computes
-  (:func:`classroom.mesh.routes.ranked_next_hops`, avoiding hands it already
+  (:func:`classroom.level.seating.ranked_next_hops`, avoiding hands it already
   crossed or that turned it away) and corrected when the next arrival names
   another hand.  A hop takes the level's passing time over the round speed;
   ``progress`` runs 0..1 over it.  A note's visible state is one of
@@ -29,7 +29,7 @@ that a view draws and a test reads:
   The teacher's ``teacher_caught`` names a link, not a note: every note on
   that link at that moment is shown confiscated;
 * **the teacher**: where she stands (from her patrol when the level is known,
-  walked with the same :func:`classroom.mesh.teacher.position` she uses; else
+  walked with the same :func:`classroom.level.seating.patrol_position` she uses; else
   eased towards her last ``teacher_moved`` position), the links she watches,
   and a speech bubble: a note's text she read on a plaintext link, or
   ciphertext gibberish when all she had was TLS records or a sealed envelope.
@@ -51,9 +51,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from classroom.level import Level
-from classroom.mesh import routes
+from classroom.level.seating import patrol_position, ranked_next_hops, seating_graph
 from classroom.mesh.config import mesh_policy
-from classroom.mesh.teacher import position as patrol_position
 from classroom.report import build_report, percentile
 from classroom.telemetry import recorder
 
@@ -184,7 +183,7 @@ class ClassModel:
         for a, b in room.get("links") or ():
             a, b = sorted((str(a), str(b)))
             self.links[(a, b)] = Link(a, b)
-        self._routes = routes.ranked_next_hops(routes.seating_graph(self.desks, self.links))
+        self._routes = ranked_next_hops(seating_graph(self.desks, self.links))
         self.notes: dict[str, Note] = {}
         self.teacher = TeacherState()
         self._patrol: list[tuple[float, float]] = []
