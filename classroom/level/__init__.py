@@ -32,9 +32,7 @@ from classroom.level.build import (
     DEFAULT_PROFILE,
     DEFAULT_SEED,
     KIND,
-    METRICS,
     NEIGHBOURS,
-    OPS,
     PROFILES,
 )
 from classroom.level.config import load_config, merge_editable
@@ -61,6 +59,7 @@ from classroom.level.schema import (
     validate_resources,
 )
 from classroom.level.yamlines import LineDict, LineList, line_of
+from classroom.objectives import METRICS, OPS
 
 __all__ = [
     "ACTIONS",

@@ -15,7 +15,8 @@ links resolved to sorted pairs:
   of pairs; then ``_check_connected``: the seating graph must be connected,
   every student must be reachable;
 * **teacher**, **traffic**, **aisles** (faults on links of the room) and
-  **objectives** (a metric of :data:`METRICS`, an op of :data:`OPS`, a target);
+  **objectives** (a metric and an op of the registry in
+  :mod:`classroom.objectives`, and a target);
 * **mesh**: the resources, checked against the schema and the level's names
   (:mod:`classroom.level.schema`), and the kinds the player may edit.
 """
@@ -59,41 +60,11 @@ from classroom.level.model import (
 )
 from classroom.level.schema import RESOURCE_KINDS, _hosts, _resources, _workloads
 from classroom.level.seating import connected_parts, seating_graph
+from classroom.objectives import METRICS, OPS
 
 API_VERSION = "classroom.mesh/v1"
 KIND = "Level"
 PROFILES = ("istio", "linkerd", "cilium", "traefik", "consul", "appmesh", "nginx")
-OPS = (">=", "<=", "==", ">", "<", "!=")
-METRICS = (
-    "delivered_ratio",
-    "delivered",
-    "failed",
-    "sent",
-    "duplicates",
-    "in_flight",
-    "retries",
-    "retries_ratio",
-    "delivery_p50",
-    "delivery_p99",
-    "teacher_read",
-    "teacher_caught",
-    "impersonations",
-    "impersonations_accepted",
-    "intermediaries_read",
-    "policy_denied",
-    "ledger_ok",
-    "failed_timeout",
-    "failed_refused",
-    "failed_denied",
-    "failed_reset",
-    "failed_absent",
-    "split_v2_ratio",
-    "max_hop_load",
-    "tls_rejected",
-    "links_mtls_ratio",
-    "ejections",
-    "cert_rotations",
-)
 NEIGHBOURS = "neighbours"
 
 DEFAULT_SEED = 1

@@ -53,6 +53,7 @@ from typing import Any
 from classroom.level import Level
 from classroom.level.seating import patrol_position, ranked_next_hops, seating_graph
 from classroom.mesh.config import mesh_policy
+from classroom.objectives import metric as objective_metric
 from classroom.report import build_report, percentile
 from classroom.telemetry import recorder
 
@@ -66,26 +67,6 @@ UNJUDGED = frozenset({"span"})  # kinds the report does not read: not kept
 # Which arrival events turn a note away, and how it looks then.
 TURNED_AWAY = {"refused": "refused", "absent_refused": "refused", "policy_denied": "refused",
                "seal_broken": "refused", "dropped": "dropped"}
-METRIC_LABELS = {
-    "delivered_ratio": "notes delivered",
-    "teacher_read": "notes the teacher read",
-    "teacher_caught": "notes confiscated",
-    "intermediaries_read": "notes classmates read",
-    "ledger_ok": "every note accounted for",
-    "duplicates": "notes delivered twice",
-    "retries_ratio": "retries per note",
-    "retries": "retries",
-    "delivery_p50": "p50 delivery time",
-    "delivery_p99": "p99 delivery time",
-    "impersonations_accepted": "impostors believed",
-    "policy_denied": "notes denied by policy",
-    "tls_rejected": "ID cards rejected",
-    "links_mtls_ratio": "aisles with mTLS",
-    "split_v2_ratio": "share to the new seat (v2)",
-    "max_hop_load": "busiest hand's load",
-    "failed": "notes failed",
-    "delivered": "notes delivered",
-}
 
 
 @dataclass
@@ -564,12 +545,11 @@ class ClassModel:
                 return  # the last judgement stands
         rows: list[ObjectiveRow] = []
         for verdict in report["objectives"]:
-            metric = str(verdict["metric"])
-            label = METRIC_LABELS.get(metric, metric.replace("_", " "))
-            value = verdict["value"]
-            target = f"{verdict['op']} {_fmt(metric, float(verdict['target']))}"
+            metric = objective_metric(str(verdict["metric"]))
+            value = None if verdict["value"] is None else float(verdict["value"])
+            target = f"{verdict['op']} {metric.format(float(verdict['target']))}"
             met: bool | None = bool(verdict["passed"]) if self.stats.sent else None
-            rows.append((label, "-" if value is None else _fmt(metric, float(value)), target, met))
+            rows.append((metric.words, metric.format(value), target, met))
         self._objectives = rows
 
     def notes_in_flight(self) -> list[Note]:
@@ -582,18 +562,6 @@ def _reportable(level: Level, event: dict[str, Any]) -> bool:
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, ZeroDivisionError):
         return False
     return True
-
-
-def _fmt(metric: str, value: float) -> str:
-    if metric in ("delivered_ratio", "links_mtls_ratio", "split_v2_ratio"):
-        return f"{value * 100:.0f}%"
-    if metric.endswith("ratio"):
-        return f"{value:.2f}"
-    if metric.startswith("delivery_"):
-        return f"{value:.0f} ms"
-    if metric == "ledger_ok":
-        return "yes" if value >= 1 else "no"
-    return f"{value:g}"
 
 
 def _gibberish(seed: str, length: int = 24) -> str:
