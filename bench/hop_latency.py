@@ -40,8 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from classroom.mesh.control import pki
-from classroom.mesh.runtime import net, wire
 from classroom.mesh.control.policy import MeshPolicy
+from classroom.mesh.runtime import net, wire
 from classroom.mesh.runtime.launcher import Launcher
 
 NOTE, ACK, SEND = wire.FrameType.NOTE, wire.FrameType.ACK, wire.FrameType.SEND

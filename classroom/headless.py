@@ -15,6 +15,7 @@ from rich.text import Text
 from classroom.level import Level
 from classroom.mesh.runtime import net
 from classroom.mesh.runtime.round import Round, RoundError
+from classroom.objectives import metric
 from classroom.report import build_report
 from classroom.telemetry.recorder import Recorder
 
@@ -140,13 +141,15 @@ def print_summary(console: Console, report: dict[str, Any]) -> None:
     )
     console.print(table)
     objectives = Table(title="objectives")
-    for column in ("metric", "target", "value", ""):
+    for column in ("objective", "metric", "target", "value", ""):
         objectives.add_column(column)
     for o in report["objectives"]:
+        known = metric(o["metric"])
         objectives.add_row(
-            o["metric"],
-            f"{o['op']} {o['target']:g}",
-            "-" if o["value"] is None else f"{o['value']:g}",
+            known.words,
+            Text(o["metric"], style="dim"),
+            f"{o['op']} {known.format(o['target'])}",
+            known.format(o["value"]),
             "[green]met[/]" if o["passed"] else "[red]missed[/]",
         )
     console.print(objectives)

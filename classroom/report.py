@@ -9,28 +9,19 @@ when every note sent ended in exactly one of delivered or failed.
 
 from __future__ import annotations
 
-import operator
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from classroom.level import Level, Objective
+from classroom.level import Level
+from classroom.objectives import FAILURE_CAUSES, REGISTRY, judge
 
-FAILURE_CAUSES = ("timeout", "refused", "denied", "reset", "absent")
 TEACHER_EVENTS = {"teacher_read": "read", "teacher_caught": "caught",
                   "teacher_impersonation": "impersonations",
                   "teacher_impersonation_accepted": "impersonations_accepted"}
 # Each arrival of a note (any try) at a hand ends in exactly one of these events.
 ARRIVALS = frozenset({"forwarded", "refused", "dropped", "delivered", "duplicate_suppressed",
                       "absent_refused", "seal_broken"})
-OPS = {
-    ">=": operator.ge,
-    "<=": operator.le,
-    "==": operator.eq,
-    ">": operator.gt,
-    "<": operator.lt,
-    "!=": operator.ne,
-}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -159,55 +150,18 @@ def build_report(
         ],
     }
     metrics = report_metrics(report)
-    report["objectives"] = [check(o, metrics) for o in level.objectives]
+    report["objectives"] = [judge(o, metrics) for o in level.objectives]
     report["passed"] = all(o["passed"] for o in report["objectives"]) and ledger_ok
     return report
 
 
 def report_metrics(report: dict[str, Any]) -> dict[str, float]:
-    """Every numeric field of a report, by the names objectives use."""
-    notes = report["notes"]
-    sent = notes["sent"]
-    metrics: dict[str, float] = {
-        "sent": sent,
-        "delivered": notes["delivered"],
-        "failed": notes["failed"],
-        "duplicates": notes["duplicates"],
-        "in_flight": notes["in_flight"],
-        "delivered_ratio": notes["delivered"] / sent if sent else 0.0,
-        "retries": report["retries"],
-        "retries_ratio": report["retries"] / sent if sent else 0.0,
-        "delivery_p50": report["latency_ms"]["p50"],
-        "delivery_p99": report["latency_ms"]["p99"],
-        "teacher_read": report["teacher"]["read"],
-        "teacher_caught": report["teacher"]["caught"],
-        "impersonations": report["teacher"]["impersonations"],
-        "impersonations_accepted": report["teacher"]["impersonations_accepted"],
-        "intermediaries_read": report["intermediaries_read"],
-        "policy_denied": report["failures"].get("denied", 0),
-        "ledger_ok": 1.0 if report["ledger_ok"] else 0.0,
-        "tls_rejected": len(report["tls_rejected"]),
-        "max_hop_load": max(report.get("hop_load", {}).values(), default=0.0),
-        "split_v2_ratio": report.get("split", {}).get("v2", 0.0),
-        "ejections": report.get("ejections", 0),
-        "cert_rotations": report.get("cert_rotations", 0),
-    }
-    for cause, count in report["failures"].items():
-        metrics[f"failed_{cause}"] = count
-    links = report["links"]
-    metrics["links_mtls_ratio"] = (
-        sum(1 for lk in links if lk["tls"] != "none" and lk["mutual"]) / len(links) if links else 0.0
-    )
+    """Every numeric field of a report, by the names objectives use (see :mod:`classroom.objectives`)."""
+    metrics: dict[str, float] = {}
+    for name, metric in REGISTRY.items():
+        value = metric.compute(report)
+        if value is not None:
+            metrics[name] = value
+    for cause, count in report["failures"].items():  # and causes no objective names, such as other
+        metrics.setdefault(f"failed_{cause}", count)
     return metrics
-
-
-def check(objective: Objective, metrics: dict[str, float]) -> dict[str, Any]:
-    value = metrics.get(objective.metric)
-    passed = value is not None and OPS[objective.op](value, objective.value)
-    return {
-        "metric": objective.metric,
-        "op": objective.op,
-        "target": objective.value,
-        "value": value,
-        "passed": bool(passed),
-    }

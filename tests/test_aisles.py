@@ -22,9 +22,8 @@ from typing import Any
 import pytest
 
 from classroom.mesh.control import pki
-from classroom.mesh.runtime import net, wire
 from classroom.mesh.room.aisles import faults_spec
-from classroom.mesh.runtime import specs
+from classroom.mesh.runtime import net, specs, wire
 from classroom.mesh.runtime.clock import SharedClock
 from classroom.mesh.runtime.dice import Dice
 from classroom.mesh.runtime.launcher import Launcher

@@ -20,7 +20,6 @@ from classroom.level import (
     LevelError,
     line_of,
     list_levels,
-    load_config,
     load_level,
     validate_resources,
 )
@@ -894,77 +893,7 @@ def test_solution_loaded(tmp_path: Path) -> None:
     assert level.solution is not None and level.solution[0]["kind"] == "PeerAuthentication"
 
 
-# --------------------------------------------------------------------------- --config files
-
-PA = """\
-apiVersion: security.istio.io/v1
-kind: PeerAuthentication
-metadata: {name: default}
-spec: {mtls: {mode: STRICT}}
-"""
-VS = """\
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: ben}
-spec:
-  hosts: [ben]
-  http:
-    - timeout: 5s
-"""
-
-
-def test_config_list(tmp_path: Path) -> None:
-    text = "- " + PA.replace("\n", "\n  ") + "\n- " + VS.replace("\n", "\n  ")
-    resources = load_config(write(tmp_path, text, "mesh.yaml"))
-    assert [r["kind"] for r in resources] == ["PeerAuthentication", "VirtualService"]
-
-
-def test_config_documents(tmp_path: Path) -> None:
-    resources = load_config(write(tmp_path, f"---\n{PA}---\n{VS}---\n", "mesh.yaml"))
-    assert [r["kind"] for r in resources] == ["PeerAuthentication", "VirtualService"]
-    assert load_config(write(tmp_path, PA, "one.yaml"))[0]["kind"] == "PeerAuthentication"
-    assert load_config(write(tmp_path, "[]\n", "none.yaml")) == ()
-
-
-def test_config_bad_resource_in_a_document(tmp_path: Path) -> None:
-    text = f"{PA}---\n{VS.replace('timeout: 5s', 'timeout: 5 s')}"
-    path = write(tmp_path, text, "mesh.yaml")
-    with pytest.raises(LevelError) as info:
-        load_config(path)
-    assert str(info.value).startswith(f"{path}:12: resources[1].spec.http[0].timeout: ")
-
-
-def test_config_bad_resource_in_a_list(tmp_path: Path) -> None:
-    text = "- " + PA.replace("\n", "\n  ") + "\n- apiVersion: v1\n  kind: Secret\n  metadata: {name: x}\n"
-    path = write(tmp_path, text, "mesh.yaml")
-    with pytest.raises(LevelError) as info:
-        load_config(path)
-    assert str(info.value).startswith(f"{path}:7: resources[1].kind must be one of ")
-
-
-@pytest.mark.parametrize(
-    "text, line, phrase",
-    [
-        ("", 1, "the configuration is empty"),
-        ("mtls: [\n", 2, "not valid YAML"),
-        ("just words\n", 1, "must hold a YAML list of resources"),
-        ("- 42\n", 1, "resources[0] must be a mapping"),
-    ],
-)
-def test_config_bad_file(tmp_path: Path, text: str, line: int, phrase: str) -> None:
-    path = write(tmp_path, text, "mesh.yaml")
-    with pytest.raises(LevelError) as info:
-        load_config(path)
-    assert str(info.value).startswith(f"{path}:{line}: ") and phrase in str(info.value)
-
-
-def test_config_against_a_level(tmp_path: Path) -> None:
-    level = load_level(write(tmp_path, BASE, "tiny.yaml"))
-    path = write(tmp_path, VS.replace("[ben]", "[dana]"), "mesh.yaml")
-    assert load_config(path)  # without a level, any host will do
-    with pytest.raises(LevelError) as info:
-        load_config(path, level)
-    assert str(info.value).startswith(f"{path}:5: resources[0].spec.hosts[0] 'dana' is not a student")
+# --------------------------------------------------------------------------- resources alone, the model
 
 
 def test_validate_resources_plain_data() -> None:

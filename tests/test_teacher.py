@@ -8,25 +8,7 @@ import pytest
 from conftest import level_doc
 from test_failures import play, results, virtual_service
 
-from classroom.mesh.room.teacher import links_near, position
-
 pytestmark = pytest.mark.timeout(180)
-
-
-def test_she_walks_her_patrol_back_and_forth() -> None:
-    patrol = [(0.0, 0.0), (0.0, 4.0)]
-    assert position(patrol, 0) == (0.0, 0.0)
-    assert position(patrol, 1.5) == (0.0, 1.5)
-    assert position(patrol, 5.0) == (0.0, 3.0)  # on her way back
-    assert position(patrol, 8.0) == (0.0, 0.0)
-    assert position([(1.0, 1.0)], 7.0) == (1.0, 1.0)
-
-
-def test_she_watches_the_links_next_to_her() -> None:
-    seats = {"a": (0, 0), "b": (0, 1), "c": (0, 2), "d": (0, 3)}
-    links = [("a", "b"), ("b", "c"), ("c", "d")]
-    assert links_near((0.0, 0.0), seats, links) == [("a", "b"), ("b", "c")]  # b is a seat away
-    assert links_near((0.0, 1.5), seats, links) == [("a", "b"), ("b", "c"), ("c", "d")]
 
 
 def classroom_with_teacher(mode: str, **teacher: Any) -> dict[str, Any]:

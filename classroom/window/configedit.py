@@ -29,7 +29,9 @@ Istio's shapes, as a level file writes them) and the level they belong to.
   loader (:func:`classroom.level.load_config`, so errors carry the line of the
   text) and checks names against the level's students and services.  Resources
   of kinds the level does not let the player edit are not in the text and
-  cannot be added to it; they are kept in their places.
+  cannot be added to it.  The text's resources then replace the editable ones
+  with :func:`classroom.level.merge_editable`, the merge ``--config`` uses: in
+  place, so every resource keeps its position; new ones come at the end.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from classroom.level import (
     LevelError,
     line_of,
     load_config,
+    merge_editable,
     validate_resources,
 )
 
@@ -330,7 +333,9 @@ class ConfigEditor:
             validate_resources(mine, "text", students=self.hosts)
         except LevelError as exc:
             raise ConfigError(exc.line, exc.message) from None
-        return tuple(_merge(self._resources, plain(mine), self.editable))
+        if not self.editable:  # nothing is the player's: the text was empty, everything stays
+            return self.resources()
+        return tuple(plain(list(merge_editable(self.level, self._resources, mine, "text"))))
 
     def apply_yaml(self, text: str) -> None:
         """Adopt the resources ``text`` describes; on :class:`ConfigError` the last valid ones stay."""
@@ -651,17 +656,3 @@ def _load_text(text: str) -> list[Resource]:
     finally:
         os.unlink(path)
 
-
-def _merge(current: list[Resource], mine: list[Resource], editable: Sequence[str]) -> list[Resource]:
-    """``current`` with its editable resources replaced, in place, by ``mine``; extra ones at the end."""
-    fresh = iter(mine)
-    merged: list[Resource] = []
-    for resource in current:
-        if resource.get("kind") not in editable:
-            merged.append(copy.deepcopy(resource))
-            continue
-        replacement = next(fresh, None)
-        if replacement is not None:
-            merged.append(replacement)
-    merged.extend(fresh)
-    return merged

@@ -20,7 +20,7 @@ that a view draws and a test reads:
 * **notes**: the stream says where a note *arrived* (``forwarded``,
   ``refused``, ``dropped``, ``delivered``), not where it is going, so each hop
   is predicted from the routes the office computes
-  (:func:`classroom.mesh.control.routes.ranked_next_hops`, avoiding hands it already
+  (:func:`classroom.level.seating.ranked_next_hops`, avoiding hands it already
   crossed or that turned it away) and corrected when the next arrival names
   another hand.  A hop takes the level's passing time (room time, as the events' clock);
   ``progress`` runs 0..1 over it.  A note's visible state is one of
@@ -29,7 +29,7 @@ that a view draws and a test reads:
   The teacher's ``teacher_caught`` names a link, not a note: every note on
   that link at that moment is shown confiscated;
 * **the teacher**: where she stands (from her patrol when the level is known,
-  walked with the same :func:`classroom.mesh.room.teacher.position` she uses; else
+  walked with the same :func:`classroom.level.seating.patrol_position` she uses; else
   eased towards her last ``teacher_moved`` position), the links she watches,
   and a speech bubble: a note's text she read on a plaintext link, or
   ciphertext gibberish when all she had was TLS records or a sealed envelope.
@@ -51,9 +51,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from classroom.level import Level
-from classroom.mesh.control import routes
+from classroom.level.seating import patrol_position, ranked_next_hops, seating_graph
 from classroom.mesh.control.policy import mesh_policy
-from classroom.mesh.room.teacher import position as patrol_position
+from classroom.objectives import metric as objective_metric
 from classroom.report import build_report, percentile
 from classroom.telemetry import recorder
 
@@ -67,26 +67,6 @@ UNJUDGED = frozenset({"span"})  # kinds the report does not read: not kept
 # Which arrival events turn a note away, and how it looks then.
 TURNED_AWAY = {"refused": "refused", "absent_refused": "refused", "policy_denied": "refused",
                "seal_broken": "refused", "dropped": "dropped"}
-METRIC_LABELS = {
-    "delivered_ratio": "notes delivered",
-    "teacher_read": "notes the teacher read",
-    "teacher_caught": "notes confiscated",
-    "intermediaries_read": "notes classmates read",
-    "ledger_ok": "every note accounted for",
-    "duplicates": "notes delivered twice",
-    "retries_ratio": "retries per note",
-    "retries": "retries",
-    "delivery_p50": "p50 delivery time",
-    "delivery_p99": "p99 delivery time",
-    "impersonations_accepted": "impostors believed",
-    "policy_denied": "notes denied by policy",
-    "tls_rejected": "ID cards rejected",
-    "links_mtls_ratio": "aisles with mTLS",
-    "split_v2_ratio": "share to the new seat (v2)",
-    "max_hop_load": "busiest hand's load",
-    "failed": "notes failed",
-    "delivered": "notes delivered",
-}
 
 
 @dataclass
@@ -185,7 +165,7 @@ class ClassModel:
         for a, b in room.get("links") or ():
             a, b = sorted((str(a), str(b)))
             self.links[(a, b)] = Link(a, b)
-        self._routes = routes.ranked_next_hops(routes.seating_graph(self.desks, self.links))
+        self._routes = ranked_next_hops(seating_graph(self.desks, self.links))
         self.notes: dict[str, Note] = {}
         self.teacher = TeacherState()
         self._patrol: list[tuple[float, float]] = []
@@ -566,12 +546,11 @@ class ClassModel:
                 return  # the last judgement stands
         rows: list[ObjectiveRow] = []
         for verdict in report["objectives"]:
-            metric = str(verdict["metric"])
-            label = METRIC_LABELS.get(metric, metric.replace("_", " "))
-            value = verdict["value"]
-            target = f"{verdict['op']} {_fmt(metric, float(verdict['target']))}"
+            metric = objective_metric(str(verdict["metric"]))
+            value = None if verdict["value"] is None else float(verdict["value"])
+            target = f"{verdict['op']} {metric.format(float(verdict['target']))}"
             met: bool | None = bool(verdict["passed"]) if self.stats.sent else None
-            rows.append((label, "-" if value is None else _fmt(metric, float(value)), target, met))
+            rows.append((metric.words, metric.format(value), target, met))
         self._objectives = rows
 
     def notes_in_flight(self) -> list[Note]:
@@ -584,18 +563,6 @@ def _reportable(level: Level, event: dict[str, Any]) -> bool:
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, ZeroDivisionError):
         return False
     return True
-
-
-def _fmt(metric: str, value: float) -> str:
-    if metric in ("delivered_ratio", "links_mtls_ratio", "split_v2_ratio"):
-        return f"{value * 100:.0f}%"
-    if metric.endswith("ratio"):
-        return f"{value:.2f}"
-    if metric.startswith("delivery_"):
-        return f"{value:.0f} ms"
-    if metric == "ledger_ok":
-        return "yes" if value >= 1 else "no"
-    return f"{value:g}"
 
 
 def _gibberish(seed: str, length: int = 24) -> str:

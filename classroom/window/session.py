@@ -32,7 +32,6 @@ import os
 import queue
 import tempfile
 import threading
-import time
 from pathlib import Path
 from typing import Any
 

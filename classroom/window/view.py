@@ -30,7 +30,7 @@ import math
 
 import pygame
 
-from classroom.mesh.room.teacher import REACH
+from classroom.level.seating import REACH
 from classroom.window import theme
 from classroom.window.fonts import scaled
 from classroom.window.model import ClassModel, Note

@@ -31,8 +31,8 @@ import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from classroom.level.seating import ranked_next_hops, seating_graph
 from classroom.mesh.control import pki
-from classroom.mesh.control.routes import ranked_next_hops, seating_graph
 from classroom.mesh.runtime import net, process, wire
 from classroom.mesh.runtime.clock import Clock
 from classroom.mesh.runtime.events import EventBatch

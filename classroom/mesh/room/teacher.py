@@ -30,10 +30,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import socket
 import ssl
 
+from classroom.level.seating import links_near, patrol_position
 from classroom.mesh.control import pki
 from classroom.mesh.runtime import net, process, wire
 from classroom.mesh.runtime.net import FrameConnection
@@ -41,33 +41,6 @@ from classroom.mesh.runtime.specs import TeacherSpec
 
 CONTROL = wire.FrameType.CONTROL
 STEP = 0.05  # real seconds between two looks around, at any speed
-REACH = 1.0  # she watches a link when one of its desks is this close (in seats)
-
-
-def position(patrol: list[tuple[float, float]], distance: float) -> tuple[float, float]:
-    """Where she stands after walking ``distance`` seats along her patrol, back and forth."""
-    if len(patrol) == 1:
-        return patrol[0]
-    legs = [math.dist(a, b) for a, b in zip(patrol, patrol[1:], strict=False)]
-    total = sum(legs)
-    if total == 0:
-        return patrol[0]
-    distance %= 2 * total
-    if distance > total:  # walking back
-        distance = 2 * total - distance
-    for (a, b), leg in zip(zip(patrol, patrol[1:], strict=False), legs, strict=True):
-        if distance <= leg and leg > 0:
-            f = distance / leg
-            return (a[0] + (b[0] - a[0]) * f, a[1] + (b[1] - a[1]) * f)
-        distance -= leg
-    return patrol[-1]
-
-
-def links_near(where: tuple[float, float], seats: dict[str, tuple[int, int]],
-               links: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """The links with a desk within reach of where she stands."""
-    return [(a, b) for a, b in links
-            if min(math.dist(where, seats[a]), math.dist(where, seats[b])) <= REACH]
 
 
 def looks_like_tls(data: bytes) -> bool:
@@ -212,7 +185,7 @@ class Teacher(process.Role):
         start = self.clock.now()
         while True:
             walked = (self.clock.now() - start) * self.walk
-            where = position(self.patrol, walked)
+            where = patrol_position(self.patrol, walked)
             near = links_near(where, self.seats, self.links)
             if near != self.watching:
                 fresh = [link for link in near if link not in self.watching]

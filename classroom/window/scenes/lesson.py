@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 import pygame
 
 from classroom.level import Level
+from classroom.objectives import goal_words
 from classroom.window import theme
 from classroom.window.fonts import scaled
-from classroom.window.scenes.common import Menu, Scene, key_hints, objective_words, paragraphs, text, wrap
+from classroom.window.scenes.common import Menu, Scene, key_hints, paragraphs, text, wrap
 
 if TYPE_CHECKING:
     from classroom.window.app import App
@@ -98,7 +99,7 @@ class LessonScene(Scene):
         label, body = scaled("bold", 17, scale), scaled("sans", 15, scale)
         y = float(inner.top)
         for title, items in (
-            ("To pass", [objective_words(o.metric, o.op, o.value) for o in self.level.objectives]),
+            ("To pass", [goal_words(o.metric, o.op, o.value) for o in self.level.objectives]),
             ("You may change", list(self.level.editable) or ["nothing: watch and learn"]),
             ("Concepts", [", ".join(self.level.concepts)]),
         ):

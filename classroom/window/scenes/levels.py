@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 import pygame
 
 from classroom.level import Level
+from classroom.objectives import goal_words
 from classroom.window import theme
 from classroom.window.fonts import scaled
-from classroom.window.scenes.common import Scene, key_hints, objective_words, paragraphs, stars, text, wrap
+from classroom.window.scenes.common import Scene, key_hints, paragraphs, stars, text, wrap
 
 if TYPE_CHECKING:
     from classroom.window.app import App
@@ -128,7 +129,7 @@ class LevelSelectScene(Scene):
         text(surface, "Objectives", label, theme.TEXT, (inner.left, y))
         y += label.get_linesize()
         for objective in level.objectives:
-            text(surface, "•  " + objective_words(objective.metric, objective.op, objective.value), small,
+            text(surface, "•  " + goal_words(objective.metric, objective.op, objective.value), small,
                  theme.TEXT_DIM, (inner.left + 6 * scale, y))
             y += small.get_linesize()
         y += 12 * scale

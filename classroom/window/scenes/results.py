@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pygame
 
 from classroom.level import Level
+from classroom.objectives import goal_words, metric
 from classroom.window import theme
 from classroom.window.fonts import scaled
 from classroom.window.hud import draw_histogram
@@ -20,8 +21,6 @@ from classroom.window.scenes.common import (
     Menu,
     Scene,
     key_hints,
-    metric_value,
-    objective_words,
     stars,
     text,
 )
@@ -121,15 +120,15 @@ class ResultsScene(Scene):
             mark = pygame.Rect(0, 0, round(16 * scale), round(16 * scale))
             mark.midleft = (row.left + round(10 * scale), row.centery)
             draw_mark(surface, mark, bool(objective["passed"]), scale)
-            words = objective_words(objective["metric"], objective["op"], objective["target"])
+            words = goal_words(objective["metric"], objective["op"], objective["target"])
             text(surface, words, body, theme.TEXT, (mark.right + 10 * scale, row.centery), "midleft")
-            value = metric_value(objective["metric"], objective["value"])
+            value = metric(objective["metric"]).format(objective["value"])
             text(surface, value, scaled("bold", 16, scale), theme.GOOD if objective["passed"] else theme.BAD,
                  (row.right - 12 * scale, row.centery), "midright")
             y = row.bottom + 6 * scale
         if not self.report.get("ledger_ok", True):
-            y = text(surface, "The ledger is not sound: some note did not end exactly once.", body, theme.BAD,
-                     (rect.left, y)).bottom
+            y = text(surface, f"Not {metric('ledger_ok').words}: some note did not end exactly once.", body,
+                     theme.BAD, (rect.left, y)).bottom
         return y
 
     def _draw_numbers(self, surface: pygame.Surface, rect: pygame.Rect, scale: float) -> None:
