@@ -74,7 +74,7 @@ class Timer:
         self.when = when
         self._callback = callback
         self._args = args
-        self._handle: asyncio.TimerHandle | None = None
+        self._handle: asyncio.Handle | None = None
         self._clock = clock
         self.cancelled = False
 
@@ -246,10 +246,12 @@ class RoomClock(Clock):
         if timer._handle is not None:
             timer._handle.cancel()
             timer._handle = None
-        if self._rate <= 0:
-            return  # paused: armed again when the clock moves
-        delay = (timer.when - self.now()) / self._rate
-        timer._handle = self._loop_now().call_later(max(delay, 0.0), self._fire, timer)
+        left = timer.when - self.now()
+        if left <= 0:  # due (a step may make timers due while the class stays paused)
+            timer._handle = self._loop_now().call_soon(self._fire, timer)
+        elif self._rate > 0:
+            timer._handle = self._loop_now().call_later(left / self._rate, self._fire, timer)
+        # else paused: armed again when the clock moves
 
     def _fire(self, timer: Timer) -> None:
         timer._handle = None
@@ -258,7 +260,7 @@ class RoomClock(Clock):
         self.refresh()
         if timer._handle is not None:
             return  # the refresh moved it
-        if self.now() + EARLY * max(self._rate, 1.0) < timer.when:
+        if self.now() + EARLY * self._rate < timer.when:
             self._schedule(timer)  # not yet in room time (the clock slowed or paused)
             return
         self._timers.discard(timer)
