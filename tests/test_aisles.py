@@ -22,12 +22,11 @@ from typing import Any
 import pytest
 
 from classroom.mesh.control import pki
-from classroom.mesh.room.aisles import faults_spec
 from classroom.mesh.runtime import net, specs, wire
 from classroom.mesh.runtime.clock import SharedClock
 from classroom.mesh.runtime.dice import Dice
 from classroom.mesh.runtime.launcher import Launcher
-from classroom.mesh.runtime.round import wait_gone
+from classroom.mesh.runtime.round import faults_spec, wait_gone
 
 pytestmark = pytest.mark.timeout(60)
 LIMIT = 5.0  # the most any expected data or event may take

@@ -1018,6 +1018,11 @@ def test_aisles_faults_loaded(tmp_path: Path) -> None:
     )
 
 
+def test_a_reset_may_cut_each_connection_by_chance(tmp_path: Path) -> None:
+    level = load_level(write(tmp_path, fault("{kind: reset, links: [[alice, ben]], probability: 0.25}")))
+    assert level.aisles[0].probability == 0.25
+
+
 def test_aisles_default_to_none_and_hold_to_false(tmp_path: Path) -> None:
     level = load_level(write(tmp_path, BASE + "traffic:\n  - {from: alice, to: cara}\naisles:\n"))
     assert level.aisles == ()
@@ -1052,7 +1057,7 @@ AISLE_ERRORS = {
     ),
     "unknown key in a fault": (
         fault("{kind: reset, links: [[alice, ben]], jitter: 5ms}"),
-        "aisles.faults[0] has an unknown key 'jitter'; allowed: kind, links, at, until, latency",
+        "aisles.faults[0] has an unknown key 'jitter'; allowed: kind, links, at, until, latency, probability",
     ),
     "unknown kind": (
         fault("{kind: slow_close, links: [[alice, ben]]}"),
@@ -1113,6 +1118,14 @@ AISLE_ERRORS = {
     "latency not a duration": (
         fault("{kind: latency, links: [[alice, ben]], latency: true}"),
         "aisles.faults[0].latency must be a duration like 400ms, 2s or 1m, got true",
+    ),
+    "probability for a fault that cuts nothing": (
+        fault("{kind: blackhole, links: [[alice, ben]], probability: 0.5}"),
+        "aisles.faults[0].probability: only a reset or a partition cuts connections by chance",
+    ),
+    "probability out of range": (
+        fault("{kind: reset, links: [[alice, ben]], probability: 1.5}"),
+        "aisles.faults[0].probability",
     ),
     "hold not a bool": (
         BASE + "traffic:\n  - from: alice\n    to: cara\n    hold: maybe  # <-\n",

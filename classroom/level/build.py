@@ -379,7 +379,8 @@ def _aisles(
     faults: list[AisleFault] = []
     for index, item in enumerate(items):
         item_at = faults_at.item(items, index)
-        entry = _mapping(ck, item, item_at, ("kind", "links", "at", "until", "latency"), ("kind", "links"))
+        entry = _mapping(ck, item, item_at, ("kind", "links", "at", "until", "latency", "probability"),
+                         ("kind", "links"))
         kind = _choice(ck, entry["kind"], item_at.key(entry, "kind"), AISLE_FAULT_KINDS)
         links_at = item_at.key(entry, "links")
         pairs = _list(ck, entry["links"], links_at, nonempty=True)
@@ -430,7 +431,15 @@ def _aisles(
                 latency_at.line,
                 f"{latency_at.name}: only a latency fault has a latency, this one is a {kind} fault",
             )
-        faults.append(AisleFault(kind=kind, links=tuple(seen), at=start, until=until, latency=latency))
+        probability = None
+        if "probability" in entry:
+            probability_at = item_at.key(entry, "probability")
+            if kind not in ("reset", "partition"):
+                ck.fail(probability_at.line, f"{probability_at.name}: only a reset or a partition cuts "
+                        f"connections by chance, this one is a {kind} fault")
+            probability = _probability(ck, entry["probability"], probability_at)
+        faults.append(AisleFault(kind=kind, links=tuple(seen), at=start, until=until, latency=latency,
+                                 probability=probability))
     return tuple(faults)
 
 

@@ -114,6 +114,7 @@ class AisleFault:
     at: float
     until: float | None = None  # None: to the end of the round
     latency: float | None = None  # only (and always) for kind latency
+    probability: float | None = None  # reset / partition: the chance each connection is cut (None: every one)
 
 
 @dataclass(frozen=True)

@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from classroom.level.seating import ranked_next_hops, seating_graph
-from classroom.mesh.control import pki
-from classroom.mesh.runtime import net, process, wire
+from classroom.mesh.control import pki, protocol
+from classroom.mesh.runtime import messages, net, process, wire
 from classroom.mesh.runtime.clock import Clock
 from classroom.mesh.runtime.events import EventBatch
 from classroom.mesh.runtime.net import FrameConnection
@@ -96,8 +96,8 @@ class Office(process.Role):
         self.cert_lifetime = float(identity.get("cert_lifetime", pki.DEFAULT_LEAF_LIFETIME))  # room seconds
         self.trusted = [self.ca]  # the roots in the trust bundle; the last one signs
         self.proxies: dict[str, FrameConnection] = {}
-        self.hellos: dict[str, dict[str, Any]] = {}
-        self.acks: dict[str, dict[str, Any]] = {}
+        self.hellos: dict[str, protocol.ProxyHello] = {}
+        self.acks: dict[str, protocol.ConfigAck] = {}
         self.roll: dict[str, dict[str, str]] = {}
         self.subscribers: list[Subscriber] = []
         self.away: set[str] = set()  # on the roll, but not at their desks
@@ -179,19 +179,24 @@ class Office(process.Role):
             # Pass the proxy's batch through unchanged: no decode-encode on the way.
             self._fan_out(wire.encode(frame), len(frame.header.get("events", ())))
             return
-        message = frame.header
-        kind = message.get("type")
+        if frame.type is not CONTROL:
+            raise wire.RemoteProtocolError(f"unexpected {frame.type.name} frame on the office's channel")
         proxy_id = conn.context
-        if kind == "hello" and proxy_id == "teacher":
-            self._on_teacher_hello(conn, message)
-        elif kind == "hello":
+        if proxy_id == "teacher":
+            if messages.control_type(frame) == "hello":
+                self._on_teacher_hello(conn, messages.text(frame.header, "csr", "hello"))
+            return
+        if proxy_id == "aisles":
+            return  # the aisles send only events
+        message = protocol.decode_proxy_message(frame)
+        if isinstance(message, protocol.ProxyHello):
             self._on_hello(conn, proxy_id, message)
-        elif kind == "ack":
+        elif isinstance(message, protocol.ConfigAck):
             self._on_ack(proxy_id, message)
-        elif kind == "renew":
+        elif isinstance(message, protocol.Renew):
             self._on_renew(conn, message)
-        elif kind == "presence":
-            self._on_presence(str(message.get("hand")), bool(message.get("present")))
+        else:
+            self._on_presence(message.hand, message.present)
 
     def _on_presence(self, hand: str, present: bool) -> None:
         """A student left her desk or came back: the roll changes, so do the routes."""
@@ -214,22 +219,22 @@ class Office(process.Role):
         if self.version:
             self._push_config()
 
-    def _on_hello(self, conn: FrameConnection, proxy_id: str, message: dict[str, Any]) -> None:
+    def _on_hello(self, conn: FrameConnection, proxy_id: str, message: protocol.ProxyHello) -> None:
         hands = self.spec.hands
         certs: dict[str, str] = {}
-        for hand in message["hands"]:
-            name = hand["name"]
+        for hand in message.hands:
+            name = hand.name
             if hands.get(name, {}).get("proxy") != proxy_id:
                 net.log("office", f"proxy {proxy_id} asked for {name}, which it does not serve")
                 continue
             identity = pki.spiffe_id(self.namespace, name)
             try:
-                cert = self.ca.issue(hand["csr"].encode(), identity, self.leaf_lifetime)
+                cert = self.ca.issue(hand.csr.encode(), identity, self.leaf_lifetime)
             except (pki.IdentityError, ValueError) as exc:
                 net.log("office", f"refused a certificate to {proxy_id}: {exc}")
                 continue
             certs[name] = pki.cert_pem(cert).decode()
-            self.roll[name] = hand["keys"]
+            self.roll[name] = hand.keys
             self.events.emit(
                 "cert_issued",
                 hand=name,
@@ -245,15 +250,15 @@ class Office(process.Role):
     def bundle(self) -> str:
         return "".join(ca.pem.decode() for ca in self.trusted)
 
-    def _on_renew(self, conn: FrameConnection, message: dict[str, Any]) -> None:
+    def _on_renew(self, conn: FrameConnection, message: protocol.Renew) -> None:
         """A proxy asks for a new card before its old one lapses: signed by today's CA."""
-        name = str(message.get("hand"))
+        name = message.hand
         if self.spec.hands.get(name, {}).get("proxy") != conn.context:
             net.log("office", f"{conn.context} asked to renew {name}'s card, which it does not hold")
             return
         identity = pki.spiffe_id(self.namespace, name)
         try:
-            cert = self.ca.issue(str(message["csr"]).encode(), identity, self.leaf_lifetime)
+            cert = self.ca.issue(message.csr.encode(), identity, self.leaf_lifetime)
         except (pki.IdentityError, ValueError) as exc:
             net.log("office", f"refused to renew {name}'s card: {exc}")
             return
@@ -288,11 +293,11 @@ class Office(process.Role):
             if proxy_id not in self.lost:
                 conn.send(CONTROL, {"type": "bundle", "bundle": self.bundle()})
 
-    def _on_teacher_hello(self, conn: FrameConnection, message: dict[str, Any]) -> None:
+    def _on_teacher_hello(self, conn: FrameConnection, csr: str) -> None:
         """The teacher is enrolled too: a genuine class card, for her own identity only."""
         identity = pki.spiffe_id(self.namespace, "teacher")
         try:
-            cert = self.ca.issue(message["csr"].encode(), identity, self.leaf_lifetime)
+            cert = self.ca.issue(csr.encode(), identity, self.leaf_lifetime)
         except (pki.IdentityError, ValueError) as exc:
             net.log("office", f"refused the teacher a certificate: {exc}")
             return
@@ -346,11 +351,11 @@ class Office(process.Role):
         self.events.emit("config_pushed", version=self.version, proxies=len(self.proxies),
                          present=present, away=sorted(self.away))
 
-    def _on_ack(self, proxy_id: str, message: dict[str, Any]) -> None:
-        if message.get("version") != self.version:
+    def _on_ack(self, proxy_id: str, message: protocol.ConfigAck) -> None:
+        if message.version != self.version:
             return
         self.acks[proxy_id] = message
-        self.events.emit("config_acked", proxy=proxy_id, version=self.version, links=message["links"])
+        self.events.emit("config_acked", proxy=proxy_id, version=self.version, links=message.links)
         if self.version == 1 and len(self.acks) == len(self.proxies):
             for conn in self.proxies.values():
                 conn.send(CONTROL, {"type": "start"})
@@ -358,7 +363,7 @@ class Office(process.Role):
                 if channel is not None:
                     channel.send(CONTROL, {"type": "start"})
             self._schedule_ca_rotation()
-            down = [lk for ack in self.acks.values() for lk in ack["links"] if not lk["up"]]
+            down = [lk for ack in self.acks.values() for lk in ack.links if not lk.get("up")]
             self.events.emit(
                 "room_ready", seconds=self.clock.wall() - self.started_at, students=len(self.roll), links_down=down
             )

@@ -37,6 +37,7 @@ from cryptography import x509
 
 from classroom.mesh.control import pki
 from classroom.mesh.control.policy import DISABLE, MeshPolicy
+from classroom.mesh.control.protocol import HandConfig
 from classroom.mesh.data import drive, outcomes, routing, stack
 from classroom.mesh.data.exchange import Exchange
 from classroom.mesh.data.inbound import Admission, Recipient, frame_note
@@ -320,18 +321,17 @@ class Hand:
                                 "csr": pki.make_csr(self.tls_key, self.identity).decode()})
 
     # --- configuration -------------------------------------------------------------------------------
-    async def apply(self, config: dict[str, Any], roll: dict[str, PublicKeys], policy: MeshPolicy,
+    async def apply(self, config: HandConfig, roll: dict[str, PublicKeys], policy: MeshPolicy,
                     present: frozenset[str], labels: dict[str, dict[str, str]]) -> list[dict[str, Any]]:
         first = not self.configured.is_set()
         self.policy = policy
         self.roll = roll
         self.labels = labels
-        self.routes = config["routes"]
+        self.routes = config.routes
         self.in_class = present
-        for n in config["neighbours"]:
-            if n["name"] not in self.neighbours:
-                self.neighbours[n["name"]] = Link(n["name"], n["identity"], (str(n["address"][0]),
-                                                  int(n["address"][1])), meshed=bool(n.get("meshed", True)))
+        for n in config.neighbours:
+            if n.name not in self.neighbours:
+                self.neighbours[n.name] = Link(n.name, n.identity, n.address, meshed=n.meshed)
         self.neighbour_ids = frozenset(link.identity for link in self.neighbours.values())
         self.configured.set()
         links = list(self.neighbours.values())

@@ -27,7 +27,7 @@ import os
 import socket
 from typing import Any
 
-from classroom.mesh.control.policy import MeshPolicy
+from classroom.mesh.control import protocol
 from classroom.mesh.data.hand import Hand
 from classroom.mesh.data.seal import PublicKeys
 from classroom.mesh.runtime import net, process, wire
@@ -94,21 +94,18 @@ class Proxy(process.Role):
             for hand in self.hands.values():
                 hand.install_bundle(bundle)
         elif kind == "config":
-            net.spawn(self._apply(message))
+            net.spawn(self._apply(protocol.decode_config(frame)))
         elif kind == "start":
             for hand in self.hands.values():
                 hand.start()
 
-    async def _apply(self, message: dict[str, Any]) -> None:
-        policy = MeshPolicy.from_json(message["policy"])
-        roll = {name: PublicKeys.from_json(keys) for name, keys in message["roll"].items()}
-        present = frozenset(message.get("present", roll))
-        labels = message.get("labels", {})
+    async def _apply(self, config: protocol.Config) -> None:
+        roll = {name: PublicKeys.from_json(keys) for name, keys in config.roll.items()}
         results = await asyncio.gather(*(
-            hand.apply(message["hands"][name], roll, policy, present, labels) for name, hand in self.hands.items()))
-        self.config_version = message["version"]
-        self.tell_office({"type": "ack", "proxy": self.spec.id, "version": message["version"],
+            hand.apply(config.hands[name], roll, config.policy, config.present, config.labels)
+            for name, hand in self.hands.items() if name in config.hands))
+        self.config_version = config.version
+        self.tell_office({"type": "ack", "proxy": self.spec.id, "version": config.version,
                           "links": [link for result in results for link in result]})
-
 
 ROLE = Proxy

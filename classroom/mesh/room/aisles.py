@@ -13,7 +13,7 @@ Each accepted connection is a :class:`Pipe` with two :class:`_Side`
 protocols: ``down`` (a's connection, accepted) and ``up`` (the one we dialed
 to b).  Bytes a→b are *notes* and take the passing time; bytes b→a are the
 acknowledgements and pass at once.  A delayed chunk waits in the pipe's queue
-with the time it is due; one timer per pipe (``loop.call_at``) delivers every
+with the time it is due; one timer per pipe (the round's clock) delivers every
 chunk that is due, in order, so a chunk never overtakes an earlier one.
 
 Faults come from the level's schedule (room seconds), counted from CONTROL
@@ -62,7 +62,7 @@ import contextlib
 import socket
 import struct
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from classroom.mesh.runtime import net, process, wire
@@ -79,12 +79,6 @@ DIAL_TIMEOUT = 5.0
 HANDSHAKE_CHUNKS = 3  # a→b chunks of a new connection that carry no note (TLS handshake, hello)
 SLACK = 0.002  # real seconds: a chunk due this soon goes now (uvloop's timers round to the millisecond)
 _LINGER_ZERO = struct.pack("ii", 1, 0)
-
-
-def faults_spec(faults: Iterable[Any]) -> tuple[AisleFaultSpec, ...]:
-    """The aisles' faults from a level's ``AisleFault`` tuple."""
-    return tuple(AisleFaultSpec(f.kind, tuple(tuple(pair) for pair in f.links), f.at, f.until, f.latency)
-                 for f in faults)
 
 
 def _abort(transport: asyncio.Transport | None) -> None:

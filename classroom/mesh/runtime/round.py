@@ -29,13 +29,12 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from classroom.level import Level
+from classroom.level import AisleFault, Level
 from classroom.mesh.control.policy import mesh_policy
-from classroom.mesh.room.aisles import faults_spec
 from classroom.mesh.runtime import net, specs, wire
 from classroom.mesh.runtime.clock import SharedClock
 from classroom.mesh.runtime.launcher import Launcher
@@ -56,6 +55,12 @@ class RoundResult:
     expected: int
     timed_out: bool
     room_ready_s: float | None
+
+
+def faults_spec(faults: Iterable[AisleFault]) -> tuple[specs.AisleFaultSpec, ...]:
+    """The aisles' faults from a level's ``aisles.faults``."""
+    return tuple(specs.AisleFaultSpec(f.kind, tuple((a, b) for a, b in f.links), f.at, f.until, f.latency,
+                                      f.probability) for f in faults)
 
 
 def proxy_groups(level: Level) -> list[list[str]]:
