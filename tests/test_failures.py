@@ -361,3 +361,20 @@ async def test_migrating_to_strict_with_a_student_not_yet_meshed(
     assert (tls[("alice", "ben")] == "TLSv1.3") is sealed
     if not eli_gets_through:
         assert any("plaintext connection refused" in e["reason"] for e in report["tls_rejected"])
+
+
+async def test_every_retry_waits_again_for_a_link_being_dialed_back(write_level) -> None:
+    # alice, ben and cara in a row: alice's only way to cara is her link to ben, cut for 4 s.
+    # Each try may wait up to its per-try time for that link to come back; twelve tries
+    # outlast the cut, but only if every retry gets its own wait.
+    doc = level_doc(traffic=[{"from": "alice", "to": "cara", "count": 4, "every": "100ms",
+                              "text": "after the bump"}])
+    doc["room"] = {"rows": 1, "cols": 3, "passing_time": "0ms", "links": "neighbours"}
+    doc["students"] = [{"name": n, "seat": [0, i]} for i, n in enumerate(("alice", "ben", "cara"))]
+    doc["aisles"] = {"faults": [{"kind": "reset", "links": [["alice", "ben"]], "at": "0ms", "until": "4s"}]}
+    doc["mesh"]["resources"].append(virtual_service(
+        "cara", timeout="30s", retries={"attempts": 12, "perTryTimeout": "500ms", "retryOn": "5xx,reset"}))
+    report, events = await play(write_level, doc)
+    assert report["ledger_ok"]
+    assert any(e.get("kind") == "link_down" and e.get("hand") == "alice" for e in events)  # the cut happened
+    assert report["notes"]["delivered"] == report["notes"]["sent"] == 4

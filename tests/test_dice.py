@@ -1,4 +1,4 @@
-"""The same seed, the same drops: a hand's dice are keyed by the note's own try number there."""
+"""The round's dice: the same seed tells the same story, whatever the interleaving of notes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Retry budgets count a retry from the moment it is decided, so a burst of failures cannot overshoot."""
+"""Retry budgets, backoff and outlier detection: the pure rules, and a burst of failures in a real round.
+
+A retry is counted from the moment it is decided, so a burst of failures cannot overshoot the budget."""
 
 from __future__ import annotations
 
@@ -66,3 +68,27 @@ async def test_a_burst_of_failures_stays_within_the_budget(write_level) -> None:
     assert any(e.get("kind") == "retry_budget_exhausted" for e in result.events)
     assert report["retries"] > LIMIT  # the budget is given back: retries go on after the first ones
     assert most_retries_at_once(result.events, "alice") <= LIMIT
+
+
+def test_an_ejection_ends_after_its_time_and_grows_with_each_one() -> None:
+    from classroom.mesh.data.resilience import OutlierDetector
+
+    now = [0.0]
+    detector = OutlierDetector(lambda: now[0], consecutive_errors=2, base_ejection_time=10.0,
+                               max_ejection_percent=100)
+    assert detector.failure("ben", 2) is None
+    assert detector.failure("ben", 2) == 10.0 and detector.ejected("ben")
+    now[0] = 10.5
+    assert not detector.ejected("ben")  # back after baseEjectionTime
+    detector.success("ben")
+    detector.failure("ben", 2)
+    assert detector.failure("ben", 2) == 20.0  # the second ejection lasts twice as long
+    assert detector.failure("gus", 2) is None and detector.failure("gus", 2) == 10.0  # 100%: both may go
+
+
+def test_at_most_max_ejection_percent_of_the_pool_is_ejected_but_always_one() -> None:
+    from classroom.mesh.data.resilience import OutlierDetector
+
+    detector = OutlierDetector(lambda: 0.0, consecutive_errors=1, max_ejection_percent=10)
+    assert detector.failure("ben", 3) is not None  # 10% of 3 is 0: one may go all the same
+    assert detector.failure("gus", 3) is None and not detector.ejected("gus")
