@@ -1,1 +1,1 @@
-"""The real mesh: the office (control plane), the students, their proxies and the wire."""
+"""The real mesh: runtime (clock, wire, processes), control (the office), data (the proxies), room."""

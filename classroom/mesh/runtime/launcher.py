@@ -240,9 +240,8 @@ def _preload() -> None:
 
     with contextlib.suppress(ImportError):
         import uvloop  # noqa: F401
-    from classroom.mesh.control import office  # noqa: F401
-    from classroom.mesh.data import proxy  # noqa: F401
-    from classroom.mesh.room import aisles, student, teacher  # noqa: F401
+    for module in ROLES.values():  # by name: the launcher sits below the roles it forks
+        importlib.import_module(module)
 
 
 if __name__ == "__main__":
