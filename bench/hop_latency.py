@@ -41,7 +41,7 @@ from typing import Any
 
 from classroom.mesh.control import pki
 from classroom.mesh.control.policy import MeshPolicy
-from classroom.mesh.runtime import net, wire
+from classroom.mesh.runtime import net, specs, wire
 from classroom.mesh.runtime.launcher import Launcher
 
 NOTE, ACK, SEND = wire.FrameType.NOTE, wire.FrameType.ACK, wire.FrameType.SEND
@@ -460,9 +460,10 @@ class ProxyHandle:
     proc: subprocess.Popen[bytes] | None = None
 
 
-def proxy_spec(proxy_id: str, hand: str) -> dict[str, Any]:
-    return {"id": proxy_id, "namespace": NAMESPACE, "speed": 1.0, "passing_time": 0.0,
-            "hands": [{"name": hand}]}
+def proxy_spec(proxy_id: str, hand: str) -> specs.ProxySpec:
+    # No shared clock file: the proxy keeps a private room clock at rate 1 (room time = wall time).
+    return specs.ProxySpec(clock=None, seed=1, namespace=NAMESPACE, id=proxy_id, hands=(specs.HandSpec(hand),),
+                           passing_time=0.0)
 
 
 def prepare_proxy(proxy_id: str) -> tuple[socket.socket, socket.socket, socket.socket,
@@ -474,8 +475,7 @@ def prepare_proxy(proxy_id: str) -> tuple[socket.socket, socket.socket, socket.s
 def spawn_proxy(launcher: Launcher, proxy_id: str, hand: str) -> ProxyHandle:
     ours, theirs, peer, app = prepare_proxy(proxy_id)
     try:
-        pid = launcher.spawn("proxy", proxy_spec(proxy_id, hand),
-                             [theirs.fileno(), peer.fileno(), app.fileno()])
+        pid = launcher.spawn(proxy_spec(proxy_id, hand), [theirs.fileno(), peer.fileno(), app.fileno()])
         return ProxyHandle(proxy_id, pid, ours, peer.getsockname(), app.getsockname())
     finally:  # the child has its own copies now
         for sock in (theirs, peer, app):
@@ -489,10 +489,11 @@ import cProfile, json, signal, sys, ctypes
 ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 from classroom.mesh.data import proxy
+from classroom.mesh.runtime import process, specs
 profile = cProfile.Profile()
 signal.signal(signal.SIGUSR1, lambda *_: profile.enable())
 signal.signal(signal.SIGUSR2, lambda *_: profile.disable())
-proxy.main(json.loads(sys.argv[1]), [int(fd) for fd in sys.argv[3:]])
+process.main(proxy.Proxy, specs.ProxySpec.from_json(json.loads(sys.argv[1])), [int(fd) for fd in sys.argv[3:]])
 profile.disable()
 profile.dump_stats(sys.argv[2])
 """
@@ -504,7 +505,7 @@ def spawn_profiled_proxy(proxy_id: str, hand: str, stats_path: str) -> ProxyHand
     fds = [theirs.fileno(), peer.fileno(), app.fileno()]
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-c", PROFILE_CODE, json.dumps(proxy_spec(proxy_id, hand)),
+            [sys.executable, "-c", PROFILE_CODE, json.dumps(proxy_spec(proxy_id, hand).to_json()),
              stats_path, *map(str, fds)], pass_fds=fds)
         return ProxyHandle(proxy_id, proc.pid, ours, peer.getsockname(), app.getsockname(),
                            proc=proc)
@@ -1036,7 +1037,7 @@ def print_profile(stats_path: str, proc: subprocess.Popen[bytes] | None) -> None
     print(f"Profile of a proxy during a saturation run (cProfile; {stats.total_tt:.2f} s in "  # type: ignore[attr-defined]
           "Python-visible calls; uvloop's own C work, epoll and idle time are not listed; "
           "transport.write's TLS record and send() are inside net.py write):")
-    stats.sort_stats("tottime").print_stats(25)
+    stats.sort_stats(os.environ.get("PROFILE_SORT", "tottime")).print_stats(int(os.environ.get("PROFILE_LINES", "25")))
 
 
 # --- main -------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import gc
 import json
 import multiprocessing
@@ -78,8 +79,8 @@ def spawn(launcher: Launcher, proxy_id: str, telemetry: bool) -> hl.ProxyHandle:
     """ben's proxy, with per-hop telemetry on or off (hop_latency.spawn_proxy, plus the switch)."""
     ours, theirs, peer, app = hl.prepare_proxy(proxy_id)
     try:
-        spec = {**hl.proxy_spec(proxy_id, "ben"), "telemetry": telemetry}
-        pid = launcher.spawn("proxy", spec, [theirs.fileno(), peer.fileno(), app.fileno()])
+        spec = dataclasses.replace(hl.proxy_spec(proxy_id, "ben"), telemetry=telemetry)
+        pid = launcher.spawn(spec, [theirs.fileno(), peer.fileno(), app.fileno()])
         return hl.ProxyHandle(proxy_id, pid, ours, peer.getsockname(), app.getsockname())
     finally:
         for sock in (theirs, peer, app):

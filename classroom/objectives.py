@@ -29,6 +29,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from classroom.mesh import outcomes
+
 Report = Mapping[str, Any]
 
 # How a metric's value reads (Metric.unit).
@@ -60,8 +62,8 @@ OPS: dict[str, Callable[[float, float], bool]] = {
 }
 SIGNS = {">=": "≥", "<=": "≤", "==": "=", ">": ">", "<": "<", "!=": "≠"}
 
-# The causes a failed note's result may give; each has its metric failed_<cause>.
-FAILURE_CAUSES = ("timeout", "refused", "denied", "reset", "absent")
+# The causes a failed note's result may give (the outcome table's); each has its metric failed_<cause>.
+FAILURE_CAUSES = outcomes.CAUSES
 
 
 @dataclass(frozen=True)

@@ -14,14 +14,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from classroom.level import Level
+from classroom.mesh import outcomes
 from classroom.objectives import FAILURE_CAUSES, REGISTRY, judge
 
 TEACHER_EVENTS = {"teacher_read": "read", "teacher_caught": "caught",
                   "teacher_impersonation": "impersonations",
                   "teacher_impersonation_accepted": "impersonations_accepted"}
-# Each arrival of a note (any try) at a hand ends in exactly one of these events.
-ARRIVALS = frozenset({"forwarded", "refused", "dropped", "delivered", "duplicate_suppressed",
-                      "absent_refused", "seal_broken"})
+ARRIVALS = outcomes.ARRIVALS  # each arrival of a note (any try) at a hand ends in exactly one of these
 
 
 def percentile(values: list[float], q: float) -> float:

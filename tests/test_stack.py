@@ -12,12 +12,13 @@ from typing import Any
 
 import pytest
 
+from classroom.mesh import outcomes
 from classroom.mesh.control.policy import Budget, DestinationPolicy, MeshPolicy, Outlier, Retries
-from classroom.mesh.data import drive, outbound, outcomes, stack
+from classroom.mesh.data import drive, outbound, stack
 from classroom.mesh.data.exchange import Exchange
 from classroom.mesh.data.links import Link
-from classroom.mesh.data.outcomes import Flag, Outcome
 from classroom.mesh.data.resilience import OutlierDetector, RetryBudget
+from classroom.mesh.outcomes import Flag, Outcome
 from classroom.mesh.runtime import messages, wire
 from classroom.mesh.runtime.clock import FakeClock
 from classroom.mesh.runtime.dice import Dice
@@ -108,7 +109,7 @@ class FakeHand:
     def send(self, ex: Exchange, layer: Any = None) -> list[Outcome]:
         """Start ``ex`` down the origin stack (or ``layer``); the list gets its outcome."""
         got: list[Outcome] = []
-        drive.start((layer or stack.origin_stack(self, outbound.Transport(self))).handle(ex), got.append)  # type: ignore[arg-type]
+        drive.start((layer or stack.origin_stack(self, outbound.Transport(self), self.policy)).handle(ex), got.append)  # type: ignore[arg-type]
         return got
 
     def answer(self, peer: str, delivered: bool = True, **failure: Any) -> messages.Note:
@@ -162,8 +163,10 @@ async def test_a_policy_denial_is_never_retried() -> None:
 
 
 async def test_the_per_try_timeout_gives_up_on_a_try_and_the_note_timeout_on_the_note() -> None:
-    hand = FakeHand()
-    got = hand.send(hand.exchange(timeout=2.5, retries=retries(10, "5xx", per_try=1.0)))
+    from classroom.mesh.control.policy import RoutePolicy
+
+    hand = FakeHand(MeshPolicy(routes={"fay": RoutePolicy(timeout=2.5, retries=retries(10, "5xx", per_try=1.0))}))
+    got = hand.send(hand.exchange(timeout=2.5))
     await hand.clock.advance(1.0)
     spans = hand.kinds("span")
     assert len(spans) == 1 and spans[0]["flag"] == "UT"  # the first try gave up at 1 s
@@ -260,7 +263,7 @@ async def test_a_relay_has_no_ledger_and_no_faults() -> None:
 
     policy = MeshPolicy(routes={"fay": RoutePolicy(fault=Fault(abort_percent=100.0))})
     hand = FakeHand(policy)
-    relay = stack.relay_stack(hand, outbound.Transport(hand))  # type: ignore[arg-type]
+    relay = stack.relay_stack(hand, outbound.Transport(hand), hand.policy)  # type: ignore[arg-type]
     got = hand.send(hand.exchange(origin=False, retries=retries(0)), relay)
     await hand.clock.settle()
     hand.answer("ben")

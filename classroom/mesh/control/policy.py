@@ -98,6 +98,10 @@ class Identity:
     trust_old_root_until: float | None = None  # when the old root leaves the trust bundle
 
 
+NO_ROUTE_POLICY = RoutePolicy()
+NO_DESTINATION_POLICY = DestinationPolicy()
+
+
 @dataclass(frozen=True)
 class MeshPolicy:
     mtls_mode: str = PERMISSIVE  # Istio: an unset PeerAuthentication is treated as PERMISSIVE
@@ -107,8 +111,12 @@ class MeshPolicy:
     authz: tuple[authz.Policy, ...] = ()
     identity: Identity = field(default_factory=Identity)
 
+    def __post_init__(self) -> None:
+        # Asked for at every hand for every note: the defaults are made once, not per call.
+        object.__setattr__(self, "_default_retries", Retries(attempts=self.default_attempts))
+
     def route(self, host: str) -> RoutePolicy:
-        return self.routes.get(host) or self.routes.get("*") or RoutePolicy()
+        return self.routes.get(host) or self.routes.get("*") or NO_ROUTE_POLICY
 
     def note_timeout(self, host: str) -> float:
         timeout = self.route(host).timeout
@@ -116,10 +124,22 @@ class MeshPolicy:
 
     def retries(self, host: str) -> Retries:
         retries = self.route(host).retries
-        return retries if retries is not None else Retries(attempts=self.default_attempts)
+        return retries if retries is not None else self._default_retries  # type: ignore[attr-defined]
 
     def destination(self, host: str) -> DestinationPolicy:
-        return self.destinations.get(host) or self.destinations.get("*") or DestinationPolicy()
+        return self.destinations.get(host) or self.destinations.get("*") or NO_DESTINATION_POLICY
+
+    @property
+    def has_faults(self) -> bool:
+        return any(r.fault is not None for r in self.routes.values())
+
+    @property
+    def has_per_try_timeouts(self) -> bool:
+        return any(r.retries is not None and r.retries.per_try_timeout is not None for r in self.routes.values())
+
+    @property
+    def has_outlier_detection(self) -> bool:
+        return any(d.outlier is not None for d in self.destinations.values())
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -6,7 +6,7 @@ hand will pass it on (its own name already on ``path``), the sealed body, the
 retry policy of the route, and the state of the tries this hand makes.  The
 layers of :mod:`classroom.mesh.data.outbound` read and update it as the note
 goes down the stack; the outcome comes back up as an
-:class:`~classroom.mesh.data.outcomes.Outcome`.
+:class:`~classroom.mesh.outcomes.Outcome`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from classroom.mesh.runtime.dice import Dice
 
 if TYPE_CHECKING:
     from classroom.mesh.data.links import Link
-    from classroom.mesh.data.outcomes import Outcome
+    from classroom.mesh.outcomes import Outcome
 
 
 @dataclass(slots=True)

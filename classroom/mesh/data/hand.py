@@ -35,17 +35,18 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 
+from classroom.mesh import outcomes
 from classroom.mesh.control import pki
 from classroom.mesh.control.policy import DISABLE, MeshPolicy
 from classroom.mesh.control.protocol import HandConfig
-from classroom.mesh.data import drive, outcomes, routing, stack
+from classroom.mesh.data import drive, routing, stack
 from classroom.mesh.data.exchange import Exchange
 from classroom.mesh.data.inbound import Admission, Recipient, frame_note
 from classroom.mesh.data.links import Dialer, Link
 from classroom.mesh.data.outbound import Transport
-from classroom.mesh.data.outcomes import Outcome
 from classroom.mesh.data.resilience import OutlierDetector, RetryBudget
 from classroom.mesh.data.seal import PublicKeys, SealError, StudentKeys
+from classroom.mesh.outcomes import Outcome
 from classroom.mesh.runtime import messages, net, wire
 from classroom.mesh.runtime.clock import Clock
 from classroom.mesh.runtime.net import FrameConnection
@@ -109,9 +110,21 @@ class Hand:
         self.dialer = Dialer(self, self.clock, self.emit, self._on_ack, self._on_link_down)
         self.admission = Admission(self)
         self.recipient = Recipient(self)
-        transport = Transport(self)
-        self.origin_stack = stack.origin_stack(self, transport)
-        self.inbound_stack = stack.inbound_stack(self, self.recipient, stack.relay_stack(self, transport))
+        self.transport = Transport(self)
+        self._assemble()
+
+    def _assemble(self) -> None:
+        """The stacks for the policy in force (:mod:`classroom.mesh.data.stack`), and fresh lookups."""
+        policy = self.policy
+        self.origin_stack = stack.origin_stack(self, self.transport, policy)
+        self.inbound_stack = stack.inbound_stack(self, self.recipient,
+                                                 stack.relay_stack(self, self.transport, policy), policy)
+        self._budget_of: dict[str, RetryBudget | None] = {}
+        self._outlier_of: dict[str, OutlierDetector | None] = {}
+        for host, budget in self.budgets.items():  # the counts go on; the limits are the new policy's
+            limits = policy.destination(host).budget
+            if limits is not None:
+                budget.percent, budget.min_retry_concurrency = limits.percent, limits.min_retry_concurrency
 
     @property
     def stopping(self) -> bool:
@@ -124,22 +137,32 @@ class Hand:
 
     # --- what the layers ask of the hand -------------------------------------------------------------
     def budget(self, host: str) -> RetryBudget | None:
+        try:
+            return self._budget_of[host]
+        except KeyError:
+            pass
         policy = self.policy.destination(host).budget
-        if policy is None:
-            return None
-        budget = self.budgets.get(host)
-        if budget is None:
-            budget = self.budgets[host] = RetryBudget(policy.percent, policy.min_retry_concurrency)
+        budget = None
+        if policy is not None:
+            budget = self.budgets.get(host)
+            if budget is None:
+                budget = self.budgets[host] = RetryBudget(policy.percent, policy.min_retry_concurrency)
+        self._budget_of[host] = budget
         return budget
 
     def outlier(self, host: str) -> OutlierDetector | None:
+        try:
+            return self._outlier_of[host]
+        except KeyError:
+            pass
         policy = self.policy.destination(host).outlier
-        if policy is None:
-            return None
-        detector = self.outliers.get(host)
-        if detector is None:
-            detector = self.outliers[host] = OutlierDetector(
-                self.clock.now, policy.consecutive_errors, policy.base_ejection_time, policy.max_ejection_percent)
+        detector = None
+        if policy is not None:
+            detector = self.outliers.get(host)
+            if detector is None:
+                detector = self.outliers[host] = OutlierDetector(
+                    self.clock.now, policy.consecutive_errors, policy.base_ejection_time, policy.max_ejection_percent)
+        self._outlier_of[host] = detector
         return detector
 
     async def wait_present(self, student: str, until: float) -> bool:
@@ -324,7 +347,9 @@ class Hand:
     async def apply(self, config: HandConfig, roll: dict[str, PublicKeys], policy: MeshPolicy,
                     present: frozenset[str], labels: dict[str, dict[str, str]]) -> list[dict[str, Any]]:
         first = not self.configured.is_set()
-        self.policy = policy
+        if policy != self.policy or first:
+            self.policy = policy
+            self._assemble()
         self.roll = roll
         self.labels = labels
         self.routes = config.routes

@@ -38,15 +38,16 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from classroom.mesh import outcomes
 from classroom.mesh.control import authz, pki
-from classroom.mesh.data import outcomes
 from classroom.mesh.data.exchange import Exchange
 from classroom.mesh.data.links import _TRANSPORT_LIMIT, HANDSHAKE_TIMEOUT
-from classroom.mesh.data.outcomes import Outcome
 from classroom.mesh.data.seal import SealError
+from classroom.mesh.outcomes import Outcome
 from classroom.mesh.runtime import messages, net, wire
 from classroom.mesh.runtime.messages import Note
 from classroom.mesh.runtime.net import FrameConnection
@@ -59,7 +60,12 @@ RECEIPT_MARGIN = 10.0  # room seconds a receipt outlives its note's deadline
 
 
 class InboundLayer(Protocol):
-    async def handle(self, note: Note, principal: str | None) -> Outcome | None: ...
+    def handle(self, note: Note, principal: str | None) -> Awaitable[Outcome | None]: ...
+
+
+async def answered(outcome: Outcome | None) -> Outcome | None:
+    """An answer known at once, as an awaitable (a layer that decides without its inner one)."""
+    return outcome
 
 
 class Admission:
@@ -140,7 +146,7 @@ class Authorize:
     def __init__(self, hand: Hand, inner: InboundLayer) -> None:
         self.hand, self.inner = hand, inner
 
-    async def handle(self, note: Note, principal: str | None) -> Outcome | None:
+    def handle(self, note: Note, principal: str | None) -> Awaitable[Outcome | None]:
         hand = self.hand
         policies = hand.policy.authz
         if policies:
@@ -152,9 +158,9 @@ class Authorize:
                 net.log(f"proxy {hand.name}",
                         f'error access note={note.id} src.identity="{src}" dst.identity="{hand.identity}" '
                         f'direction="inbound" error="note refused due to policy rejection: {decision.reason}"')
-                return Outcome.failure(outcomes.RBAC_DENIED, f"RBAC: access denied at {hand.name} ({decision.reason})",
-                                       hand.name)
-        return await self.inner.handle(note, principal)
+                return answered(Outcome.failure(outcomes.RBAC_DENIED,
+                                                f"RBAC: access denied at {hand.name} ({decision.reason})", hand.name))
+        return self.inner.handle(note, principal)
 
 
 class ForMe:
@@ -163,10 +169,10 @@ class ForMe:
     def __init__(self, hand: Hand, recipient: InboundLayer, relay: InboundLayer) -> None:
         self.hand, self.recipient, self.relay = hand, recipient, relay
 
-    async def handle(self, note: Note, principal: str | None) -> Outcome | None:
+    def handle(self, note: Note, principal: str | None) -> Awaitable[Outcome | None]:
         if note.to == self.hand.name:
-            return await self.recipient.handle(note, principal)
-        return await self.relay.handle(note, principal)
+            return self.recipient.handle(note, principal)
+        return self.relay.handle(note, principal)
 
 
 @dataclass
@@ -251,25 +257,33 @@ class Behaviour:
     def __init__(self, hand: Hand, inner: InboundLayer) -> None:
         self.hand, self.inner = hand, inner
 
-    async def handle(self, note: Note, principal: str | None) -> Outcome | None:
+    def handle(self, note: Note, principal: str | None) -> Awaitable[Outcome | None]:
         hand = self.hand
         behaviour = hand.behaviour
         if not hand.present:
             hand.emit("absent_refused", note=note.id, hand=hand.name, attempt=note.attempt)
-            return Outcome.failure(outcomes.HAND_ABSENT, f"{hand.name} is not at the desk to pass it on", hand.name)
+            return answered(Outcome.failure(outcomes.HAND_ABSENT, f"{hand.name} is not at the desk to pass it on",
+                                            hand.name))
         if behaviour.refuses:
             hand.emit("refused", note=note.id, hand=hand.name, attempt=note.attempt)
-            return Outcome.failure(outcomes.HAND_REFUSES, f"{hand.name} refuses to pass notes", hand.name)
+            return answered(Outcome.failure(outcomes.HAND_REFUSES, f"{hand.name} refuses to pass notes", hand.name))
         drops = behaviour.drops
         if drops and hand.dice.happens(drops, "drop", note.id, hand.name, note.arrival):
             hand.emit("dropped", note=note.id, hand=hand.name, attempt=note.attempt, what="note")
-            return None  # silently: the one who handed it over finds out by its timeout
+            return answered(None)  # silently: the one who handed it over finds out by its timeout
         if behaviour.nosy:
             _peek(hand, note)
         hand.emit("forwarded", note=note.id, hand=hand.name, attempt=note.attempt, trace=note.trace)
-        if behaviour.slow > 0:
-            await hand.clock.sleep_until(min(hand.clock.now() + behaviour.slow, note.deadline))
+        if behaviour.slow > 0 or drops:
+            return self._slowly_or_dropping_the_reply(note, principal)
+        return self.inner.handle(note, principal)
+
+    async def _slowly_or_dropping_the_reply(self, note: Note, principal: str | None) -> Outcome | None:
+        hand = self.hand
+        if hand.behaviour.slow > 0:
+            await hand.clock.sleep_until(min(hand.clock.now() + hand.behaviour.slow, note.deadline))
         outcome = await self.inner.handle(note, principal)
+        drops = hand.behaviour.drops
         if outcome is not None and outcome.ok and drops and hand.dice.happens(
                 drops, "drop-reply", note.id, hand.name, note.arrival):
             hand.emit("dropped", note=note.id, hand=hand.name, what="reply")
@@ -294,13 +308,13 @@ class Relay:
     def __init__(self, hand: Hand, outbound: Layer) -> None:
         self.hand, self.outbound = hand, outbound
 
-    async def handle(self, note: Note, principal: str | None) -> Outcome | None:
+    def handle(self, note: Note, principal: str | None) -> Awaitable[Outcome | None]:
         hand = self.hand
         ex = Exchange(note.id, note.sender, note.to, note.host, note.trace, note.deadline, [*note.path, hand.name],
                       note.body, note.sealed, note.reply, hand.policy.retries(note.host), origin=False,
                       arrival_tries=note.tries, parent_span=_parent_span(note.traceparent),
                       started=hand.clock.now())
-        return await self.outbound.handle(ex)
+        return self.outbound.handle(ex)
 
 
 def _parent_span(traceparent: str | None) -> str | None:

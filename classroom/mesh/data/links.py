@@ -24,9 +24,10 @@ import ssl
 from collections.abc import Callable
 from typing import Any
 
+from classroom.mesh import outcomes
 from classroom.mesh.control import pki
-from classroom.mesh.data import outcomes
-from classroom.mesh.data.outcomes import Outcome
+from classroom.mesh.data.drive import Slot
+from classroom.mesh.outcomes import Outcome
 from classroom.mesh.runtime import messages, net, wire
 from classroom.mesh.runtime.clock import Clock
 from classroom.mesh.runtime.net import FrameConnection
@@ -49,7 +50,7 @@ class Link:
         self.dialing = False
         self.error: str | None = None
         self.welcome: asyncio.Future[None] | None = None
-        self._pending: dict[tuple[str, int], asyncio.Future[Outcome]] = {}
+        self._pending: dict[tuple[str, int], Slot[Outcome]] = {}
         self._up_waiters: list[asyncio.Future[None]] = []
 
     @property
@@ -57,10 +58,10 @@ class Link:
         return self.conn is not None
 
     # --- the tries on this link ------------------------------------------------------------------
-    def expect(self, note_id: str, attempt: int) -> asyncio.Future[Outcome]:
-        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        self._pending[(note_id, attempt)] = future
-        return future
+    def expect(self, note_id: str, attempt: int) -> Slot[Outcome]:
+        slot: Slot[Outcome] = Slot()
+        self._pending[(note_id, attempt)] = slot
+        return slot
 
     def forget(self, note_id: str, attempt: int) -> None:
         self._pending.pop((note_id, attempt), None)

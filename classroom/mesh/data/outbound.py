@@ -3,8 +3,14 @@
 Theory of operation
 -------------------
 Each layer is a small class with an ``inner`` layer and one verb,
-``async def handle(ex: Exchange) -> Outcome``: it does its one job around the
-call to ``inner.handle(ex)``.  :mod:`classroom.mesh.data.stack` assembles them,
+``handle(ex: Exchange) -> Awaitable[Outcome]``: it does its one job around the
+call to ``inner.handle(ex)``.  A layer with work on the way back up (a retry,
+a detector, the ledger) is a coroutine that awaits its inner layer; a layer
+whose work is all on the way down (the balancer, faults, the per-try timeout)
+returns its inner layer's awaitable as it is, a tail call, so a note that
+waits holds a frame only for the layers that will act on its outcome: a busy
+hand carries hundreds of waiting notes, and each frame held is memory the
+next note's work has to share the cache with.  :mod:`classroom.mesh.data.stack` assembles them,
 top to bottom, and says why each sits where it does.  From the top:
 
 * :class:`Ledger` (our own student's notes only): the note's one terminal
@@ -28,18 +34,19 @@ top to bottom, and says why each sits where it does.  From the top:
 Every wait below :class:`Deadline` is bounded by the note's deadline on the
 round's clock, so no layer needs to be cancelled: each returns an outcome in
 time.  Layers never raise for a note that fails: failing is an
-:class:`~classroom.mesh.data.outcomes.Outcome`.
+:class:`~classroom.mesh.outcomes.Outcome`.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Protocol
 
-from classroom.mesh.data import outcomes
+from classroom.mesh import outcomes
 from classroom.mesh.data.exchange import Exchange, HandView
-from classroom.mesh.data.outcomes import Flag, Outcome
 from classroom.mesh.data.resilience import backoff
+from classroom.mesh.outcomes import Flag, Outcome
 from classroom.mesh.runtime import messages
 
 if TYPE_CHECKING:
@@ -49,7 +56,12 @@ CONNECT_WAIT = 1.0  # room seconds a try may wait for a cut link to come back (E
 
 
 class Layer(Protocol):
-    async def handle(self, ex: Exchange) -> Outcome: ...
+    def handle(self, ex: Exchange) -> Awaitable[Outcome]: ...
+
+
+async def settled(outcome: Outcome) -> Outcome:
+    """An outcome known at once, as an awaitable (a layer that decides without its inner one)."""
+    return outcome
 
 
 class Ledger:
@@ -72,6 +84,7 @@ class Deadline:
 
     async def handle(self, ex: Exchange) -> Outcome:
         if self.hand.clock.now() < ex.deadline:
+            ex.try_deadline = ex.deadline  # unless a per-try timeout gives up sooner
             outcome = await self.inner.handle(ex)
             if outcome.ok or self.hand.clock.now() < ex.deadline:
                 return outcome
@@ -147,7 +160,16 @@ class Balance:
     def __init__(self, hand: HandView, inner: Layer) -> None:
         self.hand, self.inner = hand, inner
 
-    async def handle(self, ex: Exchange) -> Outcome:
+    def handle(self, ex: Exchange) -> Awaitable[Outcome]:
+        link = self._choose(ex)
+        if link is not None:
+            ex.tried.append(link.peer)
+            ex.hop = link
+            return self.inner.handle(ex)
+        return self._wait_for_a_hop(ex)
+
+    async def _wait_for_a_hop(self, ex: Exchange) -> Outcome:
+        """No next hop now: hold the note for an absent recipient, or wait once for a link."""
         hand = self.hand
         while True:
             link = self._choose(ex)
@@ -207,7 +229,7 @@ class FaultInjection:
     def __init__(self, hand: HandView, inner: Layer) -> None:
         self.hand, self.inner = hand, inner
 
-    async def handle(self, ex: Exchange) -> Outcome:
+    def handle(self, ex: Exchange) -> Awaitable[Outcome]:
         hand = self.hand
         ex.try_delay = 0.0
         fault = hand.policy.route(ex.host).fault
@@ -216,14 +238,14 @@ class FaultInjection:
                                                          ex.tries):
                 hand.emit("fault_injected", note=ex.id, hand=hand.name, fault="abort", status=fault.abort_status,
                           flag="FI")
-                return Outcome.failure(outcomes.FAULT_ABORT, f"fault injected: abort with {fault.abort_status}",
-                                       hand.name, status=fault.abort_status)
+                return settled(Outcome.failure(outcomes.FAULT_ABORT, f"fault injected: abort with {fault.abort_status}",
+                                               hand.name, status=fault.abort_status))
             if fault.delay_percent and hand.dice.happens(fault.delay_percent / 100, "delay", ex.id, hand.name,
                                                          ex.tries):
                 hand.emit("fault_injected", note=ex.id, hand=hand.name, fault="delay", delay=fault.delay,
                           flag="DI")
                 ex.try_delay = fault.delay
-        return await self.inner.handle(ex)
+        return self.inner.handle(ex)
 
 
 class PerTryTimeout:
@@ -232,14 +254,14 @@ class PerTryTimeout:
     def __init__(self, hand: HandView, inner: Layer) -> None:
         self.hand, self.inner = hand, inner
 
-    async def handle(self, ex: Exchange) -> Outcome:
+    def handle(self, ex: Exchange) -> Awaitable[Outcome]:
         per_try = ex.retries.per_try_timeout
         limit = ex.deadline
         if per_try is not None:
             # An injected delay and the proxy's own passing time are part of the try.
             limit = min(limit, self.hand.clock.now() + per_try + ex.try_delay + self.hand.passing_delay)
         ex.try_deadline = limit
-        return await self.inner.handle(ex)
+        return self.inner.handle(ex)
 
 
 class Transport:
@@ -267,11 +289,14 @@ class Transport:
                 await clock.sleep_until(min(clock.now() + delay, ex.try_deadline))
             outcome = self._send(ex, link, attempt, span)
             if outcome is None:
+                timer = clock.expire_at(answer, ex.try_deadline)
                 try:
-                    outcome = await clock.due(answer, ex.try_deadline)
+                    outcome = await answer
                 except TimeoutError:
                     outcome = Outcome.failure(outcomes.TRY_TIMEOUT, f"{link.peer} did not answer in time",
                                               hand.name, hop=link.peer)
+                finally:
+                    timer.cancel()
         finally:
             link.forget(ex.id, attempt)
             if budget is not None:

@@ -6,7 +6,7 @@ These are the decisions a proxy makes when a try fails, written as small
 classes with no I/O and an injected clock, so tests can drive them exactly
 (as linkerd2-proxy tests its breakers on a controlled clock):
 
-* whether a failed try may be retried at all is :func:`classroom.mesh.data.outcomes.retryable`
+* whether a failed try may be retried at all is :func:`classroom.mesh.outcomes.retryable`
   (Envoy's ``retryOn``); the rules here say how often and how soon;
 * :func:`backoff` is Envoy's fully jittered exponential backoff: retry N waits
   a uniform time in [0, (2^N - 1) x 25 ms), capped at 250 ms,

@@ -1,7 +1,10 @@
 """The proxy's stacks, assembled top to bottom: what a note meets at a hand, in order.
 
 Read this file to know what a hand does.  Each stack is a plain function of
-the hand (and through it, of the mesh policy the office pushed): a mesh
+the hand and of the mesh policy the office pushed, assembled again with each
+new configuration: a layer the policy gives nothing to do (no
+AuthorizationPolicy, no fault, no per-try timeout, no outlier detection) is
+left out, as a proxy has no filter for what is not configured.  A mesh
 *profile* is another assembly of these layers and their defaults.  The layers
 themselves live in :mod:`classroom.mesh.data.outbound` and
 :mod:`classroom.mesh.data.inbound`.
@@ -51,35 +54,45 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from classroom.mesh.control.policy import MeshPolicy
 from classroom.mesh.data import inbound, outbound
 
 if TYPE_CHECKING:
     from classroom.mesh.data.hand import Hand
 
 
-def origin_stack(hand: Hand, transport: outbound.Transport) -> outbound.Layer:
+def origin_stack(hand: Hand, transport: outbound.Transport, policy: MeshPolicy) -> outbound.Layer:
     """What a note meets when this hand's own student writes it."""
     layer: outbound.Layer = transport
-    layer = outbound.PerTryTimeout(hand, layer)
-    layer = outbound.FaultInjection(hand, layer)
+    if policy.has_per_try_timeouts or hand.passing_delay:
+        layer = outbound.PerTryTimeout(hand, layer)
+    if policy.has_faults:
+        layer = outbound.FaultInjection(hand, layer)
     layer = outbound.Balance(hand, layer)
-    layer = outbound.OutlierDetection(hand, layer)
+    if policy.has_outlier_detection:
+        layer = outbound.OutlierDetection(hand, layer)
     layer = outbound.Retry(hand, layer)
     layer = outbound.Deadline(hand, layer)
     return outbound.Ledger(hand, layer)
 
 
-def relay_stack(hand: Hand, transport: outbound.Transport) -> outbound.Layer:
+def relay_stack(hand: Hand, transport: outbound.Transport, policy: MeshPolicy) -> outbound.Layer:
     """What a note meets when this hand passes it on for a classmate."""
     layer: outbound.Layer = transport
-    layer = outbound.PerTryTimeout(hand, layer)
+    if policy.has_per_try_timeouts or hand.passing_delay:
+        layer = outbound.PerTryTimeout(hand, layer)
     layer = outbound.Balance(hand, layer)
-    layer = outbound.OutlierDetection(hand, layer)
+    if policy.has_outlier_detection:
+        layer = outbound.OutlierDetection(hand, layer)
     layer = outbound.Retry(hand, layer)
     return outbound.Deadline(hand, layer)
 
 
-def inbound_stack(hand: Hand, recipient: inbound.Recipient, relay: outbound.Layer) -> inbound.InboundLayer:
+def inbound_stack(hand: Hand, recipient: inbound.Recipient, relay: outbound.Layer,
+                  policy: MeshPolicy) -> inbound.InboundLayer:
     """What a note meets when a neighbour hands it to this hand (after its connection was admitted)."""
     passing_on = inbound.Behaviour(hand, inbound.Relay(hand, relay))
-    return inbound.Authorize(hand, inbound.ForMe(hand, recipient, passing_on))
+    layer: inbound.InboundLayer = inbound.ForMe(hand, recipient, passing_on)
+    if policy.authz:
+        layer = inbound.Authorize(hand, layer)
+    return layer

@@ -153,19 +153,25 @@ class Clock:
         future.cancel()
         raise TimeoutError
 
-    async def due(self, future: asyncio.Future[T], until: float) -> T:
+    async def due(self, future: Any, until: float) -> Any:
         """The result of a future the caller owns, which fails with TimeoutError at ``until``.
 
         Cheaper than :meth:`wait` (one timer, no second future), for the futures a layer makes
-        for itself, such as a try's answer.
+        for itself, such as a try's answer (anything with ``done``, ``set_exception`` and
+        ``__await__``: an asyncio future, or the stack's :class:`~classroom.mesh.data.drive.Slot`).
         """
         if future.done():
             return future.result()
-        timer = self.call_at(until, _expire, future)
+        timer = self.expire_at(future, until)
         try:
             return await future
         finally:
             timer.cancel()
+
+    def expire_at(self, future: Any, until: float) -> Timer:
+        """Fail ``future`` with TimeoutError at ``until`` unless it is done by then (cancel the timer
+        once it is): :meth:`due` without its own frame, for the proxy's hottest wait."""
+        return self.call_at(until, _expire, future)
 
     # --- for subclasses --------------------------------------------------------------------------
     def _arm(self, timer: Timer) -> None:
@@ -180,7 +186,7 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-def _expire(future: asyncio.Future[Any]) -> None:
+def _expire(future: Any) -> None:
     if not future.done():
         future.set_exception(TimeoutError())
 

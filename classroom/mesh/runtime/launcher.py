@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import importlib
 import json
 import os
@@ -242,6 +243,9 @@ def _preload() -> None:
         import uvloop  # noqa: F401
     for module in ROLES.values():  # by name: the launcher sits below the roles it forks
         importlib.import_module(module)
+    # Everything imported so far lives as long as every child: frozen, the collector never touches
+    # it, so the children's shared pages stay shared (Python's docs advise this before fork()).
+    gc.freeze()
 
 
 if __name__ == "__main__":

@@ -73,8 +73,8 @@ def number(header: dict[str, Any], key: str, what: str) -> float:
     return float(value)
 
 
-def flag(header: dict[str, Any], key: str, what: str) -> bool:
-    value = header.get(key, False)
+def flag(header: dict[str, Any], key: str, what: str, default: bool = False) -> bool:
+    value = header.get(key, default)
     if type(value) is not bool:
         _bad(what, key, value, "true or false")
     return value
@@ -130,7 +130,7 @@ class Note(NamedTuple):
         to = text(h, "to", "NOTE")
         return cls(text(h, "id", "NOTE"), text(h, "from", "NOTE"), to,
                    optional_text(h, "host", "NOTE") or to, texts(h, "path", "NOTE"), number(h, "deadline", "NOTE"),
-                   text(h, "trace", "NOTE"), flag(h, "reply", "NOTE"), flag(h, "sealed", "NOTE"),
+                   text(h, "trace", "NOTE"), flag(h, "reply", "NOTE"), flag(h, "sealed", "NOTE", True),
                    integer(h, "attempt", "NOTE"), tries, optional_text(h, "traceparent", "NOTE"), frame.body)
 
     @property

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 import socket
 import sys
@@ -39,15 +40,12 @@ from classroom.mesh.runtime.events import EventBatch
 from classroom.mesh.runtime.net import CloseHandler, FrameConnection, FrameHandler
 from classroom.mesh.runtime.specs import Spec
 
-try:  # a nicer title in `ps` where the package is there; the kernel's short name otherwise
-    from setproctitle import setproctitle
-except ImportError:  # pragma: no cover
-    setproctitle = None
-
 
 def set_title(title: str) -> None:
     """Name this process for ``ps`` and ``top``: ``classroom: proxy ben``."""
-    if setproctitle is not None:
+    with contextlib.suppress(ImportError):  # the package is a dependency; the kernel's short name anyway
+        from setproctitle import setproctitle
+
         setproctitle(title)
     with contextlib.suppress(OSError, AttributeError):
         import ctypes
@@ -103,6 +101,10 @@ class Role:
         loop.set_exception_handler(self._internal_error)
         self.clock.listen(loop)
         await self.main()
+        # What the process has made so far (modules, keys, contexts, its hands) lives as long as
+        # the process: keep it out of the garbage collector's sweeps, which a busy proxy runs
+        # every few hundred notes; the collector then looks only at what the notes themselves make.
+        gc.freeze()
         await self.done.wait()
         self.stopping = True
         self.stopped()

@@ -111,6 +111,12 @@ _STATUS_OF_KIND = {
     Kind.CONNECT_FAILURE: 503, Kind.REFUSED: 503, Kind.RESET: 503, Kind.TIMEOUT: 504, Kind.DENIED: 403,
     Kind.NO_ROUTE: 503, Kind.TAMPERED: 400, Kind.ABORTED: 503,
 }
+# The events that end one arrival of a note at a hand (any try): exactly one each.  The ones that
+# turn the note away there are the failures of that try as the hand saw them.
+ARRIVALS = frozenset({"forwarded", "refused", "dropped", "delivered", "duplicate_suppressed", "absent_refused",
+                      "seal_broken"})
+TURNED_AWAY = frozenset({"refused", "absent_refused", "policy_denied", "seal_broken", "dropped"})
+
 KINDS = frozenset(k.value for k in Kind)
 FLAGS = frozenset(f.value for f in Flag)
 DELIVERED, FAILED = "delivered", "failed"
