@@ -129,8 +129,9 @@ class Clock:
     async def wait(self, awaitable: Awaitable[T], until: float) -> T:
         """The result of ``awaitable``, or TimeoutError once room time reaches ``until``.
 
-        On a timeout the awaitable is cancelled (as ``asyncio.wait_for`` does); other waiters of
-        the same future are not disturbed until then.
+        On a timeout, or if the waiter itself is cancelled (a process stopping), the awaitable is
+        cancelled too (as ``asyncio.wait_for`` does): nothing it started is left running with an
+        outcome nobody reads.  Other waiters of the same future are not disturbed until then.
         """
         future = asyncio.ensure_future(awaitable)
         if future.done():
@@ -148,10 +149,12 @@ class Clock:
         finally:
             timer.cancel()
             future.remove_done_callback(wake)
-        if future.done():
-            return future.result()
-        future.cancel()
-        raise TimeoutError
+            if not future.done():
+                future.cancel()
+                future.add_done_callback(_retrieve)
+        if future.cancelled():
+            raise TimeoutError
+        return future.result()
 
     async def due(self, future: Any, until: float) -> Any:
         """The result of a future the caller owns, which fails with TimeoutError at ``until``.
@@ -184,6 +187,12 @@ class Clock:
 def _resolve(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """Read a cancelled future's outcome, so that asyncio does not report it as never retrieved."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _expire(future: Any) -> None:
