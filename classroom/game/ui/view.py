@@ -1,4 +1,4 @@
-"""The classroom drawn from a :class:`~classroom.window.model.ClassModel`.
+"""The classroom drawn from a :class:`~classroom.game.model.classmodel.ClassModel`.
 
 Theory of operation
 -------------------
@@ -12,7 +12,7 @@ position.  A frame is three layers:
    re-rendered only when the model's ``version`` (desks or links changed),
    the rectangle's size or the scale changes;
 2. the **notes**: one envelope sprite per note, pre-rendered per state and
-   size (shape *and* colour per state, :data:`~classroom.window.theme.NOTE_SHAPES`)
+   size (shape *and* colour per state, :data:`~classroom.game.ui.theme.NOTE_SHAPES`)
    and blitted in one :meth:`pygame.Surface.fblits` call.  A note on hop
    a→b sits at ``progress`` along its lane, the aisle shifted a little to
    one side per direction so notes passing each other do not hide each other;
@@ -30,10 +30,10 @@ import math
 
 import pygame
 
+from classroom.game.model.classmodel import ClassModel, Note
+from classroom.game.ui import theme
+from classroom.game.ui.fonts import scaled
 from classroom.level.seating import REACH
-from classroom.window import theme
-from classroom.window.fonts import scaled
-from classroom.window.model import ClassModel, Note
 
 Point = tuple[float, float]
 

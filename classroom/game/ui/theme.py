@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
+ASSETS = Path(__file__).resolve().parents[3] / "assets"
 FONTS = ASSETS / "fonts"
 FONT_FILES = {
     "sans": FONTS / "DejaVuSans.ttf",

@@ -7,7 +7,7 @@ objectives with a met / unmet / not-yet mark (a shape and a word, not colour
 alone) and their live value against the target; the notes delivered and
 failed; the success rate as a bar; p50 and p99 delivery time; retries; and a
 legend of the envelope states.  Everything comes from the model
-(:meth:`~classroom.window.model.ClassModel.objectives` and ``stats``).
+(:meth:`~classroom.game.model.classmodel.ClassModel.objectives` and ``stats``).
 
 Rendering text is the dear part of a HUD, and most of it does not change
 from one frame to the next, so rendered lines are kept in a small cache keyed
@@ -21,11 +21,11 @@ from collections import OrderedDict
 
 import pygame
 
+from classroom.game.model.classmodel import ClassModel
+from classroom.game.ui import theme
+from classroom.game.ui.fonts import scaled
+from classroom.game.ui.view import AISLE_UP, envelope, lock
 from classroom.report import percentile
-from classroom.window import theme
-from classroom.window.fonts import scaled
-from classroom.window.model import ClassModel
-from classroom.window.view import AISLE_UP, envelope, lock
 
 _TEXT_CACHE: OrderedDict[tuple[str, str, int, theme.Colour], pygame.Surface] = OrderedDict()
 _TEXT_CACHE_SIZE = 512

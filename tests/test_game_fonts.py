@@ -9,7 +9,7 @@ os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
 import pygame  # noqa: E402
 
-from classroom.window import fonts, theme  # noqa: E402
+from classroom.game.ui import fonts, theme  # noqa: E402
 
 
 def test_every_font_file_is_bundled_with_its_licence() -> None:

@@ -6,7 +6,7 @@ A scene owns its input and its drawing.  The app calls, once a frame,
 ``handle(event)`` for each pygame event, then ``update()``, then
 ``draw(surface)``; a scene changes scene by calling ``app.switch(...)``.  A
 scene keeps no pixel sizes: it reads the surface's size at every draw and
-scales its fonts and margins with :func:`~classroom.window.theme.scale_for`,
+scales its fonts and margins with :func:`~classroom.game.ui.theme.scale_for`,
 so the same code draws at 1280x720 and at 4K.
 """
 
@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING
 
 import pygame
 
-from classroom.window import theme
-from classroom.window.fonts import scaled
+from classroom.game.ui import theme
+from classroom.game.ui.fonts import scaled
 
 if TYPE_CHECKING:
-    from classroom.window.app import App
+    from classroom.game.ui.app import App
 
 
 class Scene:

@@ -10,11 +10,11 @@ select -> lesson card -> play -> results, with replay from the results; a
 scene moves on by calling :meth:`App.switch`.
 
 Rounds run in their own processes, driven from a background thread
-(:class:`~classroom.window.session.Session`); the app only keeps track of the
+(:class:`~classroom.game.model.session.Session`); the app only keeps track of the
 sessions so that closing the window, Ctrl-C or an exception stops every one
 of them and removes their recordings (:meth:`App.close`).
 
-Progress (stars, open levels) is kept by :class:`~classroom.window.progress.Progress`
+Progress (stars, open levels) is kept by :class:`~classroom.game.model.progress.Progress`
 and saved after every finished round.
 
 **Autoplay** (``classroom play LEVEL --autoplay --screenshot DIR``) starts
@@ -36,11 +36,11 @@ from typing import Any
 
 import pygame
 
+from classroom.game.model.progress import Progress, stars_for
+from classroom.game.model.session import Session
+from classroom.game.ui.scenes.common import Scene
 from classroom.level import Level
 from classroom.mesh.runtime.round import READY_LIMIT, Round
-from classroom.window.progress import Progress, stars_for
-from classroom.window.scenes.common import Scene
-from classroom.window.session import Session
 
 FPS = 60
 DEFAULT_SIZE = (1280, 720)
@@ -73,7 +73,7 @@ class App:
         self.running = True
         self.exit_code = 0
         self.watchers: list[Callable[[App], None]] = []  # called after every drawn frame
-        from classroom.window.scenes.title import TitleScene
+        from classroom.game.ui.scenes.title import TitleScene
 
         self.scene: Scene = TitleScene(self)
 
@@ -211,8 +211,8 @@ def autoplay_limit(level: Level, speed: float) -> float:
 def play(levels: list[Level], level: Level | None, options: Options, autoplay: bool = False,
          screenshot_dir: Path | None = None, size: tuple[int, int] = DEFAULT_SIZE) -> int:
     """``classroom play``: the exit code (autoplay: 0 objectives met, 1 not)."""
-    from classroom.window.scenes.lesson import LessonScene
-    from classroom.window.scenes.play import PlayScene
+    from classroom.game.ui.scenes.lesson import LessonScene
+    from classroom.game.ui.scenes.play import PlayScene
 
     app = App(levels, options, size=size)
     if autoplay:

@@ -2,8 +2,8 @@
 
 Theory of operation
 -------------------
-:class:`ConfigPanel` puts widgets (:mod:`classroom.window.widgets`) over a
-:class:`~classroom.window.configedit.ConfigEditor`, which knows the fields,
+:class:`ConfigPanel` puts widgets (:mod:`classroom.game.ui.widgets`) over a
+:class:`~classroom.game.model.configedit.ConfigEditor`, which knows the fields,
 checks every edit with the level's own checker and keeps the last valid
 resources.  The panel has two faces, switched with F2 (or Y in the form):
 
@@ -17,7 +17,7 @@ resources.  The panel has two faces, switched with F2 (or Y in the form):
   form is rebuilt since fields may come and go); an invalid one leaves the
   widget showing what was tried and the reason under it, in place.
 * **YAML.**  The editable resources as text in a
-  :class:`~classroom.window.widgets.TextEditor`.  The text is read after
+  :class:`~classroom.game.ui.widgets.TextEditor`.  The text is read after
   every change: valid text becomes the resources at once; otherwise the line
   at fault is highlighted and the message is shown under the editor, and the
   last valid resources stay in force.  Esc (or F2) returns to the form.
@@ -35,9 +35,7 @@ from typing import Any
 
 import pygame
 
-from classroom.level import Level
-from classroom.window import theme
-from classroom.window.configedit import (
+from classroom.game.model.configedit import (
     CHOICE,
     INT,
     NUMBER,
@@ -47,7 +45,8 @@ from classroom.window.configedit import (
     Field,
     Resource,
 )
-from classroom.window.widgets import (
+from classroom.game.ui import theme
+from classroom.game.ui.widgets import (
     FONT_PX,
     Choice,
     Slider,
@@ -61,6 +60,7 @@ from classroom.window.widgets import (
     want_text,
     wrap,
 )
+from classroom.level import Level
 
 FORM = "form"
 YAML = "yaml"

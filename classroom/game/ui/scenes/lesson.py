@@ -6,14 +6,14 @@ from typing import TYPE_CHECKING
 
 import pygame
 
+from classroom.game.ui import theme
+from classroom.game.ui.fonts import scaled
+from classroom.game.ui.scenes.common import Menu, Scene, key_hints, paragraphs, text, wrap
 from classroom.level import Level
 from classroom.objectives import goal_words
-from classroom.window import theme
-from classroom.window.fonts import scaled
-from classroom.window.scenes.common import Menu, Scene, key_hints, paragraphs, text, wrap
 
 if TYPE_CHECKING:
-    from classroom.window.app import App
+    from classroom.game.ui.app import App
 
 
 class LessonScene(Scene):
@@ -38,7 +38,7 @@ class LessonScene(Scene):
             self.scroll = max(0, self.scroll - step)
         elif event.key in (pygame.K_RETURN, pygame.K_KP_ENTER, pygame.K_SPACE):
             if self.menu.choice == "To class":
-                from classroom.window.scenes.play import PlayScene
+                from classroom.game.ui.scenes.play import PlayScene
 
                 self.app.switch(PlayScene(self.app, self.level))
             else:
@@ -47,7 +47,7 @@ class LessonScene(Scene):
             self._back()
 
     def _back(self) -> None:
-        from classroom.window.scenes.levels import LevelSelectScene
+        from classroom.game.ui.scenes.levels import LevelSelectScene
 
         self.app.switch(LevelSelectScene(self.app, self.level.name))
 

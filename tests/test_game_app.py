@@ -19,13 +19,13 @@ import pygame
 import pytest
 
 from classroom.cli import main
+from classroom.game.model.progress import FILE_NAME, Progress, stars_for
+from classroom.game.model.session import Session
+from classroom.game.ui import theme
+from classroom.game.ui.app import App, Options
 from classroom.level import Level, list_levels, load_level
 from classroom.mesh.runtime.round import wait_gone
 from classroom.telemetry.recorder import Recorder, header
-from classroom.window import theme
-from classroom.window.app import App, Options
-from classroom.window.progress import FILE_NAME, Progress, stars_for
-from classroom.window.session import Session
 
 REPO = Path(__file__).resolve().parent.parent
 FIRST = REPO / "levels" / "01-first-note.yaml"
@@ -97,7 +97,7 @@ def test_an_unreadable_progress_file_costs_one_warning(data_dir: Path,
 
 
 def test_the_model_side_imports_no_pygame() -> None:
-    code = ("import sys, classroom.window.session, classroom.window.progress; "
+    code = ("import sys, classroom.game.model.session, classroom.game.model.progress; "
             "print('pygame' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert out.stdout.strip() == "False"
@@ -125,7 +125,7 @@ def test_keyboard_alone_goes_from_title_to_play(app: App) -> None:
 
 
 def test_a_locked_level_says_why_and_a_pass_opens_it(app: App) -> None:
-    from classroom.window.scenes.levels import LevelSelectScene
+    from classroom.game.ui.scenes.levels import LevelSelectScene
 
     scene = LevelSelectScene(app)
     app.switch(scene)
@@ -138,7 +138,7 @@ def test_a_locked_level_says_why_and_a_pass_opens_it(app: App) -> None:
 
 
 def test_level_select_draws_earned_stars_filled(app: App) -> None:
-    from classroom.window.scenes.levels import LevelSelectScene
+    from classroom.game.ui.scenes.levels import LevelSelectScene
 
     app.progress.record("first-note", 3)
     app.switch(LevelSelectScene(app, "first-note"))
@@ -196,7 +196,7 @@ class Clock:
 
 @pytest.fixture
 def play(app: App, monkeypatch: pytest.MonkeyPatch) -> Any:
-    from classroom.window.scenes.play import PlayScene
+    from classroom.game.ui.scenes.play import PlayScene
 
     sessions: list[FakeSession] = []
 
@@ -273,7 +273,7 @@ def test_reset_stops_the_round_and_speed_keys_change_the_next_run(app: App, play
 
 def test_the_end_of_a_round_leads_to_its_results_and_saves_the_stars(app: App, play: Any,
                                                                    data_dir: Path) -> None:
-    from classroom.window.scenes.play import RESULTS_AFTER
+    from classroom.game.ui.scenes.play import RESULTS_AFTER
 
     scene, sessions, clock = play
     press(app, pygame.K_SPACE)
@@ -304,7 +304,7 @@ def test_a_round_that_could_not_run_says_why_in_the_room(app: App, play: Any) ->
 
 
 def test_the_play_scene_scales_with_the_window(levels: list[Level]) -> None:
-    from classroom.window.scenes.play import PlayScene
+    from classroom.game.ui.scenes.play import PlayScene
 
     for size in ((1280, 720), (3840, 2160)):
         window = App(levels, Options(), Progress.load(), size=size)
@@ -325,7 +325,7 @@ def test_the_play_scene_scales_with_the_window(levels: list[Level]) -> None:
 # --- replay ---------------------------------------------------------------------------------------
 
 def test_replay_steps_forward_and_back_through_a_recording(app: App, tmp_path: Path) -> None:
-    from classroom.window.scenes.replay import ReplayScene
+    from classroom.game.ui.scenes.replay import ReplayScene
 
     level = load_level(str(FIRST))
     path = tmp_path / "round.jsonl"
@@ -355,7 +355,7 @@ def test_replay_steps_forward_and_back_through_a_recording(app: App, tmp_path: P
 
 
 def test_replay_of_a_broken_recording_shows_the_reason(app: App, tmp_path: Path) -> None:
-    from classroom.window.scenes.replay import ReplayScene
+    from classroom.game.ui.scenes.replay import ReplayScene
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text("not json\n")
@@ -425,7 +425,7 @@ def test_stopping_a_session_mid_round_stops_every_process() -> None:
 
 
 def test_teacher_mode_opens_every_level_and_narrates_the_lesson(levels: list[Level]) -> None:
-    from classroom.window.scenes.play import PlayScene
+    from classroom.game.ui.scenes.play import PlayScene
 
     window = App(levels, Options(teacher=True), Progress.load())
     try:

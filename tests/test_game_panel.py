@@ -11,10 +11,10 @@ import pygame  # noqa: E402
 import pytest  # noqa: E402
 from conftest import LEVELS  # noqa: E402
 
+from classroom.game.ui import theme  # noqa: E402
+from classroom.game.ui.panel import FORM, YAML, ConfigPanel  # noqa: E402
+from classroom.game.ui.widgets import ERROR_BACK, TextEditor, TextField  # noqa: E402
 from classroom.level import Level, load_level  # noqa: E402
-from classroom.window import theme  # noqa: E402
-from classroom.window.panel import FORM, YAML, ConfigPanel  # noqa: E402
-from classroom.window.widgets import ERROR_BACK, TextEditor, TextField  # noqa: E402
 
 PANEL_RECT = pygame.Rect(20, 20, 400, 420)
 

@@ -8,7 +8,7 @@ moment.  The scene keeps a playhead on the events' own clock and the number of
 events applied.  Going forward applies the next events; going back rebuilds
 the model from the header and applies the history up to the new playhead
 (a few thousand events take milliseconds), which keeps one code path and no
-undo logic.  The same :class:`~classroom.window.model.ClassModel`, view and
+undo logic.  The same :class:`~classroom.game.model.classmodel.ClassModel`, view and
 HUD as the live play scene draw it.
 
 Keys: Space plays and pauses; Left/Right step one event back or forward;
@@ -25,16 +25,16 @@ from typing import TYPE_CHECKING, Any
 
 import pygame
 
+from classroom.game.model.classmodel import ClassModel
+from classroom.game.ui import theme
+from classroom.game.ui.fonts import scaled
+from classroom.game.ui.hud import draw_hud
+from classroom.game.ui.scenes.common import Scene, key_hints, text
+from classroom.game.ui.view import ClassroomView
 from classroom.telemetry.recorder import RecordingError, read_recording
-from classroom.window import theme
-from classroom.window.fonts import scaled
-from classroom.window.hud import draw_hud
-from classroom.window.model import ClassModel
-from classroom.window.scenes.common import Scene, key_hints, text
-from classroom.window.view import ClassroomView
 
 if TYPE_CHECKING:
-    from classroom.window.app import App
+    from classroom.game.ui.app import App
 
 RATES = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 FASTER = (pygame.K_PLUS, pygame.K_EQUALS, pygame.K_KP_PLUS)

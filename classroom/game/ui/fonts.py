@@ -6,7 +6,7 @@ import functools
 
 import pygame
 
-from classroom.window.theme import FONT_FILES
+from classroom.game.ui.theme import FONT_FILES
 
 
 @functools.lru_cache(maxsize=128)

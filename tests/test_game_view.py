@@ -9,12 +9,12 @@ os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
 import pygame  # noqa: E402
 import pytest  # noqa: E402
-from test_window_model import PEER_AUTH, T0, ev, row_header, sent  # noqa: E402
+from test_game_model import PEER_AUTH, T0, ev, row_header, sent  # noqa: E402
 
-from classroom.window import theme  # noqa: E402
-from classroom.window.hud import draw_histogram, draw_hud  # noqa: E402
-from classroom.window.model import ClassModel  # noqa: E402
-from classroom.window.view import AISLE_UP, BUBBLE, ClassroomView  # noqa: E402
+from classroom.game.model.classmodel import ClassModel  # noqa: E402
+from classroom.game.ui import theme  # noqa: E402
+from classroom.game.ui.hud import draw_histogram, draw_hud  # noqa: E402
+from classroom.game.ui.view import AISLE_UP, BUBBLE, ClassroomView  # noqa: E402
 
 SIZE = (1280, 720)
 

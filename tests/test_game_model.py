@@ -13,9 +13,9 @@ from conftest import LEVELS, REPO
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from classroom.game.model.classmodel import LINGER, ClassModel
 from classroom.level import load_level
 from classroom.telemetry.recorder import read_recording
-from classroom.window.model import LINGER, ClassModel
 
 T0 = 1000.0
 PEER_AUTH = {"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
@@ -53,7 +53,7 @@ def result(note: str, t: float, state: str = "delivered", latency: float = 3.0) 
 
 
 def test_the_model_imports_no_pygame() -> None:
-    code = ("import sys, classroom.window.model as m; m.ClassModel; "
+    code = ("import sys, classroom.game.model.classmodel as m; m.ClassModel; "
             "print('pygame' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == "False"

@@ -2,8 +2,8 @@
 
 Theory of operation
 -------------------
-The scene owns at most one :class:`~classroom.window.session.Session` (a
-round running in the background) and a :class:`~classroom.window.model.ClassModel`
+The scene owns at most one :class:`~classroom.game.model.session.Session` (a
+round running in the background) and a :class:`~classroom.game.model.classmodel.ClassModel`
 built from the same header the session records.  Every frame it drains the
 session's queue into the model and advances the model's animations to the
 wall clock, which is the clock the mesh stamps its events with; the view and
@@ -35,19 +35,19 @@ from typing import TYPE_CHECKING, Any
 
 import pygame
 
+from classroom.game.model.classmodel import ClassModel
+from classroom.game.model.session import Session
+from classroom.game.ui import theme
+from classroom.game.ui.fonts import scaled
+from classroom.game.ui.hud import draw_hud
+from classroom.game.ui.panel import ConfigPanel
+from classroom.game.ui.scenes.common import Scene, key_hints, paragraphs, text, wrap
+from classroom.game.ui.view import ClassroomView
 from classroom.level import Level
 from classroom.telemetry.recorder import END
-from classroom.window import theme
-from classroom.window.fonts import scaled
-from classroom.window.hud import draw_hud
-from classroom.window.model import ClassModel
-from classroom.window.panel import ConfigPanel
-from classroom.window.scenes.common import Scene, key_hints, paragraphs, text, wrap
-from classroom.window.session import Session
-from classroom.window.view import ClassroomView
 
 if TYPE_CHECKING:
-    from classroom.window.app import App
+    from classroom.game.ui.app import App
 
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 NARRATION_PX = 16  # teacher mode's narration, at 720 px
@@ -145,7 +145,7 @@ class PlayScene(Scene):
             self.narration = max(0, min(self.narration + step, len(paragraphs(self.level.lesson)) - 1))
         elif event.key == pygame.K_ESCAPE:
             self._stop()
-            from classroom.window.scenes.lesson import LessonScene
+            from classroom.game.ui.scenes.lesson import LessonScene
 
             self.app.switch(LessonScene(self.app, self.level))
         else:
@@ -206,7 +206,7 @@ class PlayScene(Scene):
         session = self.session
         if session is None or session.report is None:
             return
-        from classroom.window.scenes.results import ResultsScene
+        from classroom.game.ui.scenes.results import ResultsScene
 
         self.session = None  # the results own the finished round (and its recording) now
         self.app.switch(ResultsScene(self.app, self.level, session, self.panel.resources()))

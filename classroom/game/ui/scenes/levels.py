@@ -6,14 +6,14 @@ from typing import TYPE_CHECKING
 
 import pygame
 
+from classroom.game.ui import theme
+from classroom.game.ui.fonts import scaled
+from classroom.game.ui.scenes.common import Scene, key_hints, paragraphs, stars, text, wrap
 from classroom.level import Level
 from classroom.objectives import goal_words
-from classroom.window import theme
-from classroom.window.fonts import scaled
-from classroom.window.scenes.common import Scene, key_hints, paragraphs, stars, text, wrap
 
 if TYPE_CHECKING:
-    from classroom.window.app import App
+    from classroom.game.ui.app import App
 
 
 class LevelSelectScene(Scene):
@@ -54,14 +54,14 @@ class LevelSelectScene(Scene):
             self.index = count - 1
         elif event.key in (pygame.K_RETURN, pygame.K_KP_ENTER, pygame.K_SPACE):
             if self.app.is_open(self.index):
-                from classroom.window.scenes.lesson import LessonScene
+                from classroom.game.ui.scenes.lesson import LessonScene
 
                 self.app.switch(LessonScene(self.app, self.level))
             else:
                 before = self.app.levels[self.index - 1]
                 self.notice = f"Locked: pass \u201c{before.title}\u201d first (all its objectives met)."
         elif event.key == pygame.K_ESCAPE:
-            from classroom.window.scenes.title import TitleScene
+            from classroom.game.ui.scenes.title import TitleScene
 
             self.app.switch(TitleScene(self.app))
 

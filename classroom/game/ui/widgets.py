@@ -17,8 +17,8 @@ commits a TextField's edit (Esc cancels it).  Space is left to the game
 every key and the typed text (``TEXTINPUT`` events).
 
 Sizes are given at 720 px of window height and multiplied by ``scale``;
-fonts come from :mod:`classroom.window.fonts`, colours from
-:mod:`classroom.window.theme`.  Rendered text is cached, since the same
+fonts come from :mod:`classroom.game.ui.fonts`, colours from
+:mod:`classroom.game.ui.theme`.  Rendered text is cached, since the same
 labels are drawn every frame.
 """
 
@@ -29,8 +29,8 @@ from collections.abc import Callable, Sequence
 
 import pygame
 
-from classroom.window import theme
-from classroom.window.fonts import font
+from classroom.game.ui import theme
+from classroom.game.ui.fonts import font
 
 FONT_PX = 15  # body text at 720 px
 MONO_PX = 14

@@ -6,12 +6,12 @@ from typing import TYPE_CHECKING
 
 import pygame
 
-from classroom.window import theme
-from classroom.window.fonts import scaled
-from classroom.window.scenes.common import Menu, Scene, key_hints, text
+from classroom.game.ui import theme
+from classroom.game.ui.fonts import scaled
+from classroom.game.ui.scenes.common import Menu, Scene, key_hints, text
 
 if TYPE_CHECKING:
-    from classroom.window.app import App
+    from classroom.game.ui.app import App
 
 TAGLINE = "Learn how a service mesh works by passing notes in class"
 BLURB = ("Every student is a real program, every pass a real mTLS connection. "
@@ -30,7 +30,7 @@ class TitleScene(Scene):
             return
         if event.key in (pygame.K_RETURN, pygame.K_KP_ENTER, pygame.K_SPACE):
             if self.menu.choice == "Play":
-                from classroom.window.scenes.levels import LevelSelectScene
+                from classroom.game.ui.scenes.levels import LevelSelectScene
 
                 self.app.switch(LevelSelectScene(self.app))
             else:

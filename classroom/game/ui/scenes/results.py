@@ -1,6 +1,6 @@
 """The results of a round: the verdict, the stars, each objective, the numbers and a latency histogram.
 
-Stars (see :func:`classroom.window.progress.stars_for`): three when every
+Stars (see :func:`classroom.game.model.progress.stars_for`): three when every
 objective is met and the ledger is sound, two when one objective is missed,
 one when at least one is met.  The best stars of each level are saved, and a
 pass opens the next level.
@@ -12,22 +12,22 @@ from typing import TYPE_CHECKING, Any
 
 import pygame
 
-from classroom.level import Level
-from classroom.objectives import goal_words, metric
-from classroom.window import theme
-from classroom.window.fonts import scaled
-from classroom.window.hud import draw_histogram
-from classroom.window.scenes.common import (
+from classroom.game.model.session import Session
+from classroom.game.ui import theme
+from classroom.game.ui.fonts import scaled
+from classroom.game.ui.hud import draw_histogram
+from classroom.game.ui.scenes.common import (
     Menu,
     Scene,
     key_hints,
     stars,
     text,
 )
-from classroom.window.session import Session
+from classroom.level import Level
+from classroom.objectives import goal_words, metric
 
 if TYPE_CHECKING:
-    from classroom.window.app import App
+    from classroom.game.ui.app import App
 
 NEXT, RETRY, REPLAY, LEVELS = "Next level", "Retry", "Replay", "Levels"
 
@@ -65,19 +65,19 @@ class ResultsScene(Scene):
 
     def choose(self, choice: str) -> None:
         if choice == NEXT and self.next_level is not None:
-            from classroom.window.scenes.lesson import LessonScene
+            from classroom.game.ui.scenes.lesson import LessonScene
 
             self.app.switch(LessonScene(self.app, self.next_level))
         elif choice == RETRY:
-            from classroom.window.scenes.play import PlayScene
+            from classroom.game.ui.scenes.play import PlayScene
 
             self.app.switch(PlayScene(self.app, self.level, self.resources))
         elif choice == REPLAY:
-            from classroom.window.scenes.replay import ReplayScene
+            from classroom.game.ui.scenes.replay import ReplayScene
 
             self.app.switch(ReplayScene(self.app, self.session.recording_path, back=self))
         elif choice == LEVELS:
-            from classroom.window.scenes.levels import LevelSelectScene
+            from classroom.game.ui.scenes.levels import LevelSelectScene
 
             self.app.switch(LevelSelectScene(self.app, self.level.name))
 
