@@ -7,6 +7,7 @@ own tests start real rounds.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -103,6 +104,41 @@ def test_the_model_side_imports_no_pygame() -> None:
     assert out.stdout.strip() == "False"
 
 
+# --- scenes by name -------------------------------------------------------------------------------
+
+SCENE_NAMES = {"title", "levels", "lesson", "play", "results", "replay"}
+SCENES_DIR = REPO / "classroom" / "game" / "ui" / "scenes"
+
+
+def test_every_scene_is_registered_under_its_name(app: App) -> None:
+    from classroom.game.ui.scenes.base import SCENES
+
+    assert set(SCENES) == SCENE_NAMES
+    assert all(cls.name == name for name, cls in SCENES.items())
+    shown = app.switch("levels", selected="first-note")
+    assert app.scene is shown and shown.name == "levels"
+    with pytest.raises(KeyError, match="no scene registered as 'credits'.*known: lesson, levels"):
+        app.switch("credits")
+    assert app.scene is shown  # an unknown name changes nothing
+
+
+def test_no_scene_module_imports_another_scene_or_the_app() -> None:
+    """Scenes switch by name through the app: an import of a sibling, anywhere in a scene, is a mistake."""
+    siblings = {f"classroom.game.ui.scenes.{name}" for name in SCENE_NAMES}
+    for path in sorted(SCENES_DIR.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            own = f"classroom.game.ui.scenes.{path.stem}"
+            wrong = [n for n in names if (n in siblings and n != own) or n.startswith("classroom.game.ui.app")]
+            assert not wrong, f"{path.name}:{node.lineno} imports {wrong[0]}"
+
+
 # --- scenes by keyboard ---------------------------------------------------------------------------
 
 def test_keyboard_alone_goes_from_title_to_play(app: App) -> None:
@@ -125,10 +161,7 @@ def test_keyboard_alone_goes_from_title_to_play(app: App) -> None:
 
 
 def test_a_locked_level_says_why_and_a_pass_opens_it(app: App) -> None:
-    from classroom.game.ui.scenes.levels import LevelSelectScene
-
-    scene = LevelSelectScene(app)
-    app.switch(scene)
+    scene: Any = app.switch("levels")
     press(app, pygame.K_DOWN)
     press(app, pygame.K_RETURN)
     assert app.scene is scene and "Locked" in scene.notice and "The first note" in scene.notice
@@ -138,10 +171,8 @@ def test_a_locked_level_says_why_and_a_pass_opens_it(app: App) -> None:
 
 
 def test_level_select_draws_earned_stars_filled(app: App) -> None:
-    from classroom.game.ui.scenes.levels import LevelSelectScene
-
     app.progress.record("first-note", 3)
-    app.switch(LevelSelectScene(app, "first-note"))
+    app.switch("levels", selected="first-note")
     app.step()
     row = app.scene.row_rects["first-note"]  # type: ignore[attr-defined]
     yellow = _count(app.surface, row, theme.YELLOW)
@@ -196,8 +227,6 @@ class Clock:
 
 @pytest.fixture
 def play(app: App, monkeypatch: pytest.MonkeyPatch) -> Any:
-    from classroom.game.ui.scenes.play import PlayScene
-
     sessions: list[FakeSession] = []
 
     def start(level: Level, resources: Any, seed: int, speed: float) -> FakeSession:
@@ -206,8 +235,7 @@ def play(app: App, monkeypatch: pytest.MonkeyPatch) -> Any:
 
     monkeypatch.setattr(app, "start_session", start)
     clock = Clock()
-    scene = PlayScene(app, load_level(str(FIRST)), wall=clock)
-    app.switch(scene)
+    scene = app.switch("play", level=load_level(str(FIRST)), wall=clock)
     return scene, sessions, clock
 
 
@@ -304,13 +332,10 @@ def test_a_round_that_could_not_run_says_why_in_the_room(app: App, play: Any) ->
 
 
 def test_the_play_scene_scales_with_the_window(levels: list[Level]) -> None:
-    from classroom.game.ui.scenes.play import PlayScene
-
     for size in ((1280, 720), (3840, 2160)):
         window = App(levels, Options(), Progress.load(), size=size)
         try:
-            scene = PlayScene(window, load_level(str(FIRST)))
-            window.switch(scene)
+            scene: Any = window.switch("play", level=load_level(str(FIRST)))
             window.step()
             parts = scene.layout(window.surface.get_size())
             assert window.surface.get_size() == size
@@ -325,8 +350,6 @@ def test_the_play_scene_scales_with_the_window(levels: list[Level]) -> None:
 # --- replay ---------------------------------------------------------------------------------------
 
 def test_replay_steps_forward_and_back_through_a_recording(app: App, tmp_path: Path) -> None:
-    from classroom.game.ui.scenes.replay import ReplayScene
-
     level = load_level(str(FIRST))
     path = tmp_path / "round.jsonl"
     with Recorder(path, header(level, 1, 1.0)) as rec:
@@ -336,8 +359,7 @@ def test_replay_steps_forward_and_back_through_a_recording(app: App, tmp_path: P
         rec.write({"kind": "forwarded", "t": t + 0.4, "note": "alice>fay#1", "hand": "ben", "attempt": 1})
         rec.write({"kind": "result", "t": t + 1.6, "note": "alice>fay#1", "state": "delivered",
                    "latency": 1.5})
-    scene = ReplayScene(app, str(path))
-    app.switch(scene)
+    scene: Any = app.switch("replay", path=str(path))
     app.step()
     press(app, pygame.K_RIGHT)
     press(app, pygame.K_RIGHT)
@@ -355,12 +377,9 @@ def test_replay_steps_forward_and_back_through_a_recording(app: App, tmp_path: P
 
 
 def test_replay_of_a_broken_recording_shows_the_reason(app: App, tmp_path: Path) -> None:
-    from classroom.game.ui.scenes.replay import ReplayScene
-
     bad = tmp_path / "bad.jsonl"
     bad.write_text("not json\n")
-    scene = ReplayScene(app, str(bad))
-    app.switch(scene)
+    scene: Any = app.switch("replay", path=str(bad))
     app.step()
     assert "bad.jsonl:1" in scene.error and scene.events == []
 
@@ -425,13 +444,10 @@ def test_stopping_a_session_mid_round_stops_every_process() -> None:
 
 
 def test_teacher_mode_opens_every_level_and_narrates_the_lesson(levels: list[Level]) -> None:
-    from classroom.game.ui.scenes.play import PlayScene
-
     window = App(levels, Options(teacher=True), Progress.load())
     try:
         assert all(window.is_open(i) for i in range(len(levels)))
-        scene = PlayScene(window, load_level(str(FIRST)))
-        window.switch(scene)
+        scene: Any = window.switch("play", level=load_level(str(FIRST)))
         window.step()
         box = scene.layout(window.surface.get_size())["narration"]
         assert box.height > 0 and box.top > scene.layout(window.surface.get_size())["room"].bottom

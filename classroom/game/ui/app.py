@@ -6,8 +6,14 @@ Theory of operation
 4K: every scene scales with the window's height) and runs a plain loop at up
 to 60 frames a second: hand each pygame event to the current scene, let it
 update (drain its round's events), draw it, flip.  Scenes go title -> level
-select -> lesson card -> play -> results, with replay from the results; a
-scene moves on by calling :meth:`App.switch`.
+select -> lesson card -> play -> results, with replay from the results.
+
+Scenes are switched **by name**: a scene moves on with
+``self.app.switch("results", level=..., session=..., resources=...)``, and
+:meth:`App.switch` makes the scene registered under that name
+(:mod:`classroom.game.ui.scenes.base`) with those arguments.  No scene
+imports another; this module imports every scene module once
+(:data:`SCENE_MODULES`), which is what fills the registry.
 
 Rounds run in their own processes, driven from a background thread
 (:class:`~classroom.game.model.session.Session`); the app only keeps track of the
@@ -30,7 +36,6 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,22 +43,22 @@ import pygame
 
 from classroom.game.model.progress import Progress, stars_for
 from classroom.game.model.session import Session
-from classroom.game.ui.scenes.common import Scene
+from classroom.game.ui.scenes import lesson as lesson_scene
+from classroom.game.ui.scenes import levels as levels_scene
+from classroom.game.ui.scenes import play as play_scene
+from classroom.game.ui.scenes import replay as replay_scene
+from classroom.game.ui.scenes import results as results_scene
+from classroom.game.ui.scenes import title as title_scene
+from classroom.game.ui.scenes.base import Options, Scene, scene_class
 from classroom.level import Level
 from classroom.mesh.runtime.round import READY_LIMIT, Round
 
 FPS = 60
 DEFAULT_SIZE = (1280, 720)
 CAPTION = "Classroom Mesh"
-
-
-@dataclass(frozen=True)
-class Options:
-    """What the command line chose for every round of this window."""
-
-    seed: int | None = None  # None: each level's own seed
-    speed: float = 1.0
-    teacher: bool = False  # teacher mode: every level open, the lesson narrated over the room
+# The one place that imports the scene modules: importing each registers its scene by name.
+SCENE_MODULES = (title_scene, levels_scene, lesson_scene, play_scene, replay_scene, results_scene)
+__all__ = ["App", "Autoplay", "Options", "autoplay_limit", "play"]
 
 
 class App:
@@ -73,16 +78,20 @@ class App:
         self.running = True
         self.exit_code = 0
         self.watchers: list[Callable[[App], None]] = []  # called after every drawn frame
-        from classroom.game.ui.scenes.title import TitleScene
+        self.scene: Scene = scene_class("title")(self)
 
-        self.scene: Scene = TitleScene(self)
+    # --- what scenes ask of the app (scenes.base.Host) -------------------------------------
 
-    # --- what scenes ask of the app --------------------------------------------------------
+    def switch(self, scene: str | Scene, **arguments: Any) -> Scene:
+        """Show the scene registered as ``scene``, made with ``arguments``; or the scene given itself.
 
-    def switch(self, scene: Scene) -> None:
-        if scene is not self.scene:
+        The scene shown before is told to ``leave()``.  Returns the scene now shown.
+        """
+        target = scene_class(scene)(self, **arguments) if isinstance(scene, str) else scene
+        if target is not self.scene:
             self.scene.leave()
-            self.scene = scene
+            self.scene = target
+        return target
 
     def quit(self, code: int = 0) -> None:
         self.running, self.exit_code = False, code
@@ -211,19 +220,16 @@ def autoplay_limit(level: Level, speed: float) -> float:
 def play(levels: list[Level], level: Level | None, options: Options, autoplay: bool = False,
          screenshot_dir: Path | None = None, size: tuple[int, int] = DEFAULT_SIZE) -> int:
     """``classroom play``: the exit code (autoplay: 0 objectives met, 1 not)."""
-    from classroom.game.ui.scenes.lesson import LessonScene
-    from classroom.game.ui.scenes.play import PlayScene
-
     app = App(levels, options, size=size)
     if autoplay:
         assert level is not None and level.solution is not None
         watcher = Autoplay(level, screenshot_dir, autoplay_limit(level, options.speed))
         app.watchers.append(watcher)
-        app.switch(PlayScene(app, level, level.solution, autoplay=True))
+        app.switch("play", level=level, resources=level.solution, autoplay=True)
         code = app.run()
         shots = ", ".join(str(p) for p in watcher.saved) or "no screenshots"
         print(f"{level.name}: {watcher.outcome}; {shots}")
         return code
     if level is not None:
-        app.switch(LessonScene(app, level))
+        app.switch("lesson", level=level)
     return app.run()

@@ -1,5 +1,8 @@
 """The window's scenes, one module each: title, levels (select), lesson, play, results, replay.
 
-Each scene owns its input and its drawing (:class:`~classroom.game.ui.scenes.common.Scene`);
-:class:`~classroom.game.ui.app.App` runs the current one and switches between them.
+Each scene owns its input and its drawing and registers itself by name
+(:mod:`~classroom.game.ui.scenes.base`); no scene imports another.
+:class:`~classroom.game.ui.app.App` imports every scene module once, runs the
+current scene and switches between them by name.  Drawing helpers they share
+are in :mod:`~classroom.game.ui.scenes.common`.
 """

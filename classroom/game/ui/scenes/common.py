@@ -1,49 +1,23 @@
-"""What every scene shares: the scene protocol, text, key hints, stars and a keyboard menu.
+"""What the scenes share for drawing: text, wrapping, key hints, stars and a keyboard menu.
 
 Theory of operation
 -------------------
-A scene owns its input and its drawing.  The app calls, once a frame,
-``handle(event)`` for each pygame event, then ``update()``, then
-``draw(surface)``; a scene changes scene by calling ``app.switch(...)``.  A
-scene keeps no pixel sizes: it reads the surface's size at every draw and
+A scene keeps no pixel sizes: it reads the surface's size at every draw and
 scales its fonts and margins with :func:`~classroom.game.ui.theme.scale_for`,
-so the same code draws at 1280x720 and at 4K.
+so the same code draws at 1280x720 and at 4K.  The helpers here take that
+scale and draw one thing each.  (The scene protocol and the registry of
+scenes by name are in :mod:`classroom.game.ui.scenes.base`.)
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import pygame
 
 from classroom.game.ui import theme
 from classroom.game.ui.fonts import scaled
-
-if TYPE_CHECKING:
-    from classroom.game.ui.app import App
-
-
-class Scene:
-    """Base of every scene; ``name`` is what tests and screenshots call it."""
-
-    name = "scene"
-
-    def __init__(self, app: App) -> None:
-        self.app = app
-
-    def handle(self, event: pygame.event.Event) -> None:
-        """One pygame event (keys, resizes); the default ignores it."""
-
-    def update(self) -> None:
-        """Once a frame, before drawing: read the clock, drain events."""
-
-    def draw(self, surface: pygame.Surface) -> None:
-        raise NotImplementedError
-
-    def leave(self) -> None:
-        """The app is switching away from this scene (or closing): let go of what it holds."""
 
 
 def text(

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pygame
 
 from classroom.game.ui import theme
 from classroom.game.ui.fonts import scaled
-from classroom.game.ui.scenes.common import Menu, Scene, key_hints, paragraphs, text, wrap
+from classroom.game.ui.scenes.base import Host, Scene, register
+from classroom.game.ui.scenes.common import Menu, key_hints, paragraphs, text, wrap
 from classroom.level import Level
 from classroom.objectives import goal_words
 
-if TYPE_CHECKING:
-    from classroom.game.ui.app import App
 
-
+@register("lesson")
 class LessonScene(Scene):
-    name = "lesson"
-
-    def __init__(self, app: App, level: Level) -> None:
+    def __init__(self, app: Host, level: Level) -> None:
         super().__init__(app)
         self.level = level
         self.menu = Menu(["To class", "Back"], horizontal=True)
@@ -38,18 +33,14 @@ class LessonScene(Scene):
             self.scroll = max(0, self.scroll - step)
         elif event.key in (pygame.K_RETURN, pygame.K_KP_ENTER, pygame.K_SPACE):
             if self.menu.choice == "To class":
-                from classroom.game.ui.scenes.play import PlayScene
-
-                self.app.switch(PlayScene(self.app, self.level))
+                self.app.switch("play", level=self.level)
             else:
                 self._back()
         elif event.key == pygame.K_ESCAPE:
             self._back()
 
     def _back(self) -> None:
-        from classroom.game.ui.scenes.levels import LevelSelectScene
-
-        self.app.switch(LevelSelectScene(self.app, self.level.name))
+        self.app.switch("levels", selected=self.level.name)
 
     def draw(self, surface: pygame.Surface) -> None:
         width, height = surface.get_size()

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pygame
 
 from classroom.game.ui import theme
 from classroom.game.ui.fonts import scaled
-from classroom.game.ui.scenes.common import Scene, key_hints, paragraphs, stars, text, wrap
+from classroom.game.ui.scenes.base import Host, Scene, register
+from classroom.game.ui.scenes.common import key_hints, paragraphs, stars, text, wrap
 from classroom.level import Level
 from classroom.objectives import goal_words
 
-if TYPE_CHECKING:
-    from classroom.game.ui.app import App
 
-
+@register("levels")
 class LevelSelectScene(Scene):
-    name = "levels"
-
-    def __init__(self, app: App, selected: str | None = None) -> None:
+    def __init__(self, app: Host, selected: str | None = None) -> None:
         super().__init__(app)
         names = [level.name for level in app.levels]
         self.index = names.index(selected) if selected in names else self._first_unplayed()
@@ -54,16 +49,12 @@ class LevelSelectScene(Scene):
             self.index = count - 1
         elif event.key in (pygame.K_RETURN, pygame.K_KP_ENTER, pygame.K_SPACE):
             if self.app.is_open(self.index):
-                from classroom.game.ui.scenes.lesson import LessonScene
-
-                self.app.switch(LessonScene(self.app, self.level))
+                self.app.switch("lesson", level=self.level)
             else:
                 before = self.app.levels[self.index - 1]
                 self.notice = f"Locked: pass \u201c{before.title}\u201d first (all its objectives met)."
         elif event.key == pygame.K_ESCAPE:
-            from classroom.game.ui.scenes.title import TitleScene
-
-            self.app.switch(TitleScene(self.app))
+            self.app.switch("title")
 
     def draw(self, surface: pygame.Surface) -> None:
         width, height = surface.get_size()

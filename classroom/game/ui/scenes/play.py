@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pygame
 
@@ -41,13 +41,11 @@ from classroom.game.ui import theme
 from classroom.game.ui.fonts import scaled
 from classroom.game.ui.hud import draw_hud
 from classroom.game.ui.panel import ConfigPanel
-from classroom.game.ui.scenes.common import Scene, key_hints, paragraphs, text, wrap
+from classroom.game.ui.scenes.base import Host, Scene, register
+from classroom.game.ui.scenes.common import key_hints, paragraphs, text, wrap
 from classroom.game.ui.view import ClassroomView
 from classroom.level import Level
 from classroom.telemetry.recorder import END
-
-if TYPE_CHECKING:
-    from classroom.game.ui.app import App
 
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 NARRATION_PX = 16  # teacher mode's narration, at 720 px
@@ -55,10 +53,9 @@ RESULTS_AFTER = 2.0  # seconds the ended round stays on screen before the result
 READY, RUNNING, ENDED, ERROR = "ready", "running", "ended", "error"
 
 
+@register("play")
 class PlayScene(Scene):
-    name = "play"
-
-    def __init__(self, app: App, level: Level, resources: tuple[dict[str, Any], ...] | None = None,
+    def __init__(self, app: Host, level: Level, resources: tuple[dict[str, Any], ...] | None = None,
                  autoplay: bool = False, wall: Callable[[], float] | None = None) -> None:
         super().__init__(app)
         self.level = level
@@ -145,9 +142,7 @@ class PlayScene(Scene):
             self.narration = max(0, min(self.narration + step, len(paragraphs(self.level.lesson)) - 1))
         elif event.key == pygame.K_ESCAPE:
             self._stop()
-            from classroom.game.ui.scenes.lesson import LessonScene
-
-            self.app.switch(LessonScene(self.app, self.level))
+            self.app.switch("lesson", level=self.level)
         else:
             self.panel.handle(event)
 
@@ -206,10 +201,8 @@ class PlayScene(Scene):
         session = self.session
         if session is None or session.report is None:
             return
-        from classroom.game.ui.scenes.results import ResultsScene
-
         self.session = None  # the results own the finished round (and its recording) now
-        self.app.switch(ResultsScene(self.app, self.level, session, self.panel.resources()))
+        self.app.switch("results", level=self.level, session=session, resources=self.panel.resources())
 
     # --- drawing ----------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pygame
 
@@ -29,12 +29,10 @@ from classroom.game.model.classmodel import ClassModel
 from classroom.game.ui import theme
 from classroom.game.ui.fonts import scaled
 from classroom.game.ui.hud import draw_hud
-from classroom.game.ui.scenes.common import Scene, key_hints, text
+from classroom.game.ui.scenes.base import Host, Scene, register
+from classroom.game.ui.scenes.common import key_hints, text
 from classroom.game.ui.view import ClassroomView
 from classroom.telemetry.recorder import RecordingError, read_recording
-
-if TYPE_CHECKING:
-    from classroom.game.ui.app import App
 
 RATES = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 FASTER = (pygame.K_PLUS, pygame.K_EQUALS, pygame.K_KP_PLUS)
@@ -50,10 +48,9 @@ TICK_COLOURS = {
 }
 
 
+@register("replay")
 class ReplayScene(Scene):
-    name = "replay"
-
-    def __init__(self, app: App, path: str, back: Scene | None = None,
+    def __init__(self, app: Host, path: str, back: Scene | None = None,
                  wall: Callable[[], float] = time.monotonic) -> None:
         super().__init__(app)
         self.back = back

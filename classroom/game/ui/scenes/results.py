@@ -8,7 +8,7 @@ pass opens the next level.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pygame
 
@@ -16,26 +16,17 @@ from classroom.game.model.session import Session
 from classroom.game.ui import theme
 from classroom.game.ui.fonts import scaled
 from classroom.game.ui.hud import draw_histogram
-from classroom.game.ui.scenes.common import (
-    Menu,
-    Scene,
-    key_hints,
-    stars,
-    text,
-)
+from classroom.game.ui.scenes.base import Host, Scene, register
+from classroom.game.ui.scenes.common import Menu, key_hints, stars, text
 from classroom.level import Level
 from classroom.objectives import goal_words, metric
-
-if TYPE_CHECKING:
-    from classroom.game.ui.app import App
 
 NEXT, RETRY, REPLAY, LEVELS = "Next level", "Retry", "Replay", "Levels"
 
 
+@register("results")
 class ResultsScene(Scene):
-    name = "results"
-
-    def __init__(self, app: App, level: Level, session: Session,
+    def __init__(self, app: Host, level: Level, session: Session,
                  resources: tuple[dict[str, Any], ...]) -> None:
         super().__init__(app)
         assert session.report is not None
@@ -65,21 +56,13 @@ class ResultsScene(Scene):
 
     def choose(self, choice: str) -> None:
         if choice == NEXT and self.next_level is not None:
-            from classroom.game.ui.scenes.lesson import LessonScene
-
-            self.app.switch(LessonScene(self.app, self.next_level))
+            self.app.switch("lesson", level=self.next_level)
         elif choice == RETRY:
-            from classroom.game.ui.scenes.play import PlayScene
-
-            self.app.switch(PlayScene(self.app, self.level, self.resources))
+            self.app.switch("play", level=self.level, resources=self.resources)
         elif choice == REPLAY:
-            from classroom.game.ui.scenes.replay import ReplayScene
-
-            self.app.switch(ReplayScene(self.app, self.session.recording_path, back=self))
+            self.app.switch("replay", path=self.session.recording_path, back=self)
         elif choice == LEVELS:
-            from classroom.game.ui.scenes.levels import LevelSelectScene
-
-            self.app.switch(LevelSelectScene(self.app, self.level.name))
+            self.app.switch("levels", selected=self.level.name)
 
     def draw(self, surface: pygame.Surface) -> None:
         width, height = surface.get_size()

@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pygame
 
 from classroom.game.ui import theme
 from classroom.game.ui.fonts import scaled
-from classroom.game.ui.scenes.common import Menu, Scene, key_hints, text
-
-if TYPE_CHECKING:
-    from classroom.game.ui.app import App
+from classroom.game.ui.scenes.base import Host, Scene, register
+from classroom.game.ui.scenes.common import Menu, key_hints, text
 
 TAGLINE = "Learn how a service mesh works by passing notes in class"
 BLURB = ("Every student is a real program, every pass a real mTLS connection. "
          "Fix the class's mesh configuration and get the notes through.")
 
 
+@register("title")
 class TitleScene(Scene):
-    name = "title"
-
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: Host) -> None:
         super().__init__(app)
         self.menu = Menu(["Play", "Quit"])
 
@@ -30,9 +25,7 @@ class TitleScene(Scene):
             return
         if event.key in (pygame.K_RETURN, pygame.K_KP_ENTER, pygame.K_SPACE):
             if self.menu.choice == "Play":
-                from classroom.game.ui.scenes.levels import LevelSelectScene
-
-                self.app.switch(LevelSelectScene(self.app))
+                self.app.switch("levels")
             else:
                 self.app.quit(0)
         elif event.key == pygame.K_ESCAPE:
