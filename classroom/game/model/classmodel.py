@@ -5,9 +5,12 @@ Theory of operation
 A :class:`ClassModel` is made from a recording's header (or a level, which
 gives the same header plus the teacher's patrol and the configured mTLS
 mode), then fed every event of the round with :meth:`ClassModel.apply`, live
-or from a recording, and asked to :meth:`ClassModel.tick` to a time on the
-events' own clock (their ``t`` field) before each frame.  It keeps plain data
-that a view draws and a test reads:
+or from a recording, and asked to :meth:`ClassModel.tick` to a time before
+each frame.  Times are room time, the round's shared clock that the events'
+``t`` carries (a live round's :meth:`~classroom.game.model.session.Session.now`;
+a recording older than format 2 is scaled by
+:func:`classroom.telemetry.recorder.time_scale`).  It keeps plain data
+(:mod:`classroom.game.model.classstate`) that a view draws and a test reads:
 
 * **desks**: each student's seat and state: present, absent (from the
   level, ``student_left``/``student_back``, ``roll_changed``), refusing (a
@@ -47,19 +50,26 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
+from classroom.game.model.classstate import (
+    DESK_STATES,
+    LINK_MODES,
+    NOTE_STATES,
+    Desk,
+    Link,
+    Note,
+    ObjectiveRow,
+    Stats,
+    TeacherState,
+)
 from classroom.level import Level
 from classroom.level.seating import patrol_position, ranked_next_hops, seating_graph
 from classroom.mesh.control.policy import mesh_policy
 from classroom.objectives import metric as objective_metric
-from classroom.report import build_report, percentile
+from classroom.report import build_report
 from classroom.telemetry import recorder
 
-NOTE_STATES = ("in_flight", "delivered", "dropped", "refused", "confiscated", "retrying", "failed")
-DESK_STATES = ("present", "absent", "refusing", "ejected", "unmeshed")
-LINK_MODES = ("mtls", "permissive", "plain", "unknown")
 LINGER = 3.0  # passing times a note with a known outcome stays visible
 BUBBLE_SECONDS = 2.5  # how long (room time) the teacher's speech bubble stays
 JUDGE_SECONDS = 0.5  # events' time between two judgements of the objectives
@@ -67,79 +77,8 @@ UNJUDGED = frozenset({"span"})  # kinds the report does not read: not kept
 # Which arrival events turn a note away, and how it looks then.
 TURNED_AWAY = {"refused": "refused", "absent_refused": "refused", "policy_denied": "refused",
                "seal_broken": "refused", "dropped": "dropped"}
-
-
-@dataclass
-class Desk:
-    name: str
-    seat: tuple[int, int]  # (row, col)
-    state: str = "present"  # one of DESK_STATES
-    meshed: bool = True
-    absent: bool = False
-    refusing: bool = False
-    ejected_until: float = 0.0  # events' clock
-
-
-@dataclass
-class Link:
-    a: str  # a < b
-    b: str
-    mode: str = "unknown"  # one of LINK_MODES
-    up: bool = False
-    tls: bool | None = None  # None until a proxy reported the link
-
-
-@dataclass
-class Note:
-    id: str
-    sender: str
-    recipient: str
-    state: str = "in_flight"  # one of NOTE_STATES
-    hop: tuple[str, str] | None = None  # (from, to) of the current hop; None while held at `at`
-    progress: float = 0.0  # 0..1 along `hop`
-    at: str = ""  # the last hand it reached
-    hop_start: float = 0.0
-    visited: list[str] = field(default_factory=list)
-    avoid: set[str] = field(default_factory=set)
-    ended: float | None = None  # when its outcome was known; retired LINGER passing times later
-    final: bool = False
-
-
-@dataclass
-class TeacherState:
-    present: bool = False
-    x: float = 0.0  # column, in seats
-    y: float = 0.0  # row, in seats
-    watching: list[tuple[str, str]] = field(default_factory=list)
-    bubble: str | None = None
-    bubble_kind: str = ""  # "read", "ciphertext", "sealed", "caught", "impostor"
-    bubble_until: float = 0.0
-
-
-@dataclass
-class Stats:
-    sent: int = 0
-    delivered: int = 0
-    failed: int = 0
-    retries: int = 0
-    latencies_ms: list[float] = field(default_factory=list)
-
-    @property
-    def success_rate(self) -> float:
-        """Delivered over notes whose outcome is known (1.0 before any)."""
-        done = self.delivered + self.failed
-        return self.delivered / done if done else 1.0
-
-    @property
-    def p50_ms(self) -> float:
-        return percentile(self.latencies_ms, 50)
-
-    @property
-    def p99_ms(self) -> float:
-        return percentile(self.latencies_ms, 99)
-
-
-ObjectiveRow = tuple[str, str, str, bool | None]  # (label, current value, target, met or None: not yet)
+__all__ = ["DESK_STATES", "LINGER", "LINK_MODES", "NOTE_STATES", "ClassModel", "Desk", "Link", "Note",
+           "ObjectiveRow", "Stats", "TeacherState"]
 
 
 class ClassModel:
