@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -57,6 +58,79 @@ def test_the_model_imports_no_pygame() -> None:
             "print('pygame' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == "False"
+
+
+# Every module of the game's model, found on disk so that a new one is covered the day it is added.
+MODEL_DIR = REPO / "classroom" / "game" / "model"
+MODEL_MODULES = sorted(f"classroom.game.model.{p.stem}" for p in MODEL_DIR.glob("*.py") if p.stem != "__init__")
+# The mesh modules the model may name: the round runner (for Session), pure policy data, the outcome table.
+MESH_ALLOWED = {"classroom.mesh.runtime.round", "classroom.mesh.control.policy", "classroom.mesh.data.outcomes"}
+# What must never be loaded by importing the model: the room's processes, the proxy, the office.
+MESH_FORBIDDEN = ("classroom.mesh.room", "classroom.mesh.data.proxy", "classroom.mesh.control.office")
+
+
+def _fresh_python(code: str) -> str:
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_the_whole_game_model_works_with_pygame_unimportable() -> None:
+    assert {"classroom.game.model.classmodel", "classroom.game.model.configedit",
+            "classroom.game.model.session", "classroom.game.model.progress"} <= set(MODEL_MODULES)
+    code = f"""
+import importlib, sys
+sys.modules["pygame"] = None  # any import of pygame now raises ImportError
+for name in {MODEL_MODULES!r}:
+    importlib.import_module(name)
+from classroom.game.model.classmodel import ClassModel
+from classroom.game.model.configedit import ConfigEditor
+from classroom.game.model.progress import Progress
+from classroom.game.model.session import Session
+from classroom.level import load_level
+from pathlib import Path
+level = load_level("first-note")
+model = ClassModel.from_level(level, 1, 1.0)
+model.apply({{"kind": "sent", "t": 1.0, "note": "n", "from": "alice", "to": "fay"}})
+model.tick(1.1)
+assert model.notes["n"].hop is not None and model.objectives()
+assert ConfigEditor(level).fields()
+assert Progress(Path("progress.json"), {{"first-note": 3}}).unlocked(["first-note", "b"]) == [True, True]
+session = Session(level, level.resources, seed=1)  # made, never started: the runner loads without pygame too
+session.discard()
+print("ok", sys.modules["pygame"] is None)
+"""
+    assert _fresh_python(code).split() == ["ok", "True"]
+
+
+def test_the_game_model_never_loads_the_room_the_proxy_or_the_office() -> None:
+    code = f"""
+import importlib, sys
+for name in {MODEL_MODULES!r}:
+    importlib.import_module(name)
+print(*sorted(m for m in sys.modules if m.startswith(("classroom.mesh", "classroom.game.ui", "pygame"))))
+"""
+    loaded = _fresh_python(code).split()
+    for forbidden in MESH_FORBIDDEN:
+        assert not [m for m in loaded if m == forbidden or m.startswith(forbidden + ".")], loaded
+    assert not [m for m in loaded if m.startswith(("classroom.game.ui", "pygame"))], loaded
+
+
+def test_the_game_model_names_only_the_runner_and_pure_data_of_the_mesh() -> None:
+    """Read from the source, imports inside functions included: the runner is the one door to the mesh."""
+    for path in sorted(MODEL_DIR.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] if node.module != "classroom.mesh.runtime" else [
+                    f"{node.module}.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            for name in names:
+                where = f"{path.name}:{node.lineno} imports {name}"
+                assert not name.startswith(("pygame", "classroom.game.ui")), where
+                assert not name.startswith("classroom.mesh") or name in MESH_ALLOWED, where
 
 
 def test_a_note_moves_along_its_route_hop_by_hop() -> None:

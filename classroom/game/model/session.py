@@ -4,9 +4,10 @@ Theory of operation
 -------------------
 The window must never wait for the mesh, and the mesh must never wait for the
 window.  A :class:`Session` runs one :class:`~classroom.mesh.runtime.round.Round` in a
-background thread with its own asyncio loop (:func:`classroom.mesh.runtime.net.run`);
-the round's processes are started and stopped by the round's launcher as in
-``classroom run``.  Every event the office fans out is
+background thread with its own asyncio loop (uvloop where there is one, as
+the mesh's processes use); the round's processes are started and stopped by
+the round's launcher as in ``classroom run``.  Every event the office fans
+out is
 
 * written to a recording (:class:`~classroom.telemetry.recorder.Recorder`,
   JSON Lines in a temporary file) that the replay scene reads afterwards, and
@@ -22,6 +23,12 @@ an exception in the window): it wakes the session's loop, which cancels the
 round; ``Round.run`` stops every process on its way out.  Should the thread
 not finish in time, the launcher is stopped directly.  A stopped round has no
 report.  This module imports no pygame.
+
+Of the mesh, a session uses the round runner only, and imports it when the
+first session is made (:func:`_runner`) rather than with this module: the
+runner loads what a round starts (among others the aisles' fault schedule,
+:mod:`classroom.mesh.room.aisles`), and importing the game's model must load
+none of the mesh's processes (``tests/test_game_model.py`` checks it).
 """
 
 from __future__ import annotations
@@ -32,16 +39,38 @@ import os
 import queue
 import tempfile
 import threading
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from classroom.level import Level
-from classroom.mesh.runtime import net
-from classroom.mesh.runtime.round import Round, RoundError, RoundResult
 from classroom.report import build_report
 from classroom.telemetry.recorder import END, Recorder, header
 
+if TYPE_CHECKING:
+    from classroom.mesh.runtime.round import Round, RoundResult
+
 STOP_WAIT = 10.0  # seconds stop() waits for the round's processes to be gone
+
+
+def _runner() -> ModuleType:
+    """The round runner, :mod:`classroom.mesh.runtime.round`, imported on first use (see the module docstring)."""
+    from classroom.mesh.runtime import round as runner
+
+    return runner
+
+
+def _run_loop(main: Coroutine[Any, Any, Any]) -> Any:
+    """Run ``main`` on a fresh event loop in this thread: uvloop where the platform has it."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - platforms without uvloop
+        factory = asyncio.new_event_loop
+    else:
+        factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(main)
 
 
 class Session:
@@ -67,7 +96,8 @@ class Session:
         self.report: dict[str, Any] | None = None
         self.error: str | None = None  # why the round could not run
         self.stopped = False  # ended early by stop()
-        self.round = Round(level, resources, seed, speed)
+        self._runner = _runner()
+        self.round: Round = self._runner.Round(level, resources, seed, speed)
         self.expected = self.round.expected_notes()
         self._events: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
         self._recorder = Recorder(path, self.header)
@@ -139,14 +169,14 @@ class Session:
     def _thread_main(self) -> None:
         end: dict[str, Any] = {}
         try:
-            result = net.run(self._main())
+            result = _run_loop(self._main())
             if result is None:
                 end["stopped"] = True
             else:
                 end.update(timed_out=result.timed_out, expected=result.expected)
                 self.report = build_report(self.level, self.seed, result.events, result.processes,
                                            self.speed)
-        except RoundError as exc:
+        except self._runner.RoundError as exc:
             end["error"] = self.error = str(exc)
         except Exception as exc:  # the window shows it: the thread must not die silently
             end["error"] = self.error = f"{type(exc).__name__}: {exc}"
