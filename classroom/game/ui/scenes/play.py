@@ -6,8 +6,9 @@ The scene owns at most one :class:`~classroom.game.model.session.Session` (a
 round running in the background) and a :class:`~classroom.game.model.classmodel.ClassModel`
 built from the same header the session records.  Every frame it drains the
 session's queue into the model and advances the model's animations to the
-wall clock, which is the clock the mesh stamps its events with; the view and
-the HUD draw the model.  Nothing here waits for the mesh.
+round's room time (:meth:`~classroom.game.model.session.Session.now`), the
+clock the mesh stamps its events with, which runs at the round's speed; the
+view and the HUD draw the model.  Nothing here waits for the mesh.
 
 **Pause freezes the view; the mesh keeps going.**  The round is real
 processes passing real notes: they cannot be paused, only stopped.  While
