@@ -2,17 +2,20 @@
 
 The note-state colours are Okabe and Ito's colour-blind-safe palette, and
 every state also has its own envelope shape (see :data:`NOTE_SHAPES`), so no
-state is told by colour alone.  Fonts are the DejaVu fonts bundled in
-``assets/fonts`` (Bitstream Vera licence, ``assets/fonts/LICENSE-DejaVu.txt``);
-sizes are given at 720 px of window height and scaled with the window.
+state is told by colour alone.  Fonts are the DejaVu fonts the package
+carries as package data in ``classroom/data/fonts`` (Bitstream Vera licence,
+``classroom/data/fonts/LICENSE-DejaVu.txt``), found with
+:mod:`importlib.resources`, so an installed wheel has them too; sizes are
+given at 720 px of window height and scaled with the window.
 """
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
-ASSETS = Path(__file__).resolve().parents[3] / "assets"
-FONTS = ASSETS / "fonts"
+# files() is a plain Path for a package installed in (or run from) a folder, as pip installs it.
+FONTS = Path(str(resources.files("classroom") / "data" / "fonts"))
 FONT_FILES = {
     "sans": FONTS / "DejaVuSans.ttf",
     "bold": FONTS / "DejaVuSans-Bold.ttf",
