@@ -35,11 +35,11 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 import pygame  # noqa: E402
 
+from classroom.game.model.classmodel import ClassModel  # noqa: E402
+from classroom.game.ui import theme  # noqa: E402
+from classroom.game.ui.hud import draw_hud  # noqa: E402
+from classroom.game.ui.view import ClassroomView, envelope  # noqa: E402
 from classroom.report import percentile  # noqa: E402
-from classroom.window import theme  # noqa: E402
-from classroom.window.hud import draw_hud  # noqa: E402
-from classroom.window.model import ClassModel  # noqa: E402
-from classroom.window.view import ClassroomView, envelope  # noqa: E402
 
 HUD_WIDTH = 300  # at 720 px of height, as the play scene lays it out
 PASSING = 0.5  # seconds per hop on the events' clock

@@ -273,7 +273,7 @@ def _play(args: argparse.Namespace) -> int:
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
     if level is not None and level.name not in {known.name for known in levels}:
         levels.append(level)  # a level file from elsewhere: playable, after the others
-    from classroom.window.app import Options, play
+    from classroom.game.ui.app import Options, play
 
     options = Options(seed=args.seed, speed=args.speed, teacher=args.teacher)
     return play(levels, level, options, autoplay=args.autoplay, screenshot_dir=screenshots, size=args.size)

@@ -8,9 +8,9 @@ import sys
 import pytest
 from conftest import LEVELS, REPO
 
+from classroom.game.model.configedit import TOGGLE, ConfigEditor, ConfigError, plain
 from classroom.level import Level, list_levels, load_level
 from classroom.mesh.control.policy import mesh_policy
-from classroom.window.configedit import TOGGLE, ConfigEditor, ConfigError, plain
 
 ALL_LEVELS = sorted(p.stem for p in LEVELS.glob("*.yaml"))
 
@@ -20,7 +20,7 @@ def level(stem: str) -> Level:
 
 
 def test_the_model_imports_no_pygame() -> None:
-    code = "import sys, classroom.window.configedit; print('pygame' in sys.modules)"
+    code = "import sys, classroom.game.model.configedit; print('pygame' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert out.stdout.strip() == "False"
 

@@ -7,17 +7,20 @@ marked in the text with ``# <-`` (so the tests say where, not just how many).
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import textwrap
 from pathlib import Path
 
 import pytest
 
+import classroom
 from classroom.durations import format_duration, parse_duration
 from classroom.level import (
     METRICS,
     Level,
     LevelError,
+    default_levels_dir,
     line_of,
     list_levels,
     load_level,
@@ -299,6 +302,18 @@ def test_lookup_by_name_stem_and_path(tmp_path: Path) -> None:
     assert load_level("other", tmp_path).name == "other"
     assert load_level(str(tmp_path / "04-other.yaml")).name == "other"
     assert load_level("first-note").name == "first-note"  # the repo's own levels/
+
+
+def test_the_levels_are_package_data_and_the_repo_links_to_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CLASSROOM_LEVELS_DIR", raising=False)
+    shipped = default_levels_dir()
+    package = Path(classroom.__file__).resolve().parent
+    assert shipped.resolve() == package / "data" / "levels"
+    assert [p.name for p in sorted(shipped.glob("*.yaml"))] == [p.name for p in sorted(REPO_LEVELS.glob("*.yaml"))]
+    assert len(list_levels()) >= 13
+    link = REPO_LEVELS
+    assert link.is_symlink() and link.resolve() == shipped.resolve()  # levels/01-first-note.yaml still works
+    assert os.readlink(link) == "classroom/data/levels"  # relative: it works in any clone
 
 
 def test_levels_dir_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,8 +18,8 @@ import yaml
 from conftest import LEVELS, REPO
 from test_level import BASE, write
 
+from classroom.game.model.configedit import ConfigEditor
 from classroom.level import LevelError, load_config, load_level, merge_editable
-from classroom.window.configedit import ConfigEditor
 
 pytestmark = pytest.mark.timeout(180)
 

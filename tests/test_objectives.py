@@ -11,6 +11,7 @@ import pytest
 from conftest import LEVELS, REPO
 from rich.console import Console
 
+from classroom.game.model.classmodel import ClassModel
 from classroom.headless import print_summary
 from classroom.level import Objective, list_levels, load_level
 from classroom.objectives import (
@@ -25,7 +26,6 @@ from classroom.objectives import (
     metric,
 )
 from classroom.report import report_metrics
-from classroom.window.model import ClassModel
 
 # The names levels may use, in the order the level checker lists them (levels in the wild use these).
 LEVEL_METRICS = (

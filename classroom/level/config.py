@@ -10,7 +10,7 @@ services, and ``mesh.editable`` decides what the config may change.
 
 That decision is made in one place, :func:`merge_editable`, for both ways a
 player changes the rules: a ``--config`` file (:func:`load_config`) and the
-window's config panel (:mod:`classroom.window.configedit`).
+window's config panel (:mod:`classroom.game.model.configedit`).
 """
 
 from __future__ import annotations

@@ -5,8 +5,10 @@ Theory of operation
 A level is named on the command line by its file (anything that looks like a
 path: a ``.yaml``/``.yml`` suffix, a slash, or an existing file) or by its
 name.  A name is looked up in the levels folder (:func:`default_levels_dir`:
-the argument, else ``$CLASSROOM_LEVELS_DIR``, else the repository's
-``levels/``): first as a file stem (``03-lost-notes``), then as a
+the argument, else ``$CLASSROOM_LEVELS_DIR``, else the levels the package
+ships, ``classroom/data/levels``, found with :mod:`importlib.resources` so
+that an installed wheel finds them as a clone does; a clone also has them at
+``levels/``, a symlink): first as a file stem (``03-lost-notes``), then as a
 ``metadata.name`` (``lost-notes``), reading every file of the folder.  A file
 holds exactly one YAML document, built by :mod:`classroom.level.build`.
 :func:`list_levels` loads them all, sorted by file name, and refuses two
@@ -17,6 +19,7 @@ when they are inside it.
 from __future__ import annotations
 
 import os
+from importlib import resources
 from pathlib import Path
 
 from classroom.level.build import API_VERSION, _level
@@ -25,8 +28,12 @@ from classroom.level.model import Level, LevelError
 from classroom.level.yamlines import _parse_documents, _read_text
 
 LEVELS_ENV = "CLASSROOM_LEVELS_DIR"
-# The repository's own levels: classroom/level/files.py -> <repo>/levels.
-_REPO_LEVELS = Path(__file__).resolve().parent.parent.parent / "levels"
+
+
+def shipped_levels_dir() -> Path:
+    """The levels the package carries (package data: ``classroom/data/levels``)."""
+    # files() is a plain Path for a package installed in (or run from) a folder, as pip installs it.
+    return Path(str(resources.files("classroom") / "data" / "levels"))
 
 
 def _display_path(path: Path) -> str:
@@ -38,13 +45,13 @@ def _display_path(path: Path) -> str:
 
 
 def default_levels_dir(levels_dir: Path | None = None) -> Path:
-    """The folder of levels: the argument, else $CLASSROOM_LEVELS_DIR, else the repo's levels/."""
+    """The folder of levels: the argument, else $CLASSROOM_LEVELS_DIR, else the package's own levels."""
     if levels_dir is not None:
         return Path(levels_dir)
     env = os.environ.get(LEVELS_ENV)
     if env:
         return Path(env)
-    return _REPO_LEVELS
+    return shipped_levels_dir()
 
 
 def _level_files(directory: Path) -> list[Path]:

@@ -1,0 +1,417 @@
+"""The form's fields: one builder per kind of resource, and the conversion of what the player enters.  No pygame.
+
+Theory of operation
+-------------------
+A :class:`Field` is a view of one path in one resource (see
+:mod:`classroom.game.model.configtext` for paths): its key, the heading of
+its resource, its label, its kind (:data:`KINDS`: how a widget shows it), its
+value and bounds.  A :class:`Slot` is a field and where it writes: the
+resource's index (None for a resource not created yet, with the template to
+create), the path, the prune floor, or a writer of its own where one value
+sets more than one place (a toggle that adds or removes a whole part; two
+weighted routes that stay at 100 together).
+
+:class:`Form` builds the slots of the editable resources, kind by kind, in
+:data:`classroom.level.RESOURCE_KINDS` order:
+
+* PeerAuthentication: the mTLS mode;
+* VirtualService: per HTTP rule, timeout, retry attempts, per-try timeout,
+  retry conditions, and the route weights when a rule splits;
+* DestinationRule: outlier detection and retry budget, each a toggle, with
+  their settings while on;
+* AuthorizationPolicy: where it applies, its action, and each rule's
+  principals and hosts;
+* IdentityPolicy: card lifetime, renewal point, CA rotation.
+
+Where the level has no resource of an editable kind yet, a *virtual* group
+offers its fields (:meth:`Form.missing`).  :func:`convert` turns what the
+player entered into the field's type or raises
+:class:`~classroom.game.model.configtext.ConfigError` naming the field.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from classroom.durations import format_duration, parse_duration
+from classroom.game.model.configtext import (
+    ConfigError,
+    PathKey,
+    Resource,
+    get_path,
+    number_text,
+    path_text,
+    put_path,
+)
+from classroom.level import ACTIONS, MTLS_MODES, RESOURCE_KINDS, STUDENT_LABEL, Level
+
+# Field kinds, and how a widget shows each.
+CHOICE = "choice"  # one of ``choices`` (cycle with left/right)
+TOGGLE = "toggle"  # on/off: a part of the resource is there or not
+INT = "int"  # a whole number between minimum and maximum
+NUMBER = "number"  # a number between minimum and maximum
+DURATION = "duration"  # text like 400ms, 2s, 1m
+TEXT = "text"  # free text
+NAMES = "names"  # a list of names, written comma-separated
+KINDS = (CHOICE, TOGGLE, INT, NUMBER, DURATION, TEXT, NAMES)
+
+DEFAULT_OUTLIER: Resource = {
+    "consecutive5xxErrors": 5,
+    "interval": "10s",
+    "baseEjectionTime": "30s",
+    "maxEjectionPercent": 10,
+}
+DEFAULT_BUDGET: Resource = {"percent": {"value": 20}, "minRetryConcurrency": 3}
+MAX_ATTEMPTS = 10
+
+
+@dataclass(frozen=True)
+class Field:
+    """One setting of one resource, as the form shows it.
+
+    ``value`` is ``None`` when the resource does not set it (then the mesh's
+    default applies; only an ``optional`` field may be set back to ``None``).
+    Durations are text as written (``"1200ms"``), names a tuple of text.
+    """
+
+    key: str  # stable across edits: "<Kind>/<name>/<path>", e.g. "VirtualService/dana/spec.http[0].timeout"
+    group: str  # the resource, as a heading: "VirtualService dana (notes to dana)"
+    label: str  # the setting: "retries: attempts"
+    kind: str  # one of KINDS
+    value: Any
+    choices: tuple[str, ...] = ()
+    minimum: float = 0.0
+    maximum: float = 0.0
+    step: float = 1.0
+    optional: bool = False
+    help: str = ""
+
+    def display(self) -> str:
+        """The value as text for the form; "(not set)" for none."""
+        if self.value is None:
+            return "(not set)"
+        if self.kind == TOGGLE:
+            return "on" if self.value else "off"
+        if self.kind == NAMES:
+            return ", ".join(self.value)
+        if isinstance(self.value, float):
+            return number_text(self.value)
+        return str(self.value)
+
+
+@dataclass
+class Slot:
+    """A field and where it writes: resource ``index`` (None: not created yet), path, prune floor."""
+
+    field: Field
+    index: int | None
+    path: PathKey
+    floor: int
+    template: Resource | None = None  # the resource to create when index is None
+    write: Callable[[list[Resource], int, Any], None] | None = None  # instead of a plain put
+
+
+class Form:
+    """The slots of a level's editable resources, as they stand in ``resources``."""
+
+    def __init__(self, level: Level, hosts: tuple[str, ...], resources: Sequence[Resource]) -> None:
+        self.level = level
+        self.hosts = hosts  # students and apps a rule may name
+        self.resources = resources
+
+    def slots(self) -> list[Slot]:
+        """Every slot of the form, in order: each editable resource's, grouped by resource."""
+        slots: list[Slot] = []
+        builders: dict[str, Callable[[int | None, Resource], list[Slot]]] = {
+            "PeerAuthentication": self._peer_authentication,
+            "VirtualService": self._virtual_service,
+            "DestinationRule": self._destination_rule,
+            "AuthorizationPolicy": self._authorization_policy,
+            "IdentityPolicy": self._identity_policy,
+        }
+        for kind in RESOURCE_KINDS:
+            if kind not in self.level.editable:
+                continue
+            existing = [(i, r) for i, r in enumerate(self.resources) if r.get("kind") == kind]
+            for index, resource in existing:
+                slots += builders[kind](index, resource)
+            for template in self.missing(kind, [r for _, r in existing]):
+                slots += builders[kind](None, template)
+        return slots
+
+    def missing(self, kind: str, existing: list[Resource]) -> list[Resource]:
+        """Resources of ``kind`` the level lacks but the form can create (first set creates them)."""
+        if kind == "PeerAuthentication" and not existing:
+            return [new_resource(kind, "default", {})]
+        if kind == "IdentityPolicy" and not existing:
+            return [new_resource(kind, "id-cards", {})]
+        if kind != "DestinationRule":
+            return []
+        covered = {(r.get("spec") or {}).get("host") for r in existing}
+        taken = {resource_name(r) for r in existing}
+        hosts = dict.fromkeys(t.to for t in self.level.traffic)
+        return [
+            new_resource(kind, host if host not in taken else f"{host}-rules", {"host": host})
+            for host in hosts
+            if host not in covered
+        ]
+
+    def _peer_authentication(self, index: int | None, resource: Resource) -> list[Slot]:
+        spec = resource.get("spec") or {}
+        app = ((spec.get("selector") or {}).get("matchLabels") or {}).get(STUDENT_LABEL)
+        who = f"for {app}" if app else "whole class"
+        group = f"PeerAuthentication {resource_name(resource)} ({who})"
+        mode = get_path(resource, ("spec", "mtls", "mode"))
+        return [
+            self._slot(
+                index, resource, ("spec", "mtls", "mode"), group, "mTLS mode", CHOICE,
+                choices=tuple(m for m in MTLS_MODES if m != "UNSET" or mode == "UNSET"),
+                optional=mode is None,
+                help="STRICT: mTLS only; PERMISSIVE: mTLS or plaintext; DISABLE: plaintext",
+            )
+        ]
+
+    def _virtual_service(self, index: int | None, resource: Resource) -> list[Slot]:
+        spec = resource.get("spec") or {}
+        group = f"VirtualService {resource_name(resource)} (notes to {', '.join(spec.get('hosts') or [])})"
+        rules = spec.get("http") or []
+        slots: list[Slot] = []
+        for h, rule in enumerate(rules):
+            at: PathKey = ("spec", "http", h)
+            prefix = f"rule {h + 1}: " if len(rules) > 1 else ""
+            floor = len(at)
+            slots += [
+                self._slot(index, resource, (*at, "timeout"), group, f"{prefix}timeout", DURATION,
+                           optional=True, floor=floor, help="how long a note may take, retries included"),
+                self._slot(index, resource, (*at, "retries", "attempts"), group, f"{prefix}retry attempts",
+                           INT, minimum=0, maximum=MAX_ATTEMPTS, optional=True, floor=floor,
+                           help=f"not set: the {self.level.profile} default"),
+                self._slot(index, resource, (*at, "retries", "perTryTimeout"), group,
+                           f"{prefix}per-try timeout", DURATION, optional=True, floor=floor,
+                           help="give up on one try after this long"),
+                self._slot(index, resource, (*at, "retries", "retryOn"), group, f"{prefix}retry on",
+                           TEXT, optional=True, floor=floor,
+                           help="comma-separated: 5xx, reset, connect-failure, gateway-error ..."),
+            ]
+            routes = rule.get("route") or []
+            if len(routes) > 1:
+                for j, route in enumerate(routes):
+                    destination = route.get("destination") or {}
+                    parts = (destination.get("host"), destination.get("subset"))
+                    target = " ".join(str(p) for p in parts if p)
+                    slot = self._slot(index, resource, (*at, "route", j, "weight"), group,
+                                      f"{prefix}weight: {target} %", INT, minimum=0, maximum=100, step=5,
+                                      floor=floor, help="the weights of a rule's routes add up to 100")
+                    if len(routes) == 2:
+                        slot.write = _pair_weight(at, j)
+                    slots.append(slot)
+        return slots
+
+    def _destination_rule(self, index: int | None, resource: Resource) -> list[Slot]:
+        spec = resource.get("spec") or {}
+        group = f"DestinationRule {resource_name(resource)} (notes to {spec.get('host')})"
+        policy: PathKey = ("spec", "trafficPolicy")
+        outlier = (*policy, "outlierDetection")
+        budget = (*policy, "retryBudget")
+        slots = [self._toggle(index, resource, outlier, group, "outlier detection", DEFAULT_OUTLIER,
+                              "eject a classmate who fails notes again and again")]
+        if get_path(resource, outlier) is not None:
+            slots += [
+                self._slot(index, resource, (*outlier, "consecutive5xxErrors"), group,
+                           "eject after (fails)", INT, minimum=0, maximum=20, optional=True, floor=3,
+                           help="failures in a row that get a classmate ejected"),
+                self._slot(index, resource, (*outlier, "interval"), group, "check every",
+                           DURATION, optional=True, floor=3),
+                self._slot(index, resource, (*outlier, "baseEjectionTime"), group, "eject for",
+                           DURATION, optional=True, floor=3),
+                self._slot(index, resource, (*outlier, "maxEjectionPercent"), group,
+                           "max ejected %", INT, minimum=0, maximum=100, step=5,
+                           optional=True, floor=3, help="the share of the class that may be ejected at once"),
+            ]
+        slots.append(self._toggle(index, resource, budget, group, "retry budget", DEFAULT_BUDGET,
+                                  "retries may add at most this share of notes: no retry storms"))
+        if get_path(resource, budget) is not None:
+            wrapped = isinstance(get_path(resource, (*budget, "percent")), dict)
+            percent = (*budget, "percent", "value") if wrapped else (*budget, "percent")
+            slots += [
+                self._slot(index, resource, percent, group, "budget %", NUMBER,
+                           minimum=0, maximum=100, step=5, optional=True, floor=3),
+                self._slot(index, resource, (*budget, "minRetryConcurrency"), group,
+                           "min retries", INT, minimum=0, maximum=MAX_ATTEMPTS, optional=True,
+                           floor=3, help="retries always allowed at once, whatever the budget"),
+            ]
+        return slots
+
+    def _authorization_policy(self, index: int | None, resource: Resource) -> list[Slot]:
+        group = f"AuthorizationPolicy {resource_name(resource)}"
+        principal = f"like classroom.local/ns/{self.level.name}/sa/gus"
+        slots = [
+            self._slot(index, resource, ("spec", "selector", "matchLabels", STUDENT_LABEL), group,
+                       "applies at", CHOICE, choices=self.hosts, optional=True, floor=1,
+                       help="the student whose proxy enforces it; not set: every student"),
+            self._slot(index, resource, ("spec", "action"), group, "action", CHOICE, choices=ACTIONS,
+                       optional=True, help="not set: ALLOW"),
+        ]
+        for r, _rule in enumerate(get_path(resource, ("spec", "rules")) or []):
+            at: PathKey = ("spec", "rules", r)
+            slots += [
+                self._slot(index, resource, (*at, "from", 0, "source", "principals"), group,
+                           f"rule {r + 1}: from", NAMES, optional=True, floor=len(at), help=principal),
+                self._slot(index, resource, (*at, "to", 0, "operation", "hosts"), group,
+                           f"rule {r + 1}: notes to", NAMES, optional=True, floor=len(at),
+                           help="students or services the notes are for"),
+            ]
+        return slots
+
+    def _identity_policy(self, index: int | None, resource: Resource) -> list[Slot]:
+        group = f"IdentityPolicy {resource_name(resource)} (ID cards)"
+        rotation: PathKey = ("spec", "caRotation")
+        return [
+            self._slot(index, resource, ("spec", "certLifetime"), group, "card lifetime", DURATION,
+                       optional=True),
+            self._slot(index, resource, ("spec", "renewAt"), group, "renew at (of life)", NUMBER,
+                       minimum=0.05, maximum=2.0, step=0.05, optional=True,
+                       help="0.5: ask for a new card half-way through its life; 1 or more: too late"),
+            self._slot(index, resource, (*rotation, "at"), group, "new class CA at", DURATION,
+                       optional=True),
+            self._slot(index, resource, (*rotation, "trustOldRootUntil"), group, "trust old CA until",
+                       DURATION, optional=True),
+        ]
+
+    def _slot(
+        self,
+        index: int | None,
+        resource: Resource,
+        path: PathKey,
+        group: str,
+        label: str,
+        kind: str,
+        *,
+        choices: tuple[str, ...] = (),
+        minimum: float = 0.0,
+        maximum: float = 0.0,
+        step: float = 1.0,
+        optional: bool = False,
+        floor: int = 1,
+        help: str = "",
+    ) -> Slot:
+        value = get_path(resource, path)
+        if kind == NAMES and value is not None:
+            value = tuple(str(v) for v in value) if isinstance(value, list) else (str(value),)
+        field = Field(
+            key=f"{resource.get('kind')}/{resource_name(resource)}/{path_text(path)}",
+            group=group,
+            label=label,
+            kind=kind,
+            value=value,
+            choices=choices,
+            minimum=minimum,
+            maximum=maximum,
+            step=step,
+            optional=optional or value is None,
+            help=help,
+        )
+        return Slot(field, index, path, floor, resource if index is None else None)
+
+    def _toggle(
+        self, index: int | None, resource: Resource, path: PathKey, group: str, label: str, default: Resource,
+        help: str,
+    ) -> Slot:
+        slot = self._slot(index, resource, path, group, label, TOGGLE, help=help)
+        present = get_path(resource, path)
+        slot.field = replace(slot.field, value=present is not None, optional=False)
+
+        def write(candidate: list[Resource], at: int, on: Any) -> None:
+            if on and present is None:
+                put_path(candidate[at], path, copy.deepcopy(default), 1)
+            elif not on:
+                put_path(candidate[at], path, None, 1)
+
+        slot.write = write
+        return slot
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def resource_name(resource: Resource) -> str:
+    return str((resource.get("metadata") or {}).get("name", ""))
+
+
+def new_resource(kind: str, name: str, spec: Resource) -> Resource:
+    return {"apiVersion": RESOURCE_KINDS[kind][0], "kind": kind, "metadata": {"name": name}, "spec": spec}
+
+
+def is_bare(resource: Resource) -> bool:
+    """A resource that says nothing: no spec, or a DestinationRule's spec with only its host."""
+    spec = resource.get("spec") or {}
+    return not spec or (resource.get("kind") == "DestinationRule" and set(spec) == {"host"})
+
+
+def _pair_weight(rule: PathKey, j: int) -> Callable[[list[Resource], int, Any], None]:
+    """Set route ``j``'s weight and the other route's to the rest of 100."""
+
+    def write(candidate: list[Resource], at: int, weight: Any) -> None:
+        put_path(candidate[at], (*rule, "route", j, "weight"), weight, len(rule))
+        put_path(candidate[at], (*rule, "route", 1 - j, "weight"), 100 - int(weight), len(rule))
+
+    return write
+
+
+def convert(field: Field, value: Any) -> Any:
+    """``value`` as the field's type, or :class:`ConfigError` naming the field."""
+    where = f"{field.label}"
+    if isinstance(value, str) and field.kind not in (TEXT,):
+        value = value.strip()
+    if value is None or value == "" or value == ():
+        if field.kind == TOGGLE:
+            return False
+        if not field.optional:
+            raise ConfigError(0, f"{where} needs a value", field.key)
+        return None
+    if field.kind == TOGGLE:
+        if not isinstance(value, bool):
+            raise ConfigError(0, f"{where} is on or off", field.key)
+        return value
+    if field.kind == CHOICE:
+        if value not in field.choices:
+            raise ConfigError(0, f"{where} must be one of {', '.join(field.choices)}", field.key)
+        return value
+    if field.kind in (INT, NUMBER):
+        return _convert_number(field, value)
+    if field.kind == DURATION:
+        try:
+            parse_duration(value)
+        except ValueError as exc:
+            raise ConfigError(0, f"{where}: {exc}", field.key) from None
+        return value if isinstance(value, str) else format_duration(float(value))
+    if field.kind == NAMES:
+        parts = value.split(",") if isinstance(value, str) else [str(v) for v in value]
+        names = [p.strip() for p in parts if p.strip()]
+        if not names:
+            return convert(field, None)
+        return names
+    return str(value)
+
+
+def _convert_number(field: Field, value: Any) -> int | float:
+    wanted = "a whole number" if field.kind == INT else "a number"
+    try:
+        number = float(value) if not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        number = None
+    if number is None or number != number:
+        raise ConfigError(0, f"{field.label} must be {wanted}, got {value!r}", field.key)
+    if field.kind == INT and not number.is_integer():
+        raise ConfigError(0, f"{field.label} must be a whole number, got {number_text(number)}", field.key)
+    if not field.minimum <= number <= field.maximum:
+        raise ConfigError(
+            0,
+            f"{field.label} must be between {number_text(field.minimum)} and "
+            f"{number_text(field.maximum)}, got {number_text(number)}",
+            field.key,
+        )
+    return int(number) if number.is_integer() else round(number, 6)

@@ -1,0 +1,26 @@
+"""The bundled fonts, loaded once per (kind, pixel size) while pygame is initialised."""
+
+from __future__ import annotations
+
+import functools
+
+import pygame
+
+from classroom.game.ui.theme import FONT_FILES
+
+
+@functools.lru_cache(maxsize=128)
+def font(kind: str, px: int) -> pygame.font.Font:
+    """``kind`` is "sans", "bold" or "mono"; ``px`` the font size in pixels (at least 6)."""
+    if not pygame.font.get_init():
+        pygame.font.init()
+    return pygame.font.Font(str(FONT_FILES[kind]), max(6, int(px)))
+
+
+# A Font does not survive pygame.quit(); forget them all then, so the next call loads afresh.
+pygame.register_quit(font.cache_clear)
+
+
+def scaled(kind: str, px_at_720: float, scale: float) -> pygame.font.Font:
+    """The font of a size given at 720 px window height, scaled for the current window."""
+    return font(kind, round(px_at_720 * scale))

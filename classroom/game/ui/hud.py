@@ -1,0 +1,201 @@
+"""The heads-up display beside the classroom, and the latency histogram of the results.
+
+Theory of operation
+-------------------
+:func:`draw_hud` draws, top to bottom in its rectangle: the level's
+objectives with a met / unmet / not-yet mark (a shape and a word, not colour
+alone) and their live value against the target; the notes delivered and
+failed; the success rate as a bar; p50 and p99 delivery time; retries; and a
+legend of the envelope states.  Everything comes from the model
+(:meth:`~classroom.game.model.classmodel.ClassModel.objectives` and ``stats``).
+
+Rendering text is the dear part of a HUD, and most of it does not change
+from one frame to the next, so rendered lines are kept in a small cache keyed
+by (text, font, size, colour).  :func:`draw_histogram` draws latencies as
+bars with p50 / p99 markers and labelled axes, for the results screen.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import pygame
+
+from classroom.game.model.classmodel import ClassModel
+from classroom.game.ui import theme
+from classroom.game.ui.fonts import scaled
+from classroom.game.ui.view import AISLE_UP, envelope, lock
+from classroom.report import percentile
+
+_TEXT_CACHE: OrderedDict[tuple[str, str, int, theme.Colour], pygame.Surface] = OrderedDict()
+_TEXT_CACHE_SIZE = 512
+_LEGEND: dict[int, list[tuple[str, pygame.Surface]]] = {}
+LEGEND_NAMES = {"in_flight": "in flight", "delivered": "delivered", "dropped": "dropped",
+                "refused": "refused", "confiscated": "confiscated", "retrying": "retrying",
+                "failed": "failed"}
+LOCK_NAMES = {"mtls": "mTLS only (STRICT)", "permissive": "mTLS, plaintext allowed (PERMISSIVE)",
+              "plain": "plaintext: anyone can read"}
+MARKS = {True: ("✔", "met", theme.GOOD), False: ("✘", "not yet", theme.BAD),
+         None: ("…", "waiting", theme.TEXT_DIM)}
+
+
+def text(s: str, kind: str, px_at_720: float, scale: float, colour: theme.Colour) -> pygame.Surface:
+    """A rendered line of text, from the cache when it was rendered before."""
+    size = round(px_at_720 * scale)
+    key = (s, kind, size, colour)
+    surface = _TEXT_CACHE.get(key)
+    if surface is None:
+        surface = scaled(kind, px_at_720, scale).render(s, True, colour)
+        _TEXT_CACHE[key] = surface
+        if len(_TEXT_CACHE) > _TEXT_CACHE_SIZE:
+            _TEXT_CACHE.popitem(last=False)
+    return surface
+
+
+def _fit(s: str, kind: str, px: float, scale: float, width: int) -> str:
+    """``s``, shortened with an ellipsis until it fits ``width`` pixels."""
+    font = scaled(kind, px, scale)
+    if font.size(s)[0] <= width:
+        return s
+    while len(s) > 1 and font.size(s + "…")[0] > width:
+        s = s[:-1]
+    return s + "…"
+
+
+def draw_hud(surface: pygame.Surface, rect: pygame.Rect, model: ClassModel, scale: float) -> None:
+    """Objectives with live progress, delivered / failed, success rate, p50 / p99, retries, a legend."""
+    rect = pygame.Rect(rect)
+    pygame.draw.rect(surface, theme.PANEL, rect)
+    pygame.draw.line(surface, theme.PANEL_EDGE, rect.topleft, rect.bottomleft, max(1, round(2 * scale)))
+    pad = round(14 * scale)
+    x, y = rect.x + pad, rect.y + pad
+    inner = rect.w - 2 * pad
+    gap = round(6 * scale)
+
+    surface.blit(text("Objectives", "bold", 17, scale, theme.TEXT), (x, y))
+    y += round(28 * scale)
+    for label, value, target, met in model.objectives():
+        mark, word, colour = MARKS[met]
+        icon = text(mark, "bold", 16, scale, colour)
+        surface.blit(icon, (x, y))
+        lx = x + round(24 * scale)
+        shown_label = _fit(label, "sans", 14, scale, rect.right - pad - lx)
+        surface.blit(text(shown_label, "sans", 14, scale, theme.TEXT), (lx, y))
+        y += round(19 * scale)
+        surface.blit(text(f"{value}  (goal {target}) · {word}", "sans", 12, scale, colour if met is not None
+                          else theme.TEXT_DIM), (lx, y))
+        y += round(19 * scale) + gap
+
+    y += gap
+    pygame.draw.line(surface, theme.PANEL_EDGE, (x, y), (rect.right - pad, y))
+    y += gap * 2
+    stats = model.stats
+    rows = [
+        ("Delivered", f"{stats.delivered}", theme.GOOD),
+        ("Failed", f"{stats.failed}", theme.BAD if stats.failed else theme.TEXT),
+        ("In flight", f"{max(stats.sent - stats.delivered - stats.failed, 0)}", theme.TEXT),
+        ("Retries", f"{stats.retries}", theme.YELLOW if stats.retries else theme.TEXT),
+        ("Delivery p50", f"{stats.p50_ms:.0f} ms" if stats.latencies_ms else "–", theme.TEXT),
+        ("Delivery p99", f"{stats.p99_ms:.0f} ms" if stats.latencies_ms else "–", theme.TEXT),
+    ]
+    line = round(22 * scale)
+    for name, value, colour in rows:
+        surface.blit(text(name, "sans", 14, scale, theme.TEXT_DIM), (x, y))
+        shown = text(value, "bold", 14, scale, colour)
+        surface.blit(shown, (rect.right - pad - shown.get_width(), y))
+        y += line
+
+    y += gap
+    rate = stats.success_rate
+    surface.blit(text("Success rate", "sans", 14, scale, theme.TEXT_DIM), (x, y))
+    settled = stats.delivered + stats.failed
+    shown = text(f"{rate * 100:.0f}%" if settled else "–", "bold", 14, scale, theme.TEXT)
+    surface.blit(shown, (rect.right - pad - shown.get_width(), y))
+    y += line
+    bar = pygame.Rect(x, y, inner, max(4, round(10 * scale)))
+    pygame.draw.rect(surface, theme.BAD if stats.failed else theme.PANEL_EDGE, bar, border_radius=bar.h // 2)
+    if stats.delivered or not stats.failed:
+        done = bar.copy()
+        done.w = round(bar.w * rate) if settled else 0
+        if done.w:
+            pygame.draw.rect(surface, theme.GOOD, done, border_radius=bar.h // 2)
+    y = bar.bottom + gap * 3
+
+    legend = _legend(scale)
+    row_h = round(20 * scale)
+    if y + row_h * ((len(legend) + 1) // 2) <= rect.bottom - pad:
+        pygame.draw.line(surface, theme.PANEL_EDGE, (x, y - gap), (rect.right - pad, y - gap))
+        half = inner // 2
+        for i, (name, sprite) in enumerate(legend):
+            lx, ly = x + (i % 2) * half, y + (i // 2) * row_h
+            surface.blit(sprite, (lx, ly + (row_h - sprite.get_height()) // 2 - gap // 2))
+            surface.blit(text(name, "sans", 12, scale, theme.TEXT_DIM), (lx + sprite.get_width() + gap, ly))
+        y += row_h * ((len(legend) + 1) // 2) + gap
+        if y + row_h * 3 <= rect.bottom - pad:  # and what the padlocks on the aisles say
+            for mode, name in LOCK_NAMES.items():
+                lock(surface, (x + 9 * scale, y + row_h * 0.55), 7 * scale, mode, AISLE_UP[mode])
+                surface.blit(text(name, "sans", 12, scale, theme.TEXT_DIM), (x + 24 * scale, y))
+                y += row_h
+
+
+def _legend(scale: float) -> list[tuple[str, pygame.Surface]]:
+    size = round(18 * scale)
+    legend = _LEGEND.get(size)
+    if legend is None:
+        legend = [(LEGEND_NAMES[state], envelope(theme.NOTE_SHAPES[state], theme.NOTE_COLOURS[state], size,
+                                                  round(size * 0.68)))
+                  for state in theme.NOTE_COLOURS]
+        _LEGEND[size] = legend
+    return legend
+
+
+def draw_histogram(surface: pygame.Surface, rect: pygame.Rect, latencies: list[float], scale: float) -> None:
+    """Latencies (ms) as a bar histogram with p50 / p99 markers and labelled axes."""
+    rect = pygame.Rect(rect)
+    pygame.draw.rect(surface, theme.PANEL, rect)
+    pad = round(12 * scale)
+    title = text("Delivery time", "bold", 14, scale, theme.TEXT)
+    surface.blit(title, (rect.x + pad, rect.y + pad))
+    axis_h = round(18 * scale)
+    plot = pygame.Rect(rect.x + pad, rect.y + pad + title.get_height() + pad // 2,
+                       rect.w - 2 * pad, rect.h - 2 * pad - title.get_height() - axis_h - pad // 2)
+    if plot.w <= 4 or plot.h <= 4:
+        return
+    if not latencies:
+        empty = text("no note delivered", "sans", 13, scale, theme.TEXT_DIM)
+        surface.blit(empty, empty.get_rect(center=plot.center))
+        return
+    low, high = min(latencies), max(latencies)
+    bins = max(1, min(30, len(latencies), plot.w // max(4, round(8 * scale))))
+    span = (high - low) or 1.0
+    counts = [0] * bins
+    for value in latencies:
+        counts[min(int((value - low) / span * bins), bins - 1)] += 1
+    top = max(counts)
+    bar_w = plot.w / bins
+    for i, count in enumerate(counts):
+        h = round(plot.h * count / top)
+        if h:
+            bar = pygame.Rect(round(plot.x + i * bar_w + 1), plot.bottom - h, max(1, round(bar_w) - 2), h)
+            pygame.draw.rect(surface, theme.SKY_BLUE, bar)
+    pygame.draw.line(surface, theme.PANEL_EDGE, plot.bottomleft, plot.bottomright, max(1, round(scale)))
+    for q, colour, dash in ((50, theme.BLUISH_GREEN, False), (99, theme.ORANGE, True)):
+        value = percentile(latencies, q)
+        px = plot.x + (value - low) / span * plot.w if high > low else plot.centerx
+        px = min(max(px, plot.x + 1), plot.right - 2)
+        width = max(1, round(2 * scale))
+        if dash:
+            step = max(3, round(6 * scale))
+            for yy in range(plot.top, plot.bottom, step * 2):
+                pygame.draw.line(surface, colour, (px, yy), (px, min(yy + step, plot.bottom)), width)
+        else:
+            pygame.draw.line(surface, colour, (px, plot.top), (px, plot.bottom), width)
+        label = text(f"p{q} {value:.0f} ms", "bold", 12, scale, colour)
+        lx = min(max(px + 4 * scale, plot.x), plot.right - label.get_width())
+        surface.blit(label, (lx, plot.top + (0 if q == 50 else label.get_height())))
+    ax_y = plot.bottom + round(3 * scale)
+    surface.blit(text(f"{low:.0f} ms", "sans", 12, scale, theme.TEXT_DIM), (plot.x, ax_y))
+    right = text(f"{high:.0f} ms", "sans", 12, scale, theme.TEXT_DIM)
+    surface.blit(right, (plot.right - right.get_width(), ax_y))
+    n = text(f"{len(latencies)} notes", "sans", 12, scale, theme.TEXT_DIM)
+    surface.blit(n, n.get_rect(midtop=(plot.centerx, ax_y)))

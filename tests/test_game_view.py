@@ -1,0 +1,128 @@
+"""The classroom and the HUD as drawn (SDL's dummy driver): pixels at the places the view names."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+
+import pygame  # noqa: E402
+import pytest  # noqa: E402
+from test_game_model import PEER_AUTH, T0, ev, row_header, sent  # noqa: E402
+
+from classroom.game.model.classmodel import ClassModel  # noqa: E402
+from classroom.game.ui import theme  # noqa: E402
+from classroom.game.ui.hud import draw_histogram, draw_hud  # noqa: E402
+from classroom.game.ui.view import AISLE_UP, BUBBLE, ClassroomView  # noqa: E402
+
+SIZE = (1280, 720)
+
+
+@pytest.fixture(autouse=True)
+def _pygame() -> None:
+    # Initialised once and never quit: fonts.font() caches Font objects, which die with pygame.quit().
+    pygame.init()
+
+
+def drawn(model: ClassModel, size: tuple[int, int] = SIZE) -> tuple[pygame.Surface, ClassroomView]:
+    surface = pygame.Surface(size)
+    surface.fill(theme.BACKGROUND)
+    view = ClassroomView(model)
+    view.draw(surface, surface.get_rect(), theme.scale_for(size[1]))
+    return surface, view
+
+
+def count(surface: pygame.Surface, rect: pygame.Rect, colour: theme.Colour) -> int:
+    """Pixels of exactly ``colour`` inside ``rect``."""
+    rect = rect.clip(surface.get_rect())
+    return sum(1 for x in range(rect.left, rect.right) for y in range(rect.top, rect.bottom)
+               if surface.get_at((x, y))[:3] == colour)
+
+
+def test_desks_show_their_state() -> None:
+    model = ClassModel.from_header(row_header())
+    model.apply(ev("student_left", 0.0, hand="cara"))
+    surface, view = drawn(model)
+    ben, cara = view.seat_rect("ben"), view.seat_rect("cara")
+    assert count(surface, ben, theme.DESK) > ben.w * ben.h // 2
+    assert count(surface, cara, theme.DESK) == 0
+    assert count(surface, cara, theme.DESK_ABSENT) > cara.w * cara.h // 2
+    model.apply(ev("student_back", 1.0, hand="cara"))
+    view.draw(surface, surface.get_rect(), 1.0)  # the same view notices the change
+    assert count(surface, cara, theme.DESK) > cara.w * cara.h // 2
+
+
+def test_each_note_state_is_drawn_in_its_own_colour_on_its_way() -> None:
+    model = ClassModel.from_header(row_header())
+    model.apply(sent("n1", 0.0))
+    model.apply(sent("n2", 0.0, frm="dev", to="alice"))
+    model.apply(ev("dropped", 0.5, note="n2", hand="cara", attempt=1, what="note"))
+    model.tick(T0 + 0.5)
+    surface, view = drawn(model)
+    n1, n2 = model.notes["n1"], model.notes["n2"]
+    x1, y1 = view.note_center(n1)
+    a, b = view.desk_center("alice"), view.desk_center("ben")
+    assert a[0] < x1 < b[0]  # between the desks it is passing between
+    box = pygame.Rect(0, 0, 30, 24)
+    box.center = (x1, y1)
+    assert count(surface, box, theme.NOTE_COLOURS["in_flight"]) > 20
+    box.center = view.note_center(n2)
+    assert count(surface, box, theme.NOTE_COLOURS["dropped"]) > 20
+    assert count(surface, box, theme.NOTE_COLOURS["in_flight"]) == 0
+
+
+def test_lock_badges_tell_mtls_from_plaintext() -> None:
+    model = ClassModel(row_header(), resources=[PEER_AUTH])
+    model.apply(ev("link_up", 0.0, hand="alice", peer="ben", tls="TLSv1.3"))
+    model.apply(ev("link_up", 0.0, hand="cara", peer="dev", tls=None))
+    surface, view = drawn(model)
+
+    def lock_body(a: str, b: str) -> tuple[int, int, int]:
+        """The pixel in the middle of the padlock's body, which sits just below the aisle's midpoint."""
+        (ax, ay), (bx, by) = view.desk_center(a), view.desk_center(b)
+        return tuple(surface.get_at(((ax + bx) // 2, (ay + by) // 2 + 4)))[:3]
+
+    assert lock_body("alice", "ben") == AISLE_UP["mtls"]  # a filled padlock
+    assert lock_body("cara", "dev") == theme.PANEL  # an outline, open, on the badge's dark backdrop
+
+
+def test_the_teacher_says_what_she_read() -> None:
+    model = ClassModel.from_header(row_header())
+    model.apply(ev("teacher_moved", 0.0, at=[1.0, 2.0], watching=[["ben", "cara"]]))
+    surface, view = drawn(model)
+    assert count(surface, surface.get_rect(), BUBBLE) == 0
+    model.apply(ev("teacher_read", 0.1, note="n1", link=["ben", "cara"], text="Lunch at the fountain?"))
+    view.draw(surface, surface.get_rect(), 1.0)
+    x, y = view.seat_point(1.0, 2.0)
+    above = pygame.Rect(0, 0, 500, 200)
+    above.midbottom = (round(x), round(y))
+    assert count(surface, above, BUBBLE) > 2000
+
+
+def test_the_room_scales_with_the_window() -> None:
+    model = ClassModel.from_header(row_header())
+    _, small = drawn(model, (1280, 720))
+    _, large = drawn(model, (3840, 2160))
+    assert large.seat_rect("ben").w == pytest.approx(3 * small.seat_rect("ben").w, abs=2)
+
+
+def test_the_hud_marks_met_and_unmet_objectives() -> None:
+    model = ClassModel.from_header(row_header())
+    model.apply(sent("n1", 0.0))
+    model.apply(ev("teacher_read", 0.5, note="n1", link=["alice", "ben"], text="hi"))
+    model.apply(ev("result", 3.0, note="n1", **{"from": "alice"}, to="dev", state="delivered", latency=3.0))
+    surface = pygame.Surface(SIZE)
+    hud = pygame.Rect(980, 0, 300, 720)
+    draw_hud(surface, hud, model, 1.0)
+    top = pygame.Rect(hud.x, 0, 40, 160)  # the marks column beside the objectives
+    assert count(surface, top, theme.GOOD) > 0  # every note delivered
+    assert count(surface, top, theme.BAD) > 0  # but the teacher read one
+
+
+def test_the_histogram_draws_bars_only_when_there_are_latencies() -> None:
+    surface = pygame.Surface((600, 260))
+    draw_histogram(surface, surface.get_rect(), [], 1.0)
+    assert count(surface, surface.get_rect(), theme.SKY_BLUE) == 0
+    draw_histogram(surface, surface.get_rect(), [100.0, 120.0, 125.0, 130.0, 400.0], 1.0)
+    assert count(surface, surface.get_rect(), theme.SKY_BLUE) > 500
