@@ -174,3 +174,22 @@ def test_ctrl_c_stops_every_process_of_the_round(write_level) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     assert not any(alive(p) for p in family)
+
+
+@pytest.mark.parametrize("misspelt", ["--headles", "--sol", "--spee=2"])
+def test_a_misspelt_or_abbreviated_option_is_an_unknown_option_of_that_command(misspelt: str) -> None:
+    done = classroom("run", "first-note", misspelt)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert "see `classroom run --help`" in done.stderr and misspelt.split("=")[0] in done.stderr
+
+
+def test_replay_prints_times_to_the_millisecond(tmp_path: Path) -> None:
+    recording = tmp_path / "round.jsonl"
+    done = classroom("run", "first-note", "--headless", "--quiet", "--speed", "5", "--record", str(recording))
+    assert done.returncode == 0, done.stderr
+    replayed = classroom("replay", str(recording))
+    assert replayed.returncode == 0, replayed.stderr
+    numbers = [word.split("=", 1)[1] for line in replayed.stdout.splitlines() for word in line.split()
+               if "=" in word and word.split("=", 1)[1].replace(".", "", 1).isdigit()]
+    assert numbers and all(len(n.partition(".")[2]) <= 3 for n in numbers), numbers

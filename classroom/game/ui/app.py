@@ -211,21 +211,30 @@ class Autoplay:
             app.quit(1)
 
 
-def autoplay_limit(level: Level, speed: float) -> float:
-    """Seconds autoplay waits for the results: the round's own limit, start-up, and slack."""
-    resources = level.solution if level.solution is not None else level.resources
-    return Round(level, resources, level.seed, speed).time_limit() + READY_LIMIT + 30.0
+def autoplay_limit(level: Level, speed: float, resources: tuple[dict[str, Any], ...] | None = None) -> float:
+    """Real seconds autoplay waits for the results: the round's own limit (room time, at the
+    round's speed), start-up, and slack."""
+    if resources is None:
+        resources = level.solution if level.solution is not None else level.resources
+    return Round(level, resources, level.seed, speed).time_limit() / speed + READY_LIMIT + 30.0
 
 
 def play(levels: list[Level], level: Level | None, options: Options, autoplay: bool = False,
-         screenshot_dir: Path | None = None, size: tuple[int, int] = DEFAULT_SIZE) -> int:
-    """``classroom play``: the exit code (autoplay: 0 objectives met, 1 not)."""
+         screenshot_dir: Path | None = None, size: tuple[int, int] = DEFAULT_SIZE,
+         resources: tuple[dict[str, Any], ...] | None = None) -> int:
+    """``classroom play``: the exit code (autoplay: 0 objectives met, 1 not).
+
+    Autoplay plays ``resources`` (by default the level's solution): ``classroom run`` with a
+    display shows its round this way.
+    """
     app = App(levels, options, size=size)
     if autoplay:
-        assert level is not None and level.solution is not None
-        watcher = Autoplay(level, screenshot_dir, autoplay_limit(level, options.speed))
+        assert level is not None
+        resources = resources if resources is not None else level.solution
+        assert resources is not None
+        watcher = Autoplay(level, screenshot_dir, autoplay_limit(level, options.speed, resources))
         app.watchers.append(watcher)
-        app.switch("play", level=level, resources=level.solution, autoplay=True)
+        app.switch("play", level=level, resources=resources, autoplay=True)
         code = app.run()
         shots = ", ".join(str(p) for p in watcher.saved) or "no screenshots"
         print(f"{level.name}: {watcher.outcome}; {shots}")
