@@ -97,3 +97,23 @@ async def test_the_fake_clock_fires_timers_in_order_as_time_is_moved() -> None:
     assert order == ["first"]
     await clock.advance(5.0)
     assert order == ["first", "second"] and clock.now() == pytest.approx(1_000_006.0)
+
+
+async def test_wait_on_a_gathering_that_times_out_raises_timeout_and_cancels_it() -> None:
+    clock = FakeClock()
+    loop = asyncio.get_running_loop()
+    parts = [loop.create_future(), loop.create_future()]
+    parts[0].set_result(1)  # one link came up, the other never will
+    gathering = asyncio.gather(*parts)
+    outcome: list[object] = []
+
+    async def waiter() -> None:
+        try:
+            outcome.append(await clock.wait(gathering, clock.now() + 1.0))
+        except TimeoutError:
+            outcome.append("timeout")
+
+    task = asyncio.ensure_future(waiter())
+    await clock.advance(1.5)
+    await task
+    assert outcome == ["timeout"] and parts[1].cancelled()

@@ -149,10 +149,11 @@ class Clock:
         finally:
             timer.cancel()
             future.remove_done_callback(wake)
-            if not future.done():
+            timed_out = not future.done()
+            if timed_out:  # (or our waiter was cancelled): what we waited for goes too
                 future.cancel()
                 future.add_done_callback(_retrieve)
-        if future.cancelled():
+        if timed_out or future.cancelled():
             raise TimeoutError
         return future.result()
 
