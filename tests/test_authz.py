@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -13,19 +14,24 @@ from classroom.level import LevelError, load_level
 from classroom.mesh.control.authz import (
     ALLOW,
     DENY,
-    Operation,
     Policy,
     Rule,
     Source,
+    Target,
     decide,
-    from_json,
     policies_from,
-    to_json,
 )
 from classroom.mesh.runtime.round import Round, wait_gone
 from classroom.report import build_report
 
 NS = "classroom.local/ns/rules"
+
+
+def round_trip(policies: tuple[Policy, ...]) -> tuple[Policy, ...]:
+    """Policies as the office pushes them to the proxies (in the MeshPolicy's JSON) and back."""
+    from classroom.mesh.control.policy import MeshPolicy
+
+    return MeshPolicy.from_json(json.loads(json.dumps(MeshPolicy(authz=policies).to_json()))).authz
 GUS, BEN = f"{NS}/sa/gus", f"{NS}/sa/ben"
 
 
@@ -79,7 +85,7 @@ def test_principal_patterns(pattern: str, matches: bool) -> None:
 
 def test_not_principals_namespaces_and_hosts() -> None:
     rule = Rule(sources=(Source(not_principals=(BEN,), namespaces=("rules",)),),
-                operations=(Operation(hosts=("fay",)),))
+                operations=(Target(hosts=("fay",)),))
     policies = (Policy("d", DENY, None, (rule,)),)
     assert not decide(policies, "dev", GUS, "fay").allowed
     assert decide(policies, "dev", BEN, "fay").allowed  # not_principals
@@ -97,8 +103,8 @@ def test_policies_from_resources_round_trip() -> None:
     }, {"kind": "PeerAuthentication", "spec": {}}]
     policies = policies_from(resources, "rules")
     assert policies == (Policy("rules/no-gus", DENY, "dev",
-                               (Rule((Source(principals=(GUS,)),), (Operation(hosts=("dev",)),)),)),)
-    assert from_json(to_json(policies)) == policies
+                               (Rule((Source(principals=(GUS,)),), (Target(hosts=("dev",)),)),)),)
+    assert round_trip(policies) == policies
 
 
 # --- selectors pick students by their labels, as Istio's matchLabels pick pods -----------------
@@ -125,7 +131,7 @@ def test_a_selector_matches_labels_not_names() -> None:
     # Without labels of her own, a student's app label is her name.
     assert not decide(policies_from([policy({"app": "ben"})], "test-row"), "ben", gus, "ben").allowed
     assert decide((by_app,), "ben", gus, "ben").allowed
-    assert from_json(to_json((by_app, by_version))) == (by_app, by_version)
+    assert round_trip((by_app, by_version)) == (by_app, by_version)
 
 
 def test_labels_given_replace_the_name_as_app() -> None:
@@ -169,3 +175,43 @@ async def test_an_app_selector_guards_both_seats_of_a_canary_pair(tmp_path: Path
     assert {d["hand"] for d in denials} <= {"dana-v1", "dana-v2"}
     assert all(d["policy"] == "test-row/dana-takes-no-notes" for d in denials)
     assert report["ledger_ok"]
+
+
+# --- operations and conditions: what the note asks for ------------------------------------------------
+
+
+def _from_yaml(spec: dict[str, Any]) -> tuple[Policy, ...]:
+    return policies_from([{"kind": "AuthorizationPolicy", "metadata": {"name": "p"}, "spec": spec}], "rules")
+
+
+def test_an_allow_limited_to_methods_and_paths_lets_only_those_notes_through() -> None:
+    from classroom.mesh.control.request import Operation
+
+    policies = _from_yaml({"action": "ALLOW", "rules": [{"to": [{"operation": {"methods": ["POST"],
+                                                                               "paths": ["/nothing"]}}]}]})
+    assert not decide(policies, "penny", GUS, "penny", op=Operation("/note", "POST")).allowed
+    assert not decide(policies, "penny", GUS, "penny", op=Operation("/nothing", "GET")).allowed
+    assert decide(policies, "penny", GUS, "penny", op=Operation("/nothing", "POST")).allowed
+
+
+def test_paths_match_as_istio_s_prefix_and_suffix_and_not_paths_excludes() -> None:
+    from classroom.mesh.control.request import Operation
+
+    policies = _from_yaml({"action": "DENY", "rules": [{"to": [{"operation": {"paths": ["/quiz*", "*.answers"],
+                                                                              "notPaths": ["/quiz/public"]}}]}]})
+    assert not decide(policies, "dev", GUS, "dev", op=Operation("/quiz/3")).allowed
+    assert not decide(policies, "dev", GUS, "dev", op=Operation("/maths.answers")).allowed
+    assert decide(policies, "dev", GUS, "dev", op=Operation("/quiz/public")).allowed
+    assert decide(policies, "dev", GUS, "dev", op=Operation("/lunch")).allowed
+
+
+def test_when_conditions_read_the_note_s_headers_and_its_source() -> None:
+    from classroom.mesh.control.request import Operation
+
+    policies = _from_yaml({"action": "ALLOW", "rules": [{"when": [
+        {"key": "request.headers[x-pass]", "values": ["hall-*"]},
+        {"key": "source.namespace", "values": ["rules"], "notValues": ["elsewhere"]}]}]})
+    signed = Operation(headers=(("X-Pass", "hall-7"),))
+    assert decide(policies, "dev", GUS, "dev", op=signed).allowed
+    assert not decide(policies, "dev", GUS, "dev", op=Operation()).allowed  # no pass at all
+    assert not decide(policies, "dev", None, "dev", op=signed).allowed  # plaintext: no namespace

@@ -10,7 +10,7 @@ from conftest import LEVELS, REPO
 
 from classroom.game.model.configedit import TOGGLE, ConfigEditor, ConfigError, plain
 from classroom.level import Level, list_levels, load_level
-from classroom.mesh.control.policy import mesh_policy
+from classroom.mesh.control.compile import mesh_policy
 
 ALL_LEVELS = sorted(p.stem for p in LEVELS.glob("*.yaml"))
 
@@ -64,8 +64,8 @@ def test_setting_retries_changes_the_resources_and_the_yaml() -> None:
     editor.set("VirtualService/dana/spec.http[0].retries.perTryTimeout", "1s")
     assert editor.field(key).value == 3
     policy = mesh_policy(editor.resources(), lv.profile)
-    assert policy.retries("dana").attempts == 3
-    assert policy.retries("dana").per_try_timeout == 1.0
+    assert policy.retries(policy.rule("dana")).attempts == 3
+    assert policy.retries(policy.rule("dana")).per_try_timeout == 1.0
     text = editor.yaml_text()
     assert "attempts: 3" in text and "perTryTimeout: 1s" in text
     assert "PeerAuthentication" not in text  # not editable in level 3: not in the text
@@ -146,7 +146,7 @@ def test_outlier_detection_toggle_creates_and_removes_a_destination_rule() -> No
     editor.set(toggle, True)
     rule = editor.resources()[-1]
     assert rule["kind"] == "DestinationRule" and rule["spec"]["host"] == "fay"
-    assert mesh_policy(editor.resources()).destination("fay").outlier is not None
+    assert mesh_policy(editor.resources()).traffic("fay").outlier is not None
     editor.set("DestinationRule/fay/spec.trafficPolicy.outlierDetection.consecutive5xxErrors", 1)
     assert editor.resources()[-1]["spec"]["trafficPolicy"]["outlierDetection"]["consecutive5xxErrors"] == 1
     editor.set(toggle, False)

@@ -121,14 +121,17 @@ async def test_per_try_timeout_retries_and_overall_timeout_both_act(write_level)
                                    retries={"attempts": 2, "perTryTimeout": "200ms", "retryOn": "5xx"})],
     )
     report, events = await play(write_level, doc)
-    assert report["notes"]["delivered"] == 10 and report["retries"] >= 10
+    # Istio's default balancer (least request) sends some first tries to ben: each gave up after 200 ms.
+    to_ben = [e for e in events if e.get("kind") == "span" and e.get("hand") == "alice" and e.get("peer") == "ben"]
+    assert to_ben and all(e["flag"] == "UT" for e in to_ben)
+    assert report["notes"]["delivered"] == 10 and report["retries"] >= len(to_ben)
     assert all(r["path"] == ["alice", "cara", "dev"] for r in results(events))
     assert all(r["latency"] < 1.5 for r in results(events))
 
-    # The same slow ben, no retries and a 300 ms overall timeout: every note fails by timeout.
+    # Both ways slow, no retries and a 300 ms overall timeout: every note fails by timeout.
     doc = square_doc(
         traffic=[{"from": "alice", "to": "dev", "count": 5, "every": "20ms", "text": "quick"}],
-        behaviours={"ben": {"slow": "2s"}},
+        behaviours={"ben": {"slow": "2s"}, "cara": {"slow": "2s"}},
         resources=[virtual_service("dev", timeout="300ms", retries={"attempts": 0})],
     )
     report, events = await play(write_level, doc)
@@ -293,12 +296,13 @@ def resets(at: str, until: str) -> dict[str, Any]:
 
 async def test_cards_are_renewed_during_a_round_without_losing_a_note(write_level) -> None:
     doc = square_doc(
-        traffic=[{"from": "alice", "to": "dev", "count": 1000, "every": "3ms", "text": "renew me"}],
-        resources=[identity_policy(certLifetime="1s", renewAt=0.5),
+        traffic=[{"from": "alice", "to": "dev", "count": 1000, "every": "5ms", "text": "renew me"}],
+        # Two-second cards renewed at half their life: a second of slack, on a loaded machine too.
+        resources=[identity_policy(certLifetime="2s", renewAt=0.5),
                    virtual_service("dev", timeout="5s", retries={"attempts": 5, "perTryTimeout": "300ms",
                                                                  "retryOn": "5xx,reset,connect-failure"})],
     )
-    doc["aisles"] = resets("1500ms", "1600ms")
+    doc["aisles"] = resets("3500ms", "3600ms")  # every link shows its (renewed) card again
     report, events = await play(write_level, doc)
     rotated = [e for e in events if e.get("kind") == "cert_rotated"]
     assert len(rotated) >= 4 * 3  # every student's card, again and again

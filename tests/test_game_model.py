@@ -65,6 +65,7 @@ MODEL_DIR = REPO / "classroom" / "game" / "model"
 MODEL_MODULES = sorted(f"classroom.game.model.{p.stem}" for p in MODEL_DIR.glob("*.py") if p.stem != "__init__")
 # The mesh modules the model may name: the round runner (for Session), pure policy data, the outcome table.
 MESH_ALLOWED = {"classroom.mesh.runtime.round", "classroom.mesh.runtime.net", "classroom.mesh.control.policy",
+                "classroom.mesh.control.compile",
                 "classroom.mesh.outcomes"}
 # What must never be loaded by importing the model: the room's processes, the proxy, the office.
 MESH_FORBIDDEN = ("classroom.mesh.room", "classroom.mesh.data.proxy", "classroom.mesh.control.office")

@@ -75,7 +75,7 @@ def test_an_ejection_ends_after_its_time_and_grows_with_each_one() -> None:
 
     now = [0.0]
     detector = OutlierDetector(lambda: now[0], consecutive_errors=2, base_ejection_time=10.0,
-                               max_ejection_percent=100)
+                               max_ejection_percent=100, interval=0.5)
     assert detector.failure("ben", 2) is None
     assert detector.failure("ben", 2) == 10.0 and detector.ejected("ben")
     now[0] = 10.5
@@ -92,3 +92,41 @@ def test_at_most_max_ejection_percent_of_the_pool_is_ejected_but_always_one() ->
     detector = OutlierDetector(lambda: 0.0, consecutive_errors=1, max_ejection_percent=10)
     assert detector.failure("ben", 3) is not None  # 10% of 3 is 0: one may go all the same
     assert detector.failure("gus", 3) is None and not detector.ejected("gus")
+
+
+def test_an_ejected_host_comes_back_at_the_detector_s_first_sweep_after_its_time() -> None:
+    from classroom.mesh.data.resilience import OutlierDetector
+
+    now = [3.0]
+    detector = OutlierDetector(lambda: now[0], consecutive_errors=1, base_ejection_time=30.0,
+                               max_ejection_percent=100, interval=10.0, started=0.0)
+    assert detector.failure("ben", 2) == 37.0  # out at 3 s for 30 s: back at the sweep at 40 s
+    now[0] = 39.9
+    assert detector.ejected("ben")
+    now[0] = 40.0
+    assert not detector.ejected("ben")
+
+
+def test_gateway_errors_count_only_502_503_504_and_a_panic_ignores_ejections() -> None:
+    from classroom.mesh.data.resilience import OutlierDetector
+
+    detector = OutlierDetector(lambda: 0.0, consecutive_errors=0, gateway_errors=2, max_ejection_percent=100,
+                               min_health_percent=60, started=0.0)
+    assert detector.failure("ben", 2, 500) is None and detector.failure("ben", 2, 500) is None
+    assert detector.failure("ben", 2, 504) is None and detector.failure("ben", 2, 503) is not None
+    assert detector.ejected("ben")
+    assert detector.panic(["ben", "gus"])  # one of two healthy: 50% < 60%, so ejections are ignored
+    assert not detector.panic(["ben", "gus", "cara"])
+
+
+def test_a_budget_interval_counts_the_requests_started_within_it() -> None:
+    from classroom.mesh.data.resilience import RetryBudget
+
+    now = [0.0]
+    budget = RetryBudget(percent=50.0, min_retry_concurrency=0, interval=1.0, clock=lambda: now[0])
+    for _ in range(4):
+        budget.started()
+        budget.ended()
+    assert budget.requests() == 4 and budget.reserve() and budget.reserve() and not budget.reserve()
+    now[0] = 1.5  # those four are older than the interval now
+    assert budget.requests() == 0

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 from classroom.mesh import outcomes
-from classroom.mesh.control.policy import Budget, DestinationPolicy, MeshPolicy, Outlier, Retries
+from classroom.mesh.control.policy import Budget, DestinationPolicy, MeshPolicy, Outlier, Retries, TrafficPolicy
 from classroom.mesh.data import drive, outbound, stack
+from classroom.mesh.data.cluster import Cluster
 from classroom.mesh.data.exchange import Exchange
 from classroom.mesh.data.links import Link
-from classroom.mesh.data.resilience import OutlierDetector, RetryBudget
 from classroom.mesh.outcomes import Flag, Outcome
 from classroom.mesh.runtime import messages, wire
 from classroom.mesh.runtime.clock import FakeClock
@@ -56,9 +56,9 @@ class FakeHand:
             self.neighbours[name] = link
             self.conns[name] = conn
         self.routes = {"fay": list(neighbours)}
+        self.ties = {"fay": 1}  # ben first, gus a detour
         self.in_class = frozenset({"alice", "fay", *neighbours})
-        self.outliers: dict[str, OutlierDetector] = {}
-        self.budgets: dict[str, RetryBudget] = {}
+        self.clusters: dict[tuple[str, str | None], Cluster] = {}
         self.passing_delay = 0.0
         self.capture = None
         self.events: list[dict[str, Any]] = []
@@ -70,18 +70,11 @@ class FakeHand:
     def kinds(self, kind: str) -> list[dict[str, Any]]:
         return [e for e in self.events if e["kind"] == kind]
 
-    def budget(self, host: str) -> RetryBudget | None:
-        policy = self.policy.destination(host).budget
-        if policy is None:
-            return None
-        return self.budgets.setdefault(host, RetryBudget(policy.percent, policy.min_retry_concurrency))
-
-    def outlier(self, host: str) -> OutlierDetector | None:
-        policy = self.policy.destination(host).outlier
-        if policy is None:
-            return None
-        return self.outliers.setdefault(host, OutlierDetector(
-            self.clock.now, policy.consecutive_errors, policy.base_ejection_time, policy.max_ejection_percent))
+    def cluster(self, host: str, subset: str | None = None) -> Cluster:
+        key = (host, subset)
+        if key not in self.clusters:
+            self.clusters[key] = Cluster(host, subset, self.policy.traffic(host, subset), self.clock)
+        return self.clusters[key]
 
     async def wait_present(self, student: str, until: float) -> bool:
         await self.clock.sleep_until(until)
@@ -103,8 +96,10 @@ class FakeHand:
     def exchange(self, note: str = "alice>fay#1", timeout: float = 15.0, retries: Retries | None = None,
                  origin: bool = True) -> Exchange:
         now = self.clock.now()
+        rule = self.policy.rule("fay")
         return Exchange(note, "alice", "fay", "fay", "t" * 32, now + timeout, ["alice"], b"sealed", True, False,
-                        retries or self.policy.retries("fay"), origin=origin, started=now)
+                        retries or self.policy.retries(rule), origin=origin, cluster=self.cluster("fay"),
+                        rule=rule, started=now)
 
     def send(self, ex: Exchange, layer: Any = None) -> list[Outcome]:
         """Start ``ex`` down the origin stack (or ``layer``); the list gets its outcome."""
@@ -163,9 +158,9 @@ async def test_a_policy_denial_is_never_retried() -> None:
 
 
 async def test_the_per_try_timeout_gives_up_on_a_try_and_the_note_timeout_on_the_note() -> None:
-    from classroom.mesh.control.policy import RoutePolicy
+    from classroom.mesh.control.policy import RouteRule
 
-    hand = FakeHand(MeshPolicy(routes={"fay": RoutePolicy(timeout=2.5, retries=retries(10, "5xx", per_try=1.0))}))
+    hand = FakeHand(MeshPolicy(routes={"fay": (RouteRule(timeout=2.5, retries=retries(10, "5xx", per_try=1.0)),)}))
     got = hand.send(hand.exchange(timeout=2.5))
     await hand.clock.advance(1.0)
     spans = hand.kinds("span")
@@ -179,7 +174,8 @@ async def test_the_per_try_timeout_gives_up_on_a_try_and_the_note_timeout_on_the
 
 
 async def test_the_retry_budget_stops_retries_beyond_its_share() -> None:
-    policy = MeshPolicy(default_attempts=3, destinations={"fay": DestinationPolicy(budget=Budget(0.0, 1))})
+    budget = DestinationPolicy(TrafficPolicy(budget=Budget(0.0, 1)))
+    policy = MeshPolicy(default_attempts=3, destinations={"fay": budget})
     hand = FakeHand(policy)
     got = [hand.send(hand.exchange(f"alice>fay#{i}", retries=retries(3))) for i in (1, 2)]
     await hand.clock.settle()
@@ -194,9 +190,9 @@ async def test_the_retry_budget_stops_retries_beyond_its_share() -> None:
 
 
 async def test_consecutive_5xx_eject_a_hop_and_it_comes_back_after_the_ejection_time() -> None:
-    outlier = Outlier(consecutive_errors=2, base_ejection_time=10.0, max_ejection_percent=100)
-    hand = FakeHand(MeshPolicy(default_attempts=0, destinations={"fay": DestinationPolicy(outlier=outlier)}),
-                    neighbours=("ben",))
+    outlier = Outlier(consecutive_errors=2, base_ejection_time=10.0, max_ejection_percent=100, interval=1.0)
+    detected = DestinationPolicy(TrafficPolicy(outlier=outlier))
+    hand = FakeHand(MeshPolicy(default_attempts=0, destinations={"fay": detected}), neighbours=("ben",))
     for i in (1, 2):
         hand.send(hand.exchange(f"alice>fay#{i}", retries=retries(0)))
         await hand.clock.settle()
@@ -247,10 +243,10 @@ async def test_a_link_reset_fails_the_tries_on_it_at_once() -> None:
 
 
 async def test_an_injected_abort_fails_with_fi_and_its_status() -> None:
-    from classroom.mesh.control.policy import Fault, RoutePolicy
+    from classroom.mesh.control.policy import Fault, RouteRule
 
-    policy = MeshPolicy(routes={"fay": RoutePolicy(fault=Fault(abort_percent=100.0, abort_status=418),
-                                                    retries=retries(0))})
+    policy = MeshPolicy(routes={"fay": (RouteRule(fault=Fault(abort_percent=100.0, abort_status=418),
+                                                  retries=retries(0)),)})
     hand = FakeHand(policy)
     got = hand.send(hand.exchange(retries=retries(0)))
     await hand.clock.settle()
@@ -259,9 +255,9 @@ async def test_an_injected_abort_fails_with_fi_and_its_status() -> None:
 
 
 async def test_a_relay_has_no_ledger_and_no_faults() -> None:
-    from classroom.mesh.control.policy import Fault, RoutePolicy
+    from classroom.mesh.control.policy import Fault, RouteRule
 
-    policy = MeshPolicy(routes={"fay": RoutePolicy(fault=Fault(abort_percent=100.0))})
+    policy = MeshPolicy(routes={"fay": (RouteRule(fault=Fault(abort_percent=100.0)),)})
     hand = FakeHand(policy)
     relay = stack.relay_stack(hand, outbound.Transport(hand), hand.policy)  # type: ignore[arg-type]
     got = hand.send(hand.exchange(origin=False, retries=retries(0)), relay)
@@ -284,3 +280,67 @@ def test_retryable_follows_envoys_retry_on() -> None:
     assert outcomes.retryable(frozenset({"gateway-error"}), failure(outcomes.TRY_TIMEOUT))
     assert not outcomes.retryable(frozenset({"gateway-error"}), Outcome.failure(outcomes.FAULT_ABORT, "x"))
     assert outcomes.retryable(frozenset({"503"}), Outcome.failure(outcomes.FAULT_ABORT, "x"))
+
+
+def pooled(**pool: Any) -> MeshPolicy:
+    from classroom.mesh.control.policy import Pool
+
+    return MeshPolicy(default_attempts=2, destinations={"fay": DestinationPolicy(TrafficPolicy(pool=Pool(**pool)))})
+
+
+async def test_the_circuit_breaker_lets_limit_notes_go_queues_pending_ones_and_turns_away_the_rest() -> None:
+    hand = FakeHand(pooled(max_connections=1, max_pending=1), neighbours=("ben",))
+    got = [hand.send(hand.exchange(f"alice>fay#{i}", retries=retries(2, "5xx"))) for i in (1, 2, 3)]
+    await hand.clock.settle()
+    assert len(hand.conns["ben"].notes) == 1  # one in flight, one queued, one over the limit
+    assert [o.flag for o in got[2]] == [Flag.UO] and got[2][0].status == 503
+    assert hand.kinds("retried") == []  # an overflow is never retried
+    hand.answer("ben")  # the first is answered: the queued one goes
+    await hand.clock.settle()
+    assert len(hand.conns["ben"].notes) == 2 and got[0][0].ok
+    hand.answer("ben")
+    await hand.clock.settle()
+    assert got[1] and got[1][0].ok
+
+
+async def test_max_retries_caps_the_retries_outstanding_at_once() -> None:
+    hand = FakeHand(pooled(max_retries=1), neighbours=("ben",))
+    got = [hand.send(hand.exchange(f"alice>fay#{i}", retries=retries(3, "5xx"))) for i in (1, 2)]
+    await hand.clock.settle()
+    refused(hand, "ben")  # the second note's try: takes the one retry allowed
+    hand.conns["ben"].notes.pop()
+    refused(hand, "ben")  # the first note's try: no retry left
+    await hand.clock.settle()
+    assert [e["note"] for e in hand.kinds("retry_overflow")] == ["alice>fay#1"] and got[0] and got[1] == []
+
+
+async def test_round_robin_and_least_request_spread_notes_over_equally_near_hops() -> None:
+    from classroom.mesh.control.policy import ROUND_ROBIN
+
+    rr = FakeHand(MeshPolicy(destinations={"fay": DestinationPolicy(TrafficPolicy(load_balancer=ROUND_ROBIN))}))
+    rr.ties = {"fay": 2}  # ben and gus equally near
+    for i in range(4):
+        rr.send(rr.exchange(f"alice>fay#{i}"))
+    await rr.clock.settle()
+    assert (len(rr.conns["ben"].notes), len(rr.conns["gus"].notes)) == (2, 2)
+    lr = FakeHand()  # Istio's default: least request, two random choices
+    lr.ties = {"fay": 2}
+    for i in range(20):
+        lr.send(lr.exchange(f"alice>fay#{i}"))
+    await lr.clock.settle()
+    assert abs(len(lr.conns["ben"].notes) - len(lr.conns["gus"].notes)) <= 2  # kept even while none answers
+
+
+async def test_a_fault_delay_comes_once_before_any_try() -> None:
+    from classroom.mesh.control.policy import Fault, RouteRule
+
+    hand = FakeHand(MeshPolicy(routes={"fay": (RouteRule(fault=Fault(delay_percent=100.0, delay=2.0)),)}))
+    ex = hand.exchange()
+    got = hand.send(ex)
+    await hand.clock.advance(1.9)
+    assert hand.conns["ben"].notes == []
+    await hand.clock.advance(0.2)
+    assert len(hand.conns["ben"].notes) == 1 and ex.retries.attempts == 0  # and no retries under a fault
+    refused(hand, "ben")
+    await hand.clock.settle()
+    assert got and got[0].flag is None and hand.kinds("retried") == []

@@ -53,7 +53,13 @@ def connected_parts(graph: nx.Graph) -> list[set[str]]:
 
 
 def ranked_next_hops(graph: nx.Graph) -> dict[str, dict[str, list[str]]]:
-    """For each hand and destination, every neighbour that can reach it, nearest first.
+    """For each hand and destination, every neighbour that can reach it, nearest first (see :func:`route_table`)."""
+    return route_table(graph)[0]
+
+
+def route_table(graph: nx.Graph) -> tuple[dict[str, dict[str, list[str]]], dict[str, dict[str, int]]]:
+    """For each hand and destination, every neighbour that can reach it, nearest first; and how many
+    of the first are equally near (a load balancer chooses among those).
 
     The head of each list is the shortest-path next hops (every neighbour on a
     shortest path, sorted); the rest are detours, for routing around a refusing
@@ -66,18 +72,18 @@ def ranked_next_hops(graph: nx.Graph) -> dict[str, dict[str, list[str]]]:
     import networkx as nx
 
     table: dict[str, dict[str, list[str]]] = {}
+    ties: dict[str, dict[str, int]] = {}
     for hand in graph.nodes:
         without = graph.subgraph(n for n in graph.nodes if n != hand)
         reach = {n: nx.single_source_shortest_path_length(without, n) for n in graph.neighbors(hand)}
         destinations = sorted({dest for distances in reach.values() for dest in distances})
-        table[hand] = {
-            dest: sorted(
-                (n for n in reach if dest in reach[n]),
-                key=lambda n, dest=dest: (reach[n][dest], n),  # type: ignore[misc]
-            )
-            for dest in destinations
-        }
-    return table
+        table[hand], ties[hand] = {}, {}
+        for dest in destinations:
+            ranked = sorted((n for n in reach if dest in reach[n]),
+                            key=lambda n, dest=dest: (reach[n][dest], n))  # type: ignore[misc]
+            table[hand][dest] = ranked
+            ties[hand][dest] = sum(1 for n in ranked if reach[n][dest] == reach[ranked[0]][dest])
+    return table, ties
 
 
 def patrol_position(patrol: list[tuple[float, float]], distance: float) -> tuple[float, float]:

@@ -64,8 +64,9 @@ class Kind(enum.StrEnum):
     TIMEOUT = "timeout"  # no answer within the per-try or the note's timeout
     DENIED = "denied"  # a policy said no (403): never retried
     ABORTED = "aborted"  # an injected fault (fault.abort.httpStatus)
-    NO_ROUTE = "no-route"  # no healthy next hop at all
+    NO_ROUTE = "no-route"  # no healthy next hop at all, or no route rule takes it
     TAMPERED = "tampered"  # the envelope did not open: forged or altered
+    OVERFLOW = "overflow"  # a circuit breaker turned it away before any hand saw it: never retried
 
 
 # The report's failure causes (its `failures` object), in the order it lists them.
@@ -92,6 +93,7 @@ class Why:
 
 NO_HEALTHY_UPSTREAM = Why(Kind.NO_ROUTE, 503, Flag.UH, ABSENT)  # nobody reachable answers for it
 NO_ROUTE = Why(Kind.NO_ROUTE, 503, Flag.NR, ABSENT)  # no student answers for its host or subset
+NO_MATCHING_RULE = Why(Kind.NO_ROUTE, 404, Flag.NR, ABSENT)  # the host's VirtualService has no rule that takes it
 HAND_ABSENT = Why(Kind.REFUSED, 503, Flag.UH, ABSENT)  # the hand it reached is not at the desk
 HAND_REFUSES = Why(Kind.REFUSED, 503, None, REFUSED)  # the hand it reached will not pass it on
 CANNOT_TAKE = Why(Kind.REFUSED, 503, None, REFUSED)  # the recipient could not take it (behaviour.fails)
@@ -101,15 +103,17 @@ TRY_TIMEOUT = Why(Kind.TIMEOUT, 504, Flag.UT, TIMEOUT)  # the per-try timeout, o
 LINK_RESET = Why(Kind.RESET, 503, Flag.UC, RESET)  # the link to the next hand was cut
 CONNECT_FAILURE = Why(Kind.CONNECT_FAILURE, 503, Flag.UF, RESET)  # the next hand could not be reached
 FAULT_ABORT = Why(Kind.ABORTED, 503, Flag.FI, REFUSED)  # fault injection (status from the fault)
+OVERFLOW = Why(Kind.OVERFLOW, 503, Flag.UO, REFUSED)  # the connectionPool's limits: no room, no queue
 
 # A cause for a kind, when an answer from a peer names a kind but no cause.
 _CAUSE_OF_KIND = {
     Kind.TIMEOUT: TIMEOUT, Kind.REFUSED: REFUSED, Kind.ABORTED: REFUSED, Kind.DENIED: DENIED,
     Kind.TAMPERED: DENIED, Kind.RESET: RESET, Kind.CONNECT_FAILURE: RESET, Kind.NO_ROUTE: ABSENT,
+    Kind.OVERFLOW: REFUSED,
 }
 _STATUS_OF_KIND = {
     Kind.CONNECT_FAILURE: 503, Kind.REFUSED: 503, Kind.RESET: 503, Kind.TIMEOUT: 504, Kind.DENIED: 403,
-    Kind.NO_ROUTE: 503, Kind.TAMPERED: 400, Kind.ABORTED: 503,
+    Kind.NO_ROUTE: 503, Kind.TAMPERED: 400, Kind.ABORTED: 503, Kind.OVERFLOW: 503,
 }
 # The events that end one arrival of a note at a hand (any try): exactly one each.  The ones that
 # turn the note away there are the failures of that try as the hand saw them.
@@ -191,7 +195,7 @@ class Outcome:
 def retryable(retry_on: frozenset[str], outcome: Outcome) -> bool:
     """Whether a ``retryOn`` list (Envoy's tokens and bare status codes) covers the failure."""
     kind = outcome.kind
-    if outcome.ok or kind == Kind.DENIED:
+    if outcome.ok or kind in (Kind.DENIED, Kind.OVERFLOW):  # Envoy never retries a circuit breaker's overflow
         return False
     if str(outcome.status) in retry_on:
         return True

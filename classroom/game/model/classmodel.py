@@ -65,7 +65,7 @@ from classroom.game.model.classstate import (
 )
 from classroom.level import Level
 from classroom.level.seating import patrol_position, ranked_next_hops, seating_graph
-from classroom.mesh.control.policy import mesh_policy
+from classroom.mesh.control.compile import mesh_policy
 from classroom.objectives import metric as objective_metric
 from classroom.report import build_report
 from classroom.telemetry import recorder

@@ -18,17 +18,24 @@ all match (``app``, ``version`` ...; a student's ``app`` label is her name
 unless the level gives her another, so a canary pair dana-v1 and dana-v2 with
 ``app: dana`` are both selected by ``app: dana``), or to everyone when it has
 no selector.  A rule matches when every part of it
-that is written matches (``from`` sources: principals, notPrincipals,
-namespaces; ``to`` operations: hosts, the note's final recipient).  An ALLOW
-policy with no rules at all (``spec: {}``) is allow-nothing.  A plaintext peer
-has no principal, so a principals rule never matches it.
+that is written matches: ``from`` sources (principals, notPrincipals,
+namespaces, notNamespaces), ``to`` operations (hosts and notHosts: the note's
+final recipient; paths, notPaths, methods, notMethods: the note's request,
+:mod:`classroom.mesh.control.request`) and ``when`` conditions (on
+``request.headers[<name>]``, ``source.principal``, ``source.namespace``).
+Strings match as Istio's do: exact, ``*``, ``prefix*`` or ``*suffix``.  An
+ALLOW policy with no rules at all (``spec: {}``) is allow-nothing.  A
+plaintext peer has no principal, so a principals rule never matches it.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from classroom.mesh.control.request import DEFAULT_OPERATION, Operation
 
 ALLOW, DENY = "ALLOW", "DENY"
 APP_LABEL = "app"
@@ -39,18 +46,35 @@ class Source:
     principals: tuple[str, ...] | None = None
     not_principals: tuple[str, ...] | None = None
     namespaces: tuple[str, ...] | None = None
+    not_namespaces: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
-class Operation:
+class Target:
+    """A rule's ``to.operation``: the note's recipient (host) and its request."""
+
     hosts: tuple[str, ...] | None = None
     not_hosts: tuple[str, ...] | None = None
+    paths: tuple[str, ...] | None = None
+    not_paths: tuple[str, ...] | None = None
+    methods: tuple[str, ...] | None = None
+    not_methods: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A rule's ``when``: a key, the values it must have (any), and those it must not."""
+
+    key: str
+    values: tuple[str, ...] | None = None
+    not_values: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
 class Rule:
     sources: tuple[Source, ...] = ()  # any of them (empty: any source)
-    operations: tuple[Operation, ...] = ()  # any of them (empty: any operation)
+    operations: tuple[Target, ...] = ()  # any of them (empty: any operation)
+    conditions: tuple[Condition, ...] = ()  # all of them
 
 
 @dataclass(frozen=True)
@@ -95,24 +119,50 @@ def _namespace(principal: str | None) -> str | None:
     return principal.split("/ns/", 1)[1].split("/", 1)[0]
 
 
+def _only(patterns: tuple[str, ...] | None, value: str | None) -> bool:
+    return patterns is None or _match(patterns, value)
+
+
+def _not(patterns: tuple[str, ...] | None, value: str | None) -> bool:
+    return patterns is None or not _match(patterns, value)
+
+
 def _source_matches(source: Source, principal: str | None) -> bool:
-    if source.principals is not None and not _match(source.principals, principal):
-        return False
-    if source.not_principals is not None and _match(source.not_principals, principal):
-        return False
-    return source.namespaces is None or _match(source.namespaces, _namespace(principal))
+    namespace = _namespace(principal)
+    return (_only(source.principals, principal) and _not(source.not_principals, principal)
+            and _only(source.namespaces, namespace) and _not(source.not_namespaces, namespace))
 
 
-def _operation_matches(operation: Operation, host: str) -> bool:
-    if operation.hosts is not None and not _match(operation.hosts, host):
-        return False
-    return operation.not_hosts is None or not _match(operation.not_hosts, host)
+def _target_matches(target: Target, host: str, op: Operation) -> bool:
+    return (_only(target.hosts, host) and _not(target.not_hosts, host)
+            and _only(target.paths, op.uri) and _not(target.not_paths, op.uri)
+            and _only(target.methods, op.method) and _not(target.not_methods, op.method))
 
 
-def _rule_matches(rule: Rule, principal: str | None, host: str) -> bool:
-    return (not rule.sources or any(_source_matches(s, principal) for s in rule.sources)) and (
-        not rule.operations or any(_operation_matches(o, host) for o in rule.operations)
-    )
+_HEADER_KEY = re.compile(r"request\.headers\[(.+)\]")
+
+
+def condition_value(key: str, principal: str | None, op: Operation) -> str | None:
+    """The value a ``when`` key names for this note (None when it has none)."""
+    header = _HEADER_KEY.fullmatch(key)
+    if header is not None:
+        return op.header(header.group(1))
+    if key == "source.principal":
+        return principal
+    if key == "source.namespace":
+        return _namespace(principal)
+    return None
+
+
+def _condition_holds(condition: Condition, principal: str | None, op: Operation) -> bool:
+    value = condition_value(condition.key, principal, op)
+    return _only(condition.values, value) and _not(condition.not_values, value)
+
+
+def _rule_matches(rule: Rule, principal: str | None, host: str, op: Operation) -> bool:
+    return ((not rule.sources or any(_source_matches(s, principal) for s in rule.sources))
+            and (not rule.operations or any(_target_matches(o, host, op) for o in rule.operations))
+            and all(_condition_holds(c, principal, op) for c in rule.conditions))
 
 
 def decide(
@@ -121,24 +171,30 @@ def decide(
     principal: str | None,
     host: str,
     labels: Mapping[str, str] | None = None,
+    op: Operation = DEFAULT_OPERATION,
 ) -> Decision:
-    """May ``principal`` hand ``workload`` (a student with ``labels``) a note for ``host``?"""
+    """May ``principal`` hand ``workload`` (a student with ``labels``) a note for ``host`` asking ``op``?"""
     labels = {APP_LABEL: workload, **(labels or {})}
     applicable = [p for p in policies if p.applies_to(labels)]
     for policy in applicable:
-        if policy.action == DENY and any(_rule_matches(r, principal, host) for r in policy.rules):
+        if policy.action == DENY and any(_rule_matches(r, principal, host, op) for r in policy.rules):
             return Decision(False, policy.name, f"explicitly denied by: {policy.name}")
     allows = [p for p in applicable if p.action == ALLOW]
     if not allows:
         return Decision(True, None, "no allow policies")
     for policy in allows:
-        if any(_rule_matches(r, principal, host) for r in policy.rules):
+        if any(_rule_matches(r, principal, host, op) for r in policy.rules):
             return Decision(True, policy.name, f"allowed by: {policy.name}")
     return Decision(False, None, "allow policies exist, but none allowed")
 
 
 def _strings(value: Any) -> tuple[str, ...] | None:
     return tuple(str(v) for v in value) if value is not None else None
+
+
+def _target(op: Mapping[str, Any]) -> Target:
+    return Target(_strings(op.get("hosts")), _strings(op.get("notHosts")), _strings(op.get("paths")),
+                  _strings(op.get("notPaths")), _strings(op.get("methods")), _strings(op.get("notMethods")))
 
 
 def policies_from(resources: Iterable[dict[str, Any]], namespace: str) -> tuple[Policy, ...]:
@@ -153,13 +209,12 @@ def policies_from(resources: Iterable[dict[str, Any]], namespace: str) -> tuple[
             Rule(
                 sources=tuple(
                     Source(_strings(src.get("principals")), _strings(src.get("notPrincipals")),
-                           _strings(src.get("namespaces")))
+                           _strings(src.get("namespaces")), _strings(src.get("notNamespaces")))
                     for src in ((f or {}).get("source") or {} for f in rule.get("from") or [])
                 ),
-                operations=tuple(
-                    Operation(_strings(op.get("hosts")), _strings(op.get("notHosts")))
-                    for op in ((t or {}).get("operation") or {} for t in rule.get("to") or [])
-                ),
+                operations=tuple(_target((t or {}).get("operation") or {}) for t in rule.get("to") or []),
+                conditions=tuple(Condition(str(c["key"]), _strings(c.get("values")), _strings(c.get("notValues")))
+                                 for c in rule.get("when") or []),
             )
             for rule in (spec.get("rules") or [])
         )
@@ -169,24 +224,3 @@ def policies_from(resources: Iterable[dict[str, Any]], namespace: str) -> tuple[
         out.append(Policy(name, str(spec.get("action", ALLOW)), None if app is None else str(app), rules,
                           others))
     return tuple(out)
-
-
-def to_json(policies: Iterable[Policy]) -> list[dict[str, Any]]:
-    from dataclasses import asdict
-
-    return [asdict(p) for p in policies]
-
-
-def from_json(data: Iterable[dict[str, Any]]) -> tuple[Policy, ...]:
-    def tup(v: Any) -> tuple[str, ...] | None:
-        return tuple(v) if v is not None else None
-
-    return tuple(
-        Policy(p["name"], p["action"], p["selector"], tuple(
-            Rule(tuple(Source(tup(s["principals"]), tup(s["not_principals"]), tup(s["namespaces"]))
-                       for s in r["sources"]),
-                 tuple(Operation(tup(o["hosts"]), tup(o["not_hosts"])) for o in r["operations"]))
-            for r in p["rules"]),
-            tuple((str(k), str(v)) for k, v in p.get("match_labels", ())))
-        for p in data
-    )

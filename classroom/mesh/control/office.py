@@ -31,7 +31,7 @@ import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from classroom.level.seating import ranked_next_hops, seating_graph
+from classroom.level.seating import route_table, seating_graph
 from classroom.mesh.control import pki, protocol
 from classroom.mesh.runtime import messages, net, process, wire
 from classroom.mesh.runtime.clock import Clock
@@ -314,7 +314,7 @@ class Office(process.Role):
             enrolled, [link for link in self.spec.links if link[0] in self.roll and link[1] in self.roll])
         # Routes go only through students at their desks; links to the others stay open.
         present = [name for name in enrolled if name not in self.away]
-        table = ranked_next_hops(graph.subgraph(present))
+        table, ties = route_table(graph.subgraph(present))
         hands = self.spec.hands
         for proxy_id, conn in self.proxies.items():
             if proxy_id in self.lost:
@@ -323,6 +323,7 @@ class Office(process.Role):
             config = {
                 name: {
                     "routes": table.get(name, {}),
+                    "ties": ties.get(name, {}),
                     "neighbours": [
                         {
                             "name": n,

@@ -1,34 +1,91 @@
-"""The class rules as the proxies use them, derived from Istio-shaped resources.
+"""The class rules as the proxies use them: one MeshPolicy, compiled from the level's resources.
 
 Theory of operation
 -------------------
-A level (or the player's ``--config``) gives a list of resources in Istio's
-shapes.  The office turns them into one :class:`MeshPolicy` (plain data,
-JSON-able) and pushes it to every proxy.  Nothing here does I/O; every rule is
-a pure function of the resources, with unit tests of its own.
+A level (or the player's ``--config``) gives resources in Istio's shapes; the
+office compiles them (:func:`classroom.mesh.control.compile.mesh_policy`) into
+one :class:`MeshPolicy`, plain frozen data, and pushes it to every proxy as
+JSON (:mod:`classroom.mesh.control.jsonable`), as istiod turns CRDs into each
+proxy's configuration.  The questions a hand asks of it, per note:
+
+* :meth:`MeshPolicy.rule` — which ``http`` rule of the note's host's
+  VirtualService takes the note (first match wins, as in Istio; no match is
+  ``NR``); without a VirtualService, the profile's default rule;
+* :meth:`MeshPolicy.traffic` — what the DestinationRule says for traffic to
+  the note's host and subset (the subset's ``trafficPolicy`` overrides the
+  host's, field by field);
+* :meth:`MeshPolicy.mode_for` — the mTLS mode a student's hand lives by (a
+  PeerAuthentication with a selector beats the class-wide one).
 
 Where a resource says nothing, the profile's defaults apply, as in the real
 meshes: Istio retries twice on ``connect-failure,refused-stream,unavailable,
-cancelled`` (the hidden default retries of istio/istio#20547); Linkerd does
-not retry unless told to.  All times are at speed 1; the proxy divides them by
-the round's speed.
+cancelled`` (the hidden default retries of istio/istio#20547).  All times are
+room seconds.  Nothing here does I/O.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from classroom.durations import parse_duration
-from classroom.mesh.control import authz
+from classroom.mesh.control import authz, jsonable
+from classroom.mesh.control.request import DEFAULT_OPERATION, Operation
 
 STRICT, PERMISSIVE, DISABLE = "STRICT", "PERMISSIVE", "DISABLE"
 # Istio's default retryOn when a VirtualService sets no retries (MeshConfig defaultHttpRetryPolicy).
 DEFAULT_RETRY_ON = frozenset({"connect-failure", "refused-stream", "unavailable", "cancelled"})
-# A note's lifetime when no VirtualService sets a timeout, at speed 1.
+# A note's lifetime when no VirtualService sets a timeout (Istio's default is no timeout at all).
 DEFAULT_NOTE_TIMEOUT = 15.0
+BACKOFF_BASE = 0.025  # Envoy's default retry backoff base interval
 PROFILE_DEFAULT_ATTEMPTS = {"istio": 2, "consul": 0, "linkerd": 0, "cilium": 0, "traefik": 0,
                             "appmesh": 0, "nginx": 0}
+ROUND_ROBIN, LEAST_REQUEST, RANDOM = "ROUND_ROBIN", "LEAST_REQUEST", "RANDOM"
+
+
+@dataclass(frozen=True)
+class StringMatch:
+    """Istio's StringMatch: one of exact, prefix or regex (RE2 in Istio; Python's re here)."""
+
+    kind: str  # "exact" | "prefix" | "regex"
+    value: str
+
+    def matches(self, text: str | None, ignore_case: bool = False) -> bool:
+        if text is None:
+            return False
+        value = self.value
+        if ignore_case:
+            text, value = text.lower(), value.lower()
+        if self.kind == "exact":
+            return text == value
+        if self.kind == "prefix":
+            return text.startswith(value)
+        return re.fullmatch(value, text) is not None
+
+
+@dataclass(frozen=True)
+class HttpMatch:
+    """One ``match`` entry of an http rule: every condition written must hold."""
+
+    uri: StringMatch | None = None
+    method: StringMatch | None = None
+    headers: tuple[tuple[str, StringMatch], ...] = ()
+    without_headers: tuple[tuple[str, StringMatch | None], ...] = ()
+    ignore_uri_case: bool = False
+
+    def matches(self, op: Operation) -> bool:
+        if self.uri is not None and not self.uri.matches(op.uri, self.ignore_uri_case):
+            return False
+        if self.method is not None and not self.method.matches(op.method):
+            return False
+        if not all(m.matches(op.header(name)) for name, m in self.headers):
+            return False
+        for name, m in self.without_headers:
+            present = op.header(name)
+            if present is not None and (m is None or m.matches(present)):
+                return False
+        return True
 
 
 @dataclass(frozen=True)
@@ -36,6 +93,8 @@ class Retries:
     attempts: int = 2
     per_try_timeout: float | None = None
     retry_on: tuple[str, ...] = tuple(sorted(DEFAULT_RETRY_ON))
+    backoff: float = BACKOFF_BASE  # the base interval of the jittered exponential backoff
+    ignore_previous_hosts: bool = True  # a retry prefers a next hop not tried yet (Istio 1.26+)
 
 
 @dataclass(frozen=True)
@@ -48,7 +107,7 @@ class Fault:
 
 @dataclass(frozen=True)
 class Destination:
-    """One weighted route of a VirtualService: a host, maybe a subset of it."""
+    """One weighted route of an http rule: a host, maybe a subset of it."""
 
     host: str
     subset: str | None = None
@@ -56,41 +115,100 @@ class Destination:
 
 
 @dataclass(frozen=True)
-class RoutePolicy:
-    """What a VirtualService says about notes to one host."""
+class RouteRule:
+    """One ``http`` rule of a VirtualService: the notes it takes and what they meet."""
 
+    name: str = ""
+    matches: tuple[HttpMatch, ...] = ()  # any of them (none: every note)
     timeout: float | None = None
     retries: Retries | None = None
     fault: Fault | None = None
     route: tuple[Destination, ...] = ()
+    service: str = ""  # the VirtualService it comes from ("" for the profile's default)
+
+    def takes(self, op: Operation) -> bool:
+        return not self.matches or any(m.matches(op) for m in self.matches)
 
 
 @dataclass(frozen=True)
 class Outlier:
-    consecutive_errors: int = 5
-    interval: float = 10.0
+    consecutive_errors: int = 5  # consecutive5xxErrors (0 disables)
+    gateway_errors: int = 0  # consecutiveGatewayErrors: 502, 503, 504 only (0 disables)
+    interval: float = 10.0  # between two sweeps that return ejected hosts whose time is up
     base_ejection_time: float = 30.0
     max_ejection_percent: float = 10.0
+    min_health_percent: float = 0.0  # below this share of healthy hosts, ejections are ignored (panic)
 
 
 @dataclass(frozen=True)
 class Budget:
     percent: float = 20.0
     min_retry_concurrency: int = 3
+    budget_interval: float = 0.0  # 0: only requests active now count
+
+
+@dataclass(frozen=True)
+class Pool:
+    """connectionPool: Istio's circuit breaker (defaults: 2^32-1, effectively off)."""
+
+    max_connections: int | None = None  # tcp.maxConnections: notes in flight at once (one per connection)
+    connect_timeout: float | None = None  # tcp.connectTimeout: how long a try waits for a link to come up
+    max_pending: int | None = None  # http.http1MaxPendingRequests: notes waiting for a connection
+    max_requests: int | None = None  # http.http2MaxRequests: notes active at once
+    max_requests_per_connection: int | None = None  # a link carries this many notes, then is dialed anew
+    max_retries: int | None = None  # http.maxRetries: retries outstanding at once
+
+    @property
+    def limit(self) -> int | None:
+        """Notes that may be in flight at once, or None."""
+        caps = [c for c in (self.max_connections, self.max_requests) if c is not None]
+        return min(caps) if caps else None
+
+
+@dataclass(frozen=True)
+class TrafficPolicy:
+    """What a DestinationRule says about traffic to one host (or one of its subsets)."""
+
+    outlier: Outlier | None = None
+    budget: Budget | None = None
+    pool: Pool | None = None
+    load_balancer: str | None = None  # ROUND_ROBIN | LEAST_REQUEST | RANDOM; None: Istio's default
+
+    def over(self, base: TrafficPolicy) -> TrafficPolicy:
+        """This subset's policy over its host's: each field given here replaces the host's."""
+        return TrafficPolicy(outlier=self.outlier or base.outlier, budget=self.budget or base.budget,
+                             pool=self.pool or base.pool, load_balancer=self.load_balancer or base.load_balancer)
+
+
+@dataclass(frozen=True)
+class Subset:
+    labels: dict[str, str] = field(default_factory=dict)
+    traffic: TrafficPolicy | None = None
 
 
 @dataclass(frozen=True)
 class DestinationPolicy:
-    """What a DestinationRule says about traffic to one host."""
+    """What a DestinationRule says about one host: its traffic policy and its subsets."""
 
-    outlier: Outlier | None = None
-    budget: Budget | None = None
-    subsets: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> labels
+    traffic: TrafficPolicy = field(default_factory=TrafficPolicy)
+    subsets: dict[str, Subset] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PeerMode:
+    """A PeerAuthentication with a selector: the mode of the students whose labels it fits."""
+
+    match_labels: tuple[tuple[str, str], ...]
+    mode: str
+    name: str = ""
+
+    def fits(self, labels: Mapping[str, str]) -> bool:
+        return all(labels.get(k) == v for k, v in self.match_labels)
 
 
 @dataclass(frozen=True)
 class Identity:
-    """How the office hands out ID cards (times at speed 1)."""
+    """How the office hands out ID cards (room seconds)."""
 
     cert_lifetime: float = 3600.0
     renew_at: float = 0.5  # share of a card's life after which its proxy asks for a new one
@@ -98,160 +216,106 @@ class Identity:
     trust_old_root_until: float | None = None  # when the old root leaves the trust bundle
 
 
-NO_ROUTE_POLICY = RoutePolicy()
+DEFAULT_TRAFFIC = TrafficPolicy()
 NO_DESTINATION_POLICY = DestinationPolicy()
 
 
 @dataclass(frozen=True)
 class MeshPolicy:
-    mtls_mode: str = PERMISSIVE  # Istio: an unset PeerAuthentication is treated as PERMISSIVE
+    mtls_mode: str = PERMISSIVE  # the class-wide mode (an unset PeerAuthentication is treated as PERMISSIVE)
+    workload_modes: tuple[PeerMode, ...] = ()  # PeerAuthentications with a selector, in order
     default_attempts: int = 2
-    routes: dict[str, RoutePolicy] = field(default_factory=dict)
+    routes: dict[str, tuple[RouteRule, ...]] = field(default_factory=dict)  # host -> its VirtualService's rules
     destinations: dict[str, DestinationPolicy] = field(default_factory=dict)
     authz: tuple[authz.Policy, ...] = ()
     identity: Identity = field(default_factory=Identity)
 
     def __post_init__(self) -> None:
         # Asked for at every hand for every note: the defaults are made once, not per call.
-        object.__setattr__(self, "_default_retries", Retries(attempts=self.default_attempts))
+        object.__setattr__(self, "_default_rule", RouteRule(retries=Retries(attempts=self.default_attempts)))
+        object.__setattr__(self, "_traffic", {})
 
-    def route(self, host: str) -> RoutePolicy:
-        return self.routes.get(host) or self.routes.get("*") or NO_ROUTE_POLICY
+    # --- per note -------------------------------------------------------------------------------
+    def rule(self, host: str, op: Operation | None = None) -> RouteRule | None:
+        """The http rule that takes a note to ``host`` (first match wins); None: the host has a
+        VirtualService but none of its rules takes the note (``NR``)."""
+        rules = self.routes.get(host) or self.routes.get("*")
+        if rules is None:
+            return self._default_rule  # type: ignore[attr-defined]
+        op = op or DEFAULT_OPERATION
+        for rule in rules:
+            if rule.takes(op):
+                return rule
+        return None
 
-    def note_timeout(self, host: str) -> float:
-        timeout = self.route(host).timeout
+    def retries(self, rule: RouteRule | None) -> Retries:
+        """The retries of a rule: its own, or the profile's default; none where the rule injects faults
+        ("timeouts or retries will not be enabled when faults are enabled", Istio's HTTPFaultInjection)."""
+        if rule is None or rule.fault is not None:
+            return NO_RETRIES
+        return rule.retries if rule.retries is not None else self._default_rule.retries  # type: ignore[attr-defined]
+
+    def note_timeout(self, rule: RouteRule | None) -> float:
+        timeout = rule.timeout if rule is not None and rule.fault is None else None
         return timeout if timeout is not None else DEFAULT_NOTE_TIMEOUT
-
-    def retries(self, host: str) -> Retries:
-        retries = self.route(host).retries
-        return retries if retries is not None else self._default_retries  # type: ignore[attr-defined]
 
     def destination(self, host: str) -> DestinationPolicy:
         return self.destinations.get(host) or self.destinations.get("*") or NO_DESTINATION_POLICY
 
+    def traffic(self, host: str, subset: str | None = None) -> TrafficPolicy:
+        """The traffic policy for notes to ``host`` (and ``subset``, whose own policy overrides)."""
+        cache: dict[tuple[str, str | None], TrafficPolicy] = self._traffic  # type: ignore[attr-defined]
+        key = (host, subset)
+        found = cache.get(key)
+        if found is None:
+            destination = self.destination(host)
+            found = destination.traffic
+            own = destination.subsets.get(subset) if subset is not None else None
+            if own is not None and own.traffic is not None:
+                found = own.traffic.over(found)
+            cache[key] = found
+        return found
+
+    def mode_for(self, labels: Mapping[str, str]) -> str:
+        """A student's mTLS mode: the first PeerAuthentication whose selector fits her, else the class's."""
+        for peer_mode in self.workload_modes:
+            if peer_mode.fits(labels):
+                return peer_mode.mode
+        return self.mtls_mode
+
+    # --- what a stack needs at all -------------------------------------------------------------------
+    @property
+    def all_rules(self) -> tuple[RouteRule, ...]:
+        return tuple(rule for rules in self.routes.values() for rule in rules)
+
+    @property
+    def all_traffic(self) -> tuple[TrafficPolicy, ...]:
+        return tuple(t for d in self.destinations.values()
+                     for t in (d.traffic, *(s.traffic for s in d.subsets.values() if s.traffic is not None)))
+
     @property
     def has_faults(self) -> bool:
-        return any(r.fault is not None for r in self.routes.values())
+        return any(r.fault is not None for r in self.all_rules)
 
     @property
     def has_per_try_timeouts(self) -> bool:
-        return any(r.retries is not None and r.retries.per_try_timeout is not None for r in self.routes.values())
+        return any(r.retries is not None and r.retries.per_try_timeout is not None for r in self.all_rules)
 
     @property
     def has_outlier_detection(self) -> bool:
-        return any(d.outlier is not None for d in self.destinations.values())
+        return any(t.outlier is not None for t in self.all_traffic)
 
+    @property
+    def has_pools(self) -> bool:
+        return any(t.pool is not None for t in self.all_traffic)
+
+    # --- the wire ----------------------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["authz"] = authz.to_json(self.authz)
-        return data
+        return jsonable.dump(self)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> MeshPolicy:
-        routes = {}
-        for host, rp in data.get("routes", {}).items():
-            retries = Retries(**{**rp["retries"], "retry_on": tuple(rp["retries"]["retry_on"])}) \
-                if rp.get("retries") else None
-            fault = Fault(**rp["fault"]) if rp.get("fault") else None
-            route = tuple(Destination(**d) for d in rp.get("route", ()))
-            routes[host] = RoutePolicy(timeout=rp.get("timeout"), retries=retries, fault=fault, route=route)
-        destinations = {
-            host: DestinationPolicy(
-                outlier=Outlier(**dp["outlier"]) if dp.get("outlier") else None,
-                budget=Budget(**dp["budget"]) if dp.get("budget") else None,
-                subsets=dp.get("subsets", {}),
-            )
-            for host, dp in data.get("destinations", {}).items()
-        }
-        return cls(mtls_mode=data.get("mtls_mode", PERMISSIVE),
-                   default_attempts=int(data.get("default_attempts", 2)),
-                   routes=routes, destinations=destinations,
-                   authz=authz.from_json(data.get("authz", ())),
-                   identity=Identity(**data.get("identity", {})))
+        return jsonable.load(cls, data)
 
 
-def _seconds(value: Any, default: float | None = None) -> float | None:
-    return parse_duration(value) if value is not None else default
-
-
-def _percent(value: Any) -> float:
-    """Istio writes percentages as {value: 12.5} or, in older fields, a bare number."""
-    if isinstance(value, dict):
-        value = value.get("value", 0.0)
-    return float(value or 0.0)
-
-
-def _retries(spec: dict[str, Any]) -> Retries:
-    retry_on = spec.get("retryOn")
-    tokens = tuple(sorted(t.strip() for t in retry_on.split(",") if t.strip())) if retry_on \
-        else Retries().retry_on
-    return Retries(attempts=int(spec.get("attempts", 0)),
-                   per_try_timeout=_seconds(spec.get("perTryTimeout")), retry_on=tokens)
-
-
-def _fault(spec: dict[str, Any]) -> Fault:
-    delay = spec.get("delay") or {}
-    abort = spec.get("abort") or {}
-    return Fault(delay_percent=_percent(delay.get("percentage")) if delay else 0.0,
-                 delay=_seconds(delay.get("fixedDelay"), 0.0) or 0.0,
-                 abort_percent=_percent(abort.get("percentage")) if abort else 0.0,
-                 abort_status=int(abort.get("httpStatus", 503)))
-
-
-def mesh_policy(resources: tuple[dict[str, Any], ...] | list[dict[str, Any]],
-                profile: str = "istio", namespace: str = "classroom") -> MeshPolicy:
-    """The policy the resources describe (they were validated when loaded)."""
-    mode = PERMISSIVE
-    routes: dict[str, RoutePolicy] = {}
-    destinations: dict[str, DestinationPolicy] = {}
-    identity = Identity()
-    for resource in resources:
-        kind = resource.get("kind")
-        spec = resource.get("spec") or {}
-        if kind == "PeerAuthentication" and not (spec.get("selector") or {}).get("matchLabels"):
-            declared = (spec.get("mtls") or {}).get("mode", "UNSET")
-            mode = PERMISSIVE if declared == "UNSET" else declared
-        elif kind == "VirtualService":
-            for http in (spec.get("http") or [])[:1]:  # the first route rule applies to every note
-                routes_to = http.get("route") or []
-                policy = RoutePolicy(
-                    timeout=_seconds(http.get("timeout")),
-                    retries=_retries(http["retries"]) if http.get("retries") is not None else None,
-                    fault=_fault(http["fault"]) if http.get("fault") else None,
-                    route=tuple(
-                        Destination(host=str(r["destination"]["host"]), subset=r["destination"].get("subset"),
-                                    weight=int(r.get("weight", 100 if len(routes_to) == 1 else 0)))
-                        for r in routes_to
-                    ),
-                )
-                for host in spec.get("hosts") or []:
-                    routes[host] = policy
-        elif kind == "IdentityPolicy":
-            rotation = spec.get("caRotation") or {}
-            identity = Identity(
-                cert_lifetime=_seconds(spec.get("certLifetime"), 3600.0) or 3600.0,
-                renew_at=float(spec.get("renewAt", 0.5)),
-                ca_rotate_at=_seconds(rotation.get("at")),
-                trust_old_root_until=_seconds(rotation.get("trustOldRootUntil")),
-            )
-        elif kind == "DestinationRule":
-            traffic = spec.get("trafficPolicy") or {}
-            od = traffic.get("outlierDetection")
-            rb = traffic.get("retryBudget")
-            outlier = Outlier(
-                consecutive_errors=int(od.get("consecutive5xxErrors", od.get("consecutiveGatewayErrors", 5))),
-                interval=_seconds(od.get("interval"), 10.0) or 10.0,
-                base_ejection_time=_seconds(od.get("baseEjectionTime"), 30.0) or 30.0,
-                max_ejection_percent=float(od.get("maxEjectionPercent", 10)),
-            ) if od is not None else None
-            budget = Budget(percent=_percent(rb.get("percent", 20.0)),
-                            min_retry_concurrency=int(rb.get("minRetryConcurrency", 3))) \
-                if rb is not None else None
-            subsets = {str(sub["name"]): {str(k): str(v) for k, v in (sub.get("labels") or {}).items()}
-                       for sub in spec.get("subsets") or []}
-            host = spec.get("host")
-            if host:
-                destinations[host] = DestinationPolicy(outlier=outlier, budget=budget, subsets=subsets)
-    return MeshPolicy(mtls_mode=mode, default_attempts=PROFILE_DEFAULT_ATTEMPTS.get(profile, 0),
-                      routes=routes, destinations=destinations,
-                      authz=authz.policies_from(resources, namespace), identity=identity)
+NO_RETRIES = Retries(attempts=0)

@@ -19,7 +19,7 @@ Proxy to office::
 Office to proxy::
 
     certs  {certs: {student: PEM}, bundle}    bundle {bundle}    start {}
-    config {version, hands: {student: {routes, neighbours: [{name, identity, address, meshed}]}},
+    config {version, hands: {student: {routes, ties, neighbours: [{name, identity, address, meshed}]}},
             roll: {student: {seal, sign}}, present: [student], labels, policy}
 """
 
@@ -69,7 +69,8 @@ class Neighbour(NamedTuple):
 
 
 class HandConfig(NamedTuple):
-    routes: dict[str, list[str]]
+    routes: dict[str, list[str]]  # destination -> the next hops that can take a note on, nearest first
+    ties: dict[str, int]  # destination -> how many of its first next hops are equally near
     neighbours: list[Neighbour]
 
 
@@ -140,7 +141,10 @@ def decode_config(frame: Frame) -> Config:
                 raise RemoteProtocolError(f"config for {name}: a neighbour needs an address [host, port]")
             neighbours.append(Neighbour(text(n, "name", "neighbour"), text(n, "identity", "neighbour"),
                                         (str(address[0]), address[1]), bool(n.get("meshed", True))))
-        hands[name] = HandConfig(routes, neighbours)
+        ties = entry.get("ties", {})
+        if type(ties) is not dict or not all(type(n) is int for n in ties.values()):
+            raise RemoteProtocolError(f"config for {name}: ties must map destinations to counts")
+        hands[name] = HandConfig(routes, ties, neighbours)
     roll = mapping(h, "roll", "config")
     for student, keys in roll.items():
         _keys(keys, f"config roll entry {student!r}")

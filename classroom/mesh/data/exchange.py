@@ -15,12 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from classroom.mesh.control.policy import MeshPolicy, Retries
-from classroom.mesh.data.resilience import OutlierDetector, RetryBudget
+from classroom.mesh.control.policy import MeshPolicy, Retries, RouteRule
+from classroom.mesh.control.request import DEFAULT_OPERATION, Operation
 from classroom.mesh.runtime.clock import Clock
 from classroom.mesh.runtime.dice import Dice
 
 if TYPE_CHECKING:
+    from classroom.mesh.data.cluster import Cluster
     from classroom.mesh.data.links import Link
     from classroom.mesh.outcomes import Outcome
 
@@ -39,6 +40,9 @@ class Exchange:
     reply: bool  # its sender wants an answer
     retries: Retries
     origin: bool  # written by this hand's own student (else handed over by a classmate)
+    cluster: Cluster  # this hand's state for the note's host and subset (budget, detector, breaker)
+    rule: RouteRule | None = None  # the VirtualService http rule that took the note
+    op: Operation = DEFAULT_OPERATION  # what it asks for
     arrival_tries: list[int] = field(default_factory=list)  # the tries along its path so far (dice keys)
     parent_span: str | None = None  # the try that handed it to us (W3C traceparent)
     subset: str | None = None  # the DestinationRule subset the route picked
@@ -67,16 +71,12 @@ class HandView(Protocol):
     policy: MeshPolicy
     neighbours: dict[str, Link]
     routes: dict[str, list[str]]
+    ties: dict[str, int]  # how many of a destination's first next hops are equally near
     in_class: frozenset[str]
-    outliers: dict[str, OutlierDetector]
     passing_delay: float
     capture: Callable[[bytes], None] | None
 
     def emit(self, kind: str, **fields: Any) -> None: ...
-
-    def budget(self, host: str) -> RetryBudget | None: ...
-
-    def outlier(self, host: str) -> OutlierDetector | None: ...
 
     async def wait_present(self, student: str, until: float) -> bool: ...
 

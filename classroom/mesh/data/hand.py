@@ -40,11 +40,11 @@ from classroom.mesh.control import pki
 from classroom.mesh.control.policy import DISABLE, MeshPolicy
 from classroom.mesh.control.protocol import HandConfig
 from classroom.mesh.data import drive, routing, stack
+from classroom.mesh.data.cluster import Cluster
 from classroom.mesh.data.exchange import Exchange
 from classroom.mesh.data.inbound import Admission, Recipient, frame_note
 from classroom.mesh.data.links import Dialer, Link
 from classroom.mesh.data.outbound import Transport
-from classroom.mesh.data.resilience import OutlierDetector, RetryBudget
 from classroom.mesh.data.seal import PublicKeys, SealError, StudentKeys
 from classroom.mesh.outcomes import Outcome
 from classroom.mesh.runtime import messages, net, wire
@@ -103,8 +103,8 @@ class Hand:
                 capture_file.flush()
 
             self.capture = capture
-        self.budgets: dict[str, RetryBudget] = {}
-        self.outliers: dict[str, OutlierDetector] = {}
+        self.clusters: dict[tuple[str, str | None], Cluster] = {}  # per host and subset: budgets, detectors ...
+        self.ties: dict[str, int] = {}
         self.ledger: dict[str, Exchange | None] = {}  # our student's note ids; None once settled
         self._present_waiters: list[asyncio.Future[None]] = []
         self.dialer = Dialer(self, self.clock, self.emit, self._on_ack, self._on_link_down)
@@ -119,12 +119,8 @@ class Hand:
         self.origin_stack = stack.origin_stack(self, self.transport, policy)
         self.inbound_stack = stack.inbound_stack(self, self.recipient,
                                                  stack.relay_stack(self, self.transport, policy), policy)
-        self._budget_of: dict[str, RetryBudget | None] = {}
-        self._outlier_of: dict[str, OutlierDetector | None] = {}
-        for host, budget in self.budgets.items():  # the counts go on; the limits are the new policy's
-            limits = policy.destination(host).budget
-            if limits is not None:
-                budget.percent, budget.min_retry_concurrency = limits.percent, limits.min_retry_concurrency
+        for (host, subset), cluster in self.clusters.items():  # the counts go on; the limits are the new policy's
+            cluster.update(policy.traffic(host, subset))
 
     @property
     def stopping(self) -> bool:
@@ -132,38 +128,22 @@ class Hand:
 
     @property
     def mode(self) -> str:
-        """The mTLS mode this hand lives by: the class rule, or DISABLE if it is not meshed."""
-        return self.policy.mtls_mode if self.meshed else DISABLE
+        """The mTLS mode this hand lives by: its PeerAuthentication (its own, else the class's), or
+        DISABLE if it has no sidecar of the mesh."""
+        return self.mode_of(self.name) if self.meshed else DISABLE
+
+    def mode_of(self, student: str) -> str:
+        """A student's mTLS mode by the policy in force (auto-mTLS dials a DISABLE neighbour in plaintext)."""
+        return self.policy.mode_for(self.labels.get(student) or {"app": student})
 
     # --- what the layers ask of the hand -------------------------------------------------------------
-    def budget(self, host: str) -> RetryBudget | None:
-        try:
-            return self._budget_of[host]
-        except KeyError:
-            pass
-        policy = self.policy.destination(host).budget
-        budget = None
-        if policy is not None:
-            budget = self.budgets.get(host)
-            if budget is None:
-                budget = self.budgets[host] = RetryBudget(policy.percent, policy.min_retry_concurrency)
-        self._budget_of[host] = budget
-        return budget
-
-    def outlier(self, host: str) -> OutlierDetector | None:
-        try:
-            return self._outlier_of[host]
-        except KeyError:
-            pass
-        policy = self.policy.destination(host).outlier
-        detector = None
-        if policy is not None:
-            detector = self.outliers.get(host)
-            if detector is None:
-                detector = self.outliers[host] = OutlierDetector(
-                    self.clock.now, policy.consecutive_errors, policy.base_ejection_time, policy.max_ejection_percent)
-        self._outlier_of[host] = detector
-        return detector
+    def cluster(self, host: str, subset: str | None) -> Cluster:
+        """This hand's state for notes to ``host`` (and ``subset``), made on first use."""
+        key = (host, subset)
+        cluster = self.clusters.get(key)
+        if cluster is None:
+            cluster = self.clusters[key] = Cluster(host, subset, self.policy.traffic(host, subset), self.clock)
+        return cluster
 
     async def wait_present(self, student: str, until: float) -> bool:
         """Wait until the roll says ``student`` is in class (False at ``until``)."""
@@ -231,14 +211,20 @@ class Hand:
         now = self.clock.now()
         trace = os.urandom(16).hex()
         host = send.to
-        chosen = routing.pick(policy, host, send.id, self.roll, self.labels, self.in_class, self.dice)
+        rule = policy.rule(host, send.op)
+        chosen = routing.pick(policy, rule, host, send.id, self.roll, self.labels, self.in_class, self.dice)
         to = chosen.student or host
-        ex = Exchange(send.id, self.name, to, host, trace, now + policy.note_timeout(host), [self.name], b"",
-                      True, send.reply, policy.retries(host), origin=True, subset=chosen.subset, hold=send.hold,
-                      started=now)
+        ex = Exchange(send.id, self.name, to, host, trace, now + policy.note_timeout(rule), [self.name], b"",
+                      True, send.reply, policy.retries(rule), origin=True, cluster=self.cluster(host, chosen.subset),
+                      rule=rule, op=send.op, subset=chosen.subset, hold=send.hold, started=now)
         self.ledger[send.id] = ex
         self.emit("sent", note=send.id, **{"from": self.name}, to=to, host=host, subset=chosen.subset,
                   trace=trace)
+        if rule is None:
+            self.settle(ex, Outcome.failure(
+                outcomes.NO_MATCHING_RULE, f"no route: no http rule of the VirtualService for {host} takes "
+                                           f"{send.op.method} {send.op.uri}", self.name))
+            return
         if chosen.student is None:
             never = host not in self.roll and not chosen.why.startswith("subset")
             why = outcomes.NO_HEALTHY_UPSTREAM if never else outcomes.NO_ROUTE
@@ -353,6 +339,7 @@ class Hand:
         self.roll = roll
         self.labels = labels
         self.routes = config.routes
+        self.ties = config.ties
         self.in_class = present
         for n in config.neighbours:
             if n.name not in self.neighbours:

@@ -150,7 +150,7 @@ class Authorize:
         hand = self.hand
         policies = hand.policy.authz
         if policies:
-            decision = authz.decide(policies, hand.name, principal, note.to, hand.labels.get(hand.name))
+            decision = authz.decide(policies, hand.name, principal, note.to, hand.labels.get(hand.name), note.op)
             if not decision.allowed:
                 src = f"spiffe://{principal}" if principal else "(plaintext: no identity)"
                 hand.emit("policy_denied", note=note.id, hand=hand.name, policy=decision.policy,
@@ -310,10 +310,16 @@ class Relay:
 
     def handle(self, note: Note, principal: str | None) -> Awaitable[Outcome | None]:
         hand = self.hand
+        policy = hand.policy
+        rule = policy.rule(note.host, note.op)
+        if rule is None:
+            return answered(Outcome.failure(outcomes.NO_MATCHING_RULE, f"no route at {hand.name}: no http rule of "
+                                            f"the VirtualService for {note.host} takes {note.op.method} "
+                                            f"{note.op.uri}", hand.name))
         ex = Exchange(note.id, note.sender, note.to, note.host, note.trace, note.deadline, [*note.path, hand.name],
-                      note.body, note.sealed, note.reply, hand.policy.retries(note.host), origin=False,
-                      arrival_tries=note.tries, parent_span=_parent_span(note.traceparent),
-                      started=hand.clock.now())
+                      note.body, note.sealed, note.reply, policy.retries(rule), origin=False,
+                      cluster=hand.cluster(note.host, note.subset), rule=rule, op=note.op, subset=note.subset,
+                      arrival_tries=note.tries, parent_span=_parent_span(note.traceparent), started=hand.clock.now())
         return self.outbound.handle(ex)
 
 

@@ -52,6 +52,25 @@ class Link:
         self.welcome: asyncio.Future[None] | None = None
         self._pending: dict[tuple[str, int], Slot[Outcome]] = {}
         self._up_waiters: list[asyncio.Future[None]] = []
+        self.carried = 0  # notes this connection has carried (connectionPool maxRequestsPerConnection)
+        self.draining = False  # carries no new note: it closes once the tries on it have their answers
+
+    @property
+    def in_flight(self) -> int:
+        """Tries on this link waiting for their answer (the least-request balancer counts them)."""
+        return len(self._pending)
+
+    @property
+    def usable(self) -> bool:
+        """Up, and taking new notes."""
+        return self.conn is not None and not self.draining
+
+    def recycle(self, hand: str) -> None:
+        """This connection has carried its share: no new note on it, and it closes (to be dialed again)
+        as soon as the tries on it have their answers."""
+        self.draining = True
+        if not self._pending and self.conn is not None:
+            self.conn.close()
 
     @property
     def up(self) -> bool:
@@ -65,6 +84,8 @@ class Link:
 
     def forget(self, note_id: str, attempt: int) -> None:
         self._pending.pop((note_id, attempt), None)
+        if self.draining and not self._pending and self.conn is not None:
+            self.conn.close()
 
     def answer(self, ack: messages.Ack, by: str) -> None:
         """The neighbour's answer to one of our tries (a late answer to a forgotten try is dropped)."""
@@ -88,6 +109,7 @@ class Link:
     # --- up and down ------------------------------------------------------------------------------
     def came_up(self, conn: FrameConnection) -> None:
         self.conn, self.error, self.dialing = conn, None, False
+        self.carried, self.draining = 0, False
         waiters, self._up_waiters = self._up_waiters, []
         for waiter in waiters:
             if not waiter.done():
@@ -130,7 +152,8 @@ class Dialer:
         hand = self.hand
         loop = asyncio.get_running_loop()
         # Auto-mTLS: TLS to a meshed neighbour unless the mesh is off; plaintext to the others.
-        tls = hand.mode != "DISABLE" and link.meshed
+        # ... and plaintext to a neighbour whose own PeerAuthentication says DISABLE.
+        tls = hand.mode != "DISABLE" and link.meshed and hand.mode_of(link.peer) != "DISABLE"
         conn = FrameConnection(self._frame, self._closed, label=f"{link.peer} (dialed by {hand.name})",
                                on_protocol_error=hand.protocol_error)
         conn.context = link

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from classroom.mesh.control.policy import MeshPolicy
+from classroom.mesh.control.policy import MeshPolicy, RouteRule
 from classroom.mesh.runtime.dice import Dice
 
 
@@ -25,10 +25,10 @@ class Pick:
     why: str  # when nobody does: in words
 
 
-def pick(policy: MeshPolicy, host: str, note_id: str, roll: Collection[str],
+def pick(policy: MeshPolicy, rule: RouteRule | None, host: str, note_id: str, roll: Collection[str],
          labels: Mapping[str, Mapping[str, str]], present: Collection[str], dice: Dice) -> Pick:
-    """The student who gets a note written to ``host`` (see the module docstring)."""
-    route = policy.route(host).route
+    """The student who gets a note written to ``host``, taken by ``rule`` (see the module docstring)."""
+    route = rule.route if rule is not None else ()
     subset = None
     if route:
         total = sum(d.weight for d in route) or 1
@@ -43,7 +43,7 @@ def pick(policy: MeshPolicy, host: str, note_id: str, roll: Collection[str],
         subsets = policy.destination(host).subsets
         if subset not in subsets:
             return Pick(None, subset, f"subset {subset} of {host} is not in any DestinationRule")
-        wanted = subsets[subset]
+        wanted = subsets[subset].labels
     candidates = sorted(
         name for name in roll
         if (name == host or labels.get(name, {}).get("app") == host)

@@ -13,10 +13,11 @@ themselves live in :mod:`classroom.mesh.data.outbound` and
 
     Ledger            exactly one terminal state, the `result` event, the RESULT to her
     Deadline          the note's own timeout bounds everything below, retries included
-    Retry             retryOn / attempts / backoff, within the retry budget
+    FaultInjection    the rule's abort / delay, once per note, at the client only
+    Retry             retryOn / attempts / backoff, within the retry budget and maxRetries
     OutlierDetection  every try's outcome at a next hop; ejects after consecutive 5xx
-    Balance           the next hop: nearest healthy neighbour, another one on a retry
-    FaultInjection    the VirtualService's abort / delay, once per try, at the client only
+    Balance           the next hop: the load balancer among the nearest healthy neighbours
+    CircuitBreaker    connectionPool: room now, a place in the queue, or 503 UO
     PerTryTimeout     when the try in flight gives up
     Transport         NOTE onto the link, ACK back; one span per try
 
@@ -28,7 +29,7 @@ themselves live in :mod:`classroom.mesh.data.outbound` and
       Recipient       open the seal, hand it over once, answer every try alike
       Behaviour       absent / refuses / drops / nosy / slow (and may drop the reply)
       Relay           the relay stack below, with the note's path and tries
-        Deadline, Retry, OutlierDetection, Balance, PerTryTimeout, Transport
+        Deadline, Retry, OutlierDetection, Balance, CircuitBreaker, PerTryTimeout, Transport
 
 Why this order:
 
@@ -40,10 +41,15 @@ Why this order:
   note's last.
 * *OutlierDetection above Balance*: the detector learns from the hop the
   balancer chose; the balancer skips the hops it has ejected.
-* *FaultInjection below Balance, above PerTryTimeout*: faults act on each
-  try, and an injected delay counts inside the try's timeout.  Only our own
-  student's notes meet it: a VirtualService's faults act at the client
-  sidecar, never at a hand that relays.
+* *FaultInjection above Retry*: Envoy's fault filter acts on the request
+  before the router, once, and a rule that injects faults has no retries and
+  no timeout of its own ("timeouts or retries will not be enabled when faults
+  are enabled on the client side", Istio's API).  Only our own student's
+  notes meet it: a VirtualService's faults act at the client sidecar, never
+  at a hand that relays.
+* *CircuitBreaker below Balance*: the pool's limits count the notes of the
+  cluster in flight, whichever next hop they go to; an overflow never
+  reaches a hand, so the detector above does not count it against one.
 * *Relays have no Ledger*: the note's one terminal state is kept where it
   was written; a relay's outcome goes back as an ACK.
 * *Authorize before ForMe*: a policy guards a student's hand for notes to her
@@ -61,31 +67,31 @@ if TYPE_CHECKING:
     from classroom.mesh.data.hand import Hand
 
 
-def origin_stack(hand: Hand, transport: outbound.Transport, policy: MeshPolicy) -> outbound.Layer:
-    """What a note meets when this hand's own student writes it."""
+def _tries(hand: Hand, transport: outbound.Transport, policy: MeshPolicy) -> outbound.Layer:
+    """From the retries down: what every try of a note meets, at its sender's hand and at a relay."""
     layer: outbound.Layer = transport
     if policy.has_per_try_timeouts or hand.passing_delay:
         layer = outbound.PerTryTimeout(hand, layer)
-    if policy.has_faults:
-        layer = outbound.FaultInjection(hand, layer)
+    if policy.has_pools:
+        layer = outbound.CircuitBreaker(hand, layer)
     layer = outbound.Balance(hand, layer)
     if policy.has_outlier_detection:
         layer = outbound.OutlierDetection(hand, layer)
-    layer = outbound.Retry(hand, layer)
+    return outbound.Retry(hand, layer)
+
+
+def origin_stack(hand: Hand, transport: outbound.Transport, policy: MeshPolicy) -> outbound.Layer:
+    """What a note meets when this hand's own student writes it."""
+    layer = _tries(hand, transport, policy)
+    if policy.has_faults:
+        layer = outbound.FaultInjection(hand, layer)
     layer = outbound.Deadline(hand, layer)
     return outbound.Ledger(hand, layer)
 
 
 def relay_stack(hand: Hand, transport: outbound.Transport, policy: MeshPolicy) -> outbound.Layer:
     """What a note meets when this hand passes it on for a classmate."""
-    layer: outbound.Layer = transport
-    if policy.has_per_try_timeouts or hand.passing_delay:
-        layer = outbound.PerTryTimeout(hand, layer)
-    layer = outbound.Balance(hand, layer)
-    if policy.has_outlier_detection:
-        layer = outbound.OutlierDetection(hand, layer)
-    layer = outbound.Retry(hand, layer)
-    return outbound.Deadline(hand, layer)
+    return outbound.Deadline(hand, _tries(hand, transport, policy))
 
 
 def inbound_stack(hand: Hand, recipient: inbound.Recipient, relay: outbound.Layer,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 
+from classroom.mesh.control.request import Operation
 from classroom.mesh.runtime import messages, net, process, wire
 from classroom.mesh.runtime.specs import StudentSpec, TrafficLine
 
@@ -53,13 +54,14 @@ class Student(process.Role):
 
     async def _send_line(self, line: TrafficLine) -> None:
         text = line.text.encode()
+        op = Operation(line.path, line.method, line.headers)
         for i in range(line.count):
             if i:
                 await self.clock.sleep(line.every)
             await self.at_desk.wait()  # an absent student sends nothing until she is back
             assert self.conn is not None
             self.conn.send_message(messages.Send(f"{self.name}>{line.to}#{i + 1}", line.to, line.reply, line.hold,
-                                                 text))
+                                                 op, text))
             self.sent += 1
 
     async def _connect(self) -> bool:

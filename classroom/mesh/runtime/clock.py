@@ -152,7 +152,7 @@ class Clock:
             timed_out = not future.done()
             if timed_out:  # (or our waiter was cancelled): what we waited for goes too
                 future.cancel()
-                future.add_done_callback(_retrieve)
+            future.add_done_callback(_retrieve)  # read, whichever way we leave: never "never retrieved"
         if timed_out or future.cancelled():
             raise TimeoutError
         return future.result()

@@ -20,13 +20,14 @@ recordings, captures and the benches read them as before.
 
 Hand to hand::
 
-    NOTE  {id, from, to, host, path, deadline, trace, reply, sealed, attempt, tries, traceparent} + envelope
+    NOTE  {id, from, to, host, subset, uri, method, headers, path, deadline, trace, reply, sealed, attempt,
+           tries, traceparent} + envelope
     ACK   {id, attempt, status, by, path?, sealed?, kind?, code?, flag?, cause?, reason?} + sealed reply
     CONTROL {type: hello | welcome, hand}
 
 Student and her proxy::
 
-    SEND {id, to, reply, hold} + text     REPLY {id} + text
+    SEND {id, to, reply, hold, uri, method, headers} + text     REPLY {id} + text
     DELIVER {id, from, reply} + text      RESULT {id, status, reason} + reply text
     CONTROL {type: ready} (proxy)         CONTROL {type: done, sent} (student)
 """
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple, NoReturn
 
+from classroom.mesh.control.request import Operation
 from classroom.mesh.runtime import wire
 from classroom.mesh.runtime.wire import Frame, FrameType, RemoteProtocolError
 
@@ -94,6 +96,13 @@ def texts(header: dict[str, Any], key: str, what: str) -> list[str]:
     return value
 
 
+def string_map(header: dict[str, Any], key: str, what: str) -> dict[str, str]:
+    value = header.get(key, {})
+    if type(value) is not dict or any(type(k) is not str or type(v) is not str for k, v in value.items()):
+        _bad(what, key, value, "a mapping of text to text")
+    return value
+
+
 def mapping(header: dict[str, Any], key: str, what: str) -> dict[str, Any]:
     value = header.get(key, _MISSING)
     if type(value) is not dict:
@@ -111,6 +120,8 @@ class Note(NamedTuple):
     sender: str
     to: str
     host: str  # the service it was written to (a VirtualService host); ``to`` is its student
+    subset: str | None  # the DestinationRule subset its route picked (its own traffic policy)
+    op: Operation  # what it asks for: uri, method, headers (routing and policy read it)
     path: list[str]  # the hands it has crossed, its sender first
     deadline: float  # room time after which nobody tries it any more
     trace: str
@@ -128,8 +139,11 @@ class Note(NamedTuple):
         if type(tries) is not list or any(type(t) is not int for t in tries):
             _bad("NOTE", "tries", tries, "a list of try numbers")
         to = text(h, "to", "NOTE")
+        op = Operation.from_headers(optional_text(h, "uri", "NOTE") or "/note",
+                                    optional_text(h, "method", "NOTE") or "POST", string_map(h, "headers", "NOTE"))
         return cls(text(h, "id", "NOTE"), text(h, "from", "NOTE"), to,
-                   optional_text(h, "host", "NOTE") or to, texts(h, "path", "NOTE"), number(h, "deadline", "NOTE"),
+                   optional_text(h, "host", "NOTE") or to, optional_text(h, "subset", "NOTE"), op,
+                   texts(h, "path", "NOTE"), number(h, "deadline", "NOTE"),
                    text(h, "trace", "NOTE"), flag(h, "reply", "NOTE"), flag(h, "sealed", "NOTE", True),
                    integer(h, "attempt", "NOTE"), tries, optional_text(h, "traceparent", "NOTE"), frame.body)
 
@@ -139,8 +153,10 @@ class Note(NamedTuple):
         return ".".join(map(str, self.tries))
 
     def encode(self) -> bytes:
+        op = self.op
         return wire.encode_parts(NOTE, {
-            "id": self.id, "from": self.sender, "to": self.to, "host": self.host, "path": self.path,
+            "id": self.id, "from": self.sender, "to": self.to, "host": self.host, "subset": self.subset,
+            "uri": op.uri, "method": op.method, "headers": dict(op.headers), "path": self.path,
             "deadline": self.deadline, "trace": self.trace, "reply": self.reply, "sealed": self.sealed,
             "attempt": self.attempt, "tries": self.tries, "traceparent": self.traceparent}, self.body)
 
@@ -222,17 +238,21 @@ class Send(NamedTuple):
     to: str
     reply: bool
     hold: bool
+    op: Operation
     text: bytes
 
     @classmethod
     def decode(cls, frame: Frame) -> Send:
         h = frame.header
+        op = Operation.from_headers(optional_text(h, "uri", "SEND") or "/note",
+                                    optional_text(h, "method", "SEND") or "POST", string_map(h, "headers", "SEND"))
         return cls(text(h, "id", "SEND"), text(h, "to", "SEND"), flag(h, "reply", "SEND"),
-                   flag(h, "hold", "SEND"), frame.body)
+                   flag(h, "hold", "SEND"), op, frame.body)
 
     def encode(self) -> bytes:
-        return wire.encode_parts(SEND, {"id": self.id, "to": self.to, "reply": self.reply, "hold": self.hold},
-                                 self.text)
+        return wire.encode_parts(SEND, {"id": self.id, "to": self.to, "reply": self.reply, "hold": self.hold,
+                                        "uri": self.op.uri, "method": self.op.method,
+                                        "headers": dict(self.op.headers)}, self.text)
 
 
 class Reply(NamedTuple):

@@ -34,7 +34,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from classroom.level import AisleFault, Level
-from classroom.mesh.control.policy import mesh_policy
+from classroom.mesh.control.compile import mesh_policy
+from classroom.mesh.control.request import Operation
 from classroom.mesh.runtime import net, specs, wire
 from classroom.mesh.runtime.clock import SharedClock
 from classroom.mesh.runtime.launcher import Launcher
@@ -104,7 +105,10 @@ class Round:
         policy = mesh_policy(self.resources, self.level.profile)
         longest = max((t.every * (t.count - 1) for t in self.level.traffic), default=0.0)
         longest += max((s.behaviour.back_after or 0.0 for s in self.level.students), default=0.0)
-        timeout = max([policy.note_timeout(t.to) for t in self.level.traffic] or [0.0])
+        timeout = max([policy.note_timeout(policy.rule(t.to, Operation(getattr(t, "path", "/note"),
+                                                                        getattr(t, "method", "POST"),
+                                                                        tuple(getattr(t, "headers", ())))))
+                       for t in self.level.traffic] or [0.0])
         return longest + timeout + 5.0 * self.speed
 
     async def run(self) -> RoundResult:
@@ -271,7 +275,9 @@ class Round:
             for student in level.students:
                 if student.name not in present:
                     continue
-                traffic = tuple(specs.TrafficLine(t.to, t.count, t.every, t.text, t.reply, t.hold)
+                traffic = tuple(specs.TrafficLine(t.to, t.count, t.every, t.text, t.reply, t.hold,
+                                                  getattr(t, "path", "/note"), getattr(t, "method", "POST"),
+                                                  tuple(getattr(t, "headers", ())))
                                 for t in level.traffic if t.sender == student.name)
                 host, port = self.addresses[student.name]["app"][:2]
                 self._spawn(specs.StudentSpec(

@@ -108,6 +108,9 @@ class TrafficLine:
     text: str
     reply: bool = False
     hold: bool = False
+    path: str = "/note"  # the notes' operation: carried in their routing header, never in their text
+    method: str = "POST"
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -125,7 +128,8 @@ class StudentSpec(Spec):
     def from_json(cls, data: dict[str, Any]) -> StudentSpec:
         host, port = data["proxy"]
         return cls(**{**data, "proxy": (str(host), int(port)),
-                      "traffic": tuple(TrafficLine(**t) for t in data.get("traffic", ()))})
+                      "traffic": tuple(TrafficLine(**{**t, "headers": tuple(tuple(p) for p in t.get("headers", ()))})
+                                       for t in data.get("traffic", ()))})
 
 
 @dataclass(frozen=True)
