@@ -153,6 +153,10 @@ REGISTRY: dict[str, Metric] = {
         Metric("links_mtls_ratio", "aisles with mTLS", PERCENT, _links_mtls_ratio),
         Metric("ejections", "ejections", COUNT, lambda r: r.get("ejections", 0)),
         Metric("cert_rotations", "ID cards renewed", COUNT, lambda r: r.get("cert_rotations", 0)),
+        # Added in the second round of work: after the first round's names, which levels list in this order.
+        Metric("forged", "forged notes the teacher handed in", COUNT, lambda r: r["teacher"].get("forged", 0)),
+        Metric("forged_accepted", "forged notes believed", COUNT, lambda r: r["teacher"].get("forged_accepted", 0)),
+        Metric("overflows", "notes a circuit breaker turned away", COUNT, lambda r: r.get("overflows", 0)),
     )
 }
 METRICS = tuple(REGISTRY)

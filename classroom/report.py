@@ -19,7 +19,8 @@ from classroom.objectives import FAILURE_CAUSES, REGISTRY, judge
 
 TEACHER_EVENTS = {"teacher_read": "read", "teacher_caught": "caught",
                   "teacher_impersonation": "impersonations",
-                  "teacher_impersonation_accepted": "impersonations_accepted"}
+                  "teacher_impersonation_accepted": "impersonations_accepted",
+                  "teacher_forged": "forged", "teacher_forged_accepted": "forged_accepted"}
 ARRIVALS = outcomes.ARRIVALS  # each arrival of a note (any try) at a hand ends in exactly one of these
 
 
@@ -53,11 +54,12 @@ def build_report(
     teacher: Counter[str] = Counter()
     arrivals: Counter[str] = Counter()  # notes that reached each hand, tries included
     ejections = 0
+    overflows = 0  # notes a circuit breaker turned away (UO)
     rotations = 0
     for event in events:
         kind = event.get("kind")
-        if kind in ARRIVALS and (kind != "dropped" or event.get("what") == "note"):
-            arrivals[event["hand"]] += 1
+        if kind in ARRIVALS and (kind != "dropped" or event.get("what") == "note") and event.get("note") in sent:
+            arrivals[event["hand"]] += 1  # a note the class sent (not one the teacher forged)
         if kind == "sent":
             sent[event["note"]] = event
         elif kind == "result":
@@ -89,6 +91,8 @@ def build_report(
             teacher[TEACHER_EVENTS[kind]] += 1
         elif kind == "ejected":
             ejections += 1
+        elif kind == "overflow":
+            overflows += 1
         elif kind == "cert_rotated":
             rotations += 1
 
@@ -128,6 +132,7 @@ def build_report(
         "flags": dict(flags),
         "retries": retries,
         "ejections": ejections,
+        "overflows": overflows,
         "cert_rotations": rotations,  # ID cards renewed before they lapsed
         "hop_load": {hand: round(n / n_sent, 3) for hand, n in sorted(arrivals.items())} if n_sent else {},
         "latency_ms": {

@@ -55,3 +55,20 @@ async def test_a_confiscated_note_is_retried_another_way(write_level) -> None:
     assert report["notes"]["delivered"] == 30 and report["ledger_ok"]
     assert report["retries"] >= report["teacher"]["caught"] // 2
     assert not any(r["state"] == "failed" for r in results(events))
+
+
+@pytest.mark.parametrize("seed", [3, 7, 11])
+async def test_a_refused_impostor_under_strict_costs_no_note_when_the_route_retries_resets(
+        write_level, seed: int) -> None:
+    # Her cut-in resets what is on the cut link (UC), as a real MITM's reset would: Istio's default
+    # retries leave resets out; with reset added, the redial she catches costs a retry, never a note.
+    doc = level_doc(mode="STRICT", traffic=[
+        {"from": "alice", "to": "fay", "count": 20, "every": "60ms", "text": "Lunch at the fountain?"}])
+    doc["room"]["passing_time"] = "20ms"
+    doc["seed"] = seed
+    doc["teacher"] = {"patrol": [[0, 1], [0, 4]], "speed": 2.0, "impersonates": True}
+    doc["mesh"]["resources"].append(virtual_service(
+        "fay", retries={"attempts": 2, "retryOn": "connect-failure,refused-stream,unavailable,cancelled,reset"}))
+    report, events = await play(write_level, doc)
+    assert report["teacher"]["impersonations"] >= 2 and report["teacher"]["impersonations_accepted"] == 0
+    assert report["notes"]["delivered"] == 20 and report["ledger_ok"], report["flags"]

@@ -37,7 +37,12 @@ The teacher (:mod:`classroom.mesh.room.teacher`) acts only through the aisles, o
 the links she watches (she says which, over her own socket pair): the aisles
 copy her the a→b bytes of those links (eavesdrop), cut a connection under a
 chunk she takes in passing (confiscate, a keyed draw per chunk), and send the
-next dial of a link she starts watching to her instead of to b (impersonate).
+next dial of a link she starts watching to her instead of to b (impersonate:
+she cuts the link at a quiet moment, when no byte waits out its passing time and
+b has answered the last chunk a sent; a note that b is still passing on down
+the path is reset with the link, as Envoy resets the requests of a cut
+connection), and open a plaintext connection to b for her to hand in a forged
+note (forge).
 
 Flow control: the reading side is paused while the far side's transport is
 over its high-water mark (``pause_writing``) and while a pipe's queue holds
@@ -211,6 +216,13 @@ class Pipe:
         self.bytes_back = 0
         self.swallowed = 0
         self.chunks = 0
+        self.unanswered = False  # bytes went a→b since b last answered: a note may be on its way
+        self.cut_when_quiet = False  # the teacher waits to cut in until nothing is on its way
+
+    @property
+    def quiet(self) -> bool:
+        """Nothing on its way a→b: no byte waiting out its passing time, none unanswered by b."""
+        return not self.queue and not self.unanswered
 
     # --- setting up -----------------------------------------------------------------
     def accepted(self, transport: asyncio.Transport) -> None:
@@ -269,6 +281,7 @@ class Pipe:
         if link.watched and self.aisles.overseen(self, data):
             return  # the teacher took it
         self.bytes_forward += len(data)
+        self.unanswered = True
         delay = self.aisles.passing + link.latency
         up = self.up
         if delay <= 0.0 and not self.queue and up is not None:
@@ -287,6 +300,9 @@ class Pipe:
             self.swallowed += len(data)
             return
         self.bytes_back += len(data)
+        self.unanswered = False
+        if self.cut_when_quiet and self.quiet:
+            self.aisles.loop.call_soon(self.abort, "the teacher cut in")  # after this answer is on its way
         down = self.down
         if down is not None and not down.is_closing():
             down.write(data)
@@ -543,7 +559,12 @@ class Aisles(process.Role):
     # --- the teacher -------------------------------------------------------------------------
     def _on_teacher(self, conn: net.FrameConnection, frame: wire.Frame) -> None:
         message = frame.header
-        if frame.type is not wire.FrameType.CONTROL or message.get("type") != "watch":
+        if frame.type is not wire.FrameType.CONTROL:
+            return
+        if message.get("type") == "forge":
+            self.spawn(self._forge([str(x) for x in message.get("link", ())], frame.body))
+            return
+        if message.get("type") != "watch":
             return
         near = {frozenset(pair) for pair in message.get("links", [])}
         fresh = {frozenset(pair) for pair in message.get("impersonate", [])}
@@ -553,10 +574,14 @@ class Aisles(process.Role):
             pair = frozenset(link.pair)
             link.watched = pair in near
             if pair in fresh:
-                # She cuts in: the link's connection drops and its redial reaches her.
+                # She cuts in: the link's connection drops and its redial reaches her.  She waits for a
+                # quiet moment (see the module docstring): fewer notes are reset with the link.
                 link.redirect = True
                 for pipe in list(link.pipes):
-                    pipe.abort("the teacher cut in")
+                    if pipe.quiet:
+                        pipe.abort("the teacher cut in")
+                    else:
+                        pipe.cut_when_quiet = True
 
     def overseen(self, pipe: Pipe, data: bytes) -> bool:
         """The teacher by a link a chunk crosses: she may copy it, or take it (True)."""
@@ -577,6 +602,40 @@ class Aisles(process.Role):
             pipe.abort("the teacher confiscated a note")
             return True
         return False
+
+    async def _forge(self, pair: list[str], frames: bytes) -> None:
+        """The teacher's forgery on link a→b: a plaintext connection to b, her frames, and what b answered."""
+        link = next((lk for lk in self.links if lk.pair == tuple(pair)), None)
+        teacher = self.teacher
+        if link is None or teacher is None:
+            return
+        answer = {"type": "forged", "link": link.label, "accepted": False, "why": "no answer"}
+        try:
+            reader, writer = await self.clock.wait(asyncio.open_connection(*link.target),
+                                                   self.clock.now() + DIAL_TIMEOUT * max(self.clock.rate, 1.0))
+        except (OSError, TimeoutError) as exc:
+            answer["why"] = f"could not reach {link.b}: {exc}"
+            teacher.send(wire.FrameType.CONTROL, answer)
+            return
+        decoder = wire.FrameDecoder()
+        try:
+            writer.write(frames)
+            until = self.clock.now() + DIAL_TIMEOUT * max(self.clock.rate, 1.0)
+            while answer["why"] == "no answer":
+                data = await self.clock.wait(reader.read(65536), until)
+                if not data:
+                    answer["why"] = f"{link.b} closed the connection (plaintext refused)"
+                    break
+                decoder.receive_data(data)
+                for reply in decoder.frames():
+                    if reply.type is wire.FrameType.ACK:
+                        answer["accepted"] = reply.header.get("status") == "delivered"
+                        answer["why"] = str(reply.header.get("reason") or "delivered")
+        except (OSError, TimeoutError, wire.RemoteProtocolError) as exc:
+            answer["why"] = str(exc) or type(exc).__name__
+        finally:
+            writer.close()
+        teacher.send(wire.FrameType.CONTROL, answer)
 
     def _acceptor(self, link: Link) -> Callable[[], _Side]:
         return lambda: _Side(Pipe(self, link), True)

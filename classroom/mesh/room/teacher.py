@@ -13,8 +13,14 @@ changes, which links she is watching and what she does there:
 * **confiscate** (``catches``): the aisles, drawing from the round's seed,
   cut the connection under a note she takes in passing; its sender sees a
   reset and may retry another way.
-* **impersonate**: when she starts watching a link, the aisles cut it once and
-  send the redial to her instead.  She answers with a certificate she made
+* **forge** (``forges``): when she starts watching a link a–b, she hands b a
+  plaintext note that claims to come from a.  Under PERMISSIVE b's hand takes
+  it (it shows no principal: only an AuthorizationPolicy that asks for one
+  stops it); under STRICT plaintext is refused.  That is PERMISSIVE's danger.
+* **impersonate**: when she starts watching a link, the aisles cut it (at a
+  quiet moment) and send the redial to her instead.  A note still on its way
+  through the cut link is reset (``UC``): Istio's default retries do not retry
+  a reset, so a route that must survive her adds ``reset`` to ``retryOn``.  She answers with a certificate she made
   herself (her own CA, claiming the neighbour's SPIFFE ID) or a genuine class
   certificate for the wrong student (her own, issued by the office): which
   one, the round's dice say, keyed by whom she poses as and on which link.
@@ -23,23 +29,26 @@ changes, which links she is watching and what she does there:
 
 She reports what she did as events (``teacher_*``); the report counts them
 (``teacher.read``, ``teacher.caught``, ``impersonations``,
-``impersonations_accepted``).
+``impersonations_accepted``, ``forged``, ``forged_accepted``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import ssl
 
 from classroom.level.seating import links_near, patrol_position
 from classroom.mesh.control import pki
-from classroom.mesh.runtime import net, process, wire
+from classroom.mesh.control.request import Operation
+from classroom.mesh.runtime import messages, net, process, wire
 from classroom.mesh.runtime.net import FrameConnection
 from classroom.mesh.runtime.specs import TeacherSpec
 
 CONTROL = wire.FrameType.CONTROL
+FORGED_TEXT = b"No homework tonight! -- signed, your classmate (not really: the teacher)"
 STEP = 0.05  # real seconds between two looks around, at any speed
 
 
@@ -64,6 +73,8 @@ class Teacher(process.Role):
         self.eavesdrops = spec.eavesdrops
         self.catches = spec.catches
         self.impersonates = spec.impersonates
+        self.forges = spec.forges
+        self.forged = 0
         self.listener = socket.socket(fileno=fds[2])
         self.office: FrameConnection | None = None
         self.aisles: FrameConnection | None = None
@@ -95,6 +106,10 @@ class Teacher(process.Role):
             self._overheard(tuple(message["link"]), int(message["conn"]), frame.body)
         elif message.get("type") == "caught":
             self.events.emit("teacher_caught", link=message["link"], conn=message["conn"])
+        elif message.get("type") == "forged":
+            if message.get("accepted"):
+                a, b = message["link"]
+                self.events.emit("teacher_forged_accepted", victim=b, claimed=a, link=message["link"])
         elif message.get("type") == "pose":
             self.victims.append((str(message["as"]), [str(x) for x in message.get("link", ())]))
 
@@ -198,7 +213,25 @@ class Teacher(process.Role):
                 })
                 self.events.emit("teacher_moved", at=[round(where[0], 2), round(where[1], 2)],
                                  watching=[list(link) for link in near])
+                if self.forges:
+                    for a, b in fresh:
+                        self._forge(a, b)
             await self.clock.sleep(STEP * max(self.clock.rate, 1.0))
+
+    def _forge(self, claimed: str, victim: str) -> None:
+        """Hand ``victim`` a plaintext note that claims to come from ``claimed`` (through the aisles).
+
+        Under STRICT the victim's hand refuses any plaintext connection; under PERMISSIVE it takes
+        the note, which shows no principal: only an AuthorizationPolicy that asks for one stops it.
+        """
+        assert self.aisles is not None
+        self.forged += 1
+        note = messages.Note(f"forged:{claimed}>{victim}#{self.forged}", claimed, victim, victim, None,
+                             Operation(), [claimed], self.clock.now() + 5.0, os.urandom(16).hex(), False, False, 1,
+                             [0], None, FORGED_TEXT)
+        frames = messages.LinkHello("hello", claimed).encode() + note.encode()
+        self.events.emit("teacher_forged", victim=victim, claimed=claimed, note=None)
+        self.aisles.send(CONTROL, {"type": "forge", "link": [claimed, victim]}, frames)
 
     async def main(self) -> None:
         self.listener.setblocking(False)

@@ -221,6 +221,7 @@ class Round:
                 self._spawn(specs.TeacherSpec(
                     **base, patrol=tuple((float(r), float(c)) for r, c in teacher.patrol), walk=teacher.speed,
                     eavesdrops=teacher.eavesdrops, catches=teacher.catches, impersonates=teacher.impersonates,
+                    forges=bool(getattr(teacher, "forges", False)),
                     seats={s.name: s.seat for s in level.students if s.name in present},
                     links=tuple(link for link in level.room.links if set(link) <= present)),
                     teacher_socks, {"role": "teacher"})

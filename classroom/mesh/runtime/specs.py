@@ -187,6 +187,7 @@ class TeacherSpec(Spec):
     impersonates: bool
     seats: dict[str, tuple[int, int]]
     links: tuple[tuple[str, str], ...]
+    forges: bool = False  # she hands in plaintext notes claiming to come from a student
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TeacherSpec:
