@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from classroom.level import Level
+from classroom.mesh.outcomes import explain
 from classroom.mesh.runtime import net
 from classroom.mesh.runtime.round import Round, RoundError
 from classroom.objectives import metric
@@ -59,13 +60,16 @@ def run_headless(
     expected = round_.expected_notes()
     live = Live(_progress(counts, expected, level), console=console, refresh_per_second=8, transient=False)
 
+    announced: list[bool] = []
+
     def on_event(event: dict[str, Any]) -> None:
         if record is not None:
             record.write(event)
-        kind = event.get("kind")
-        if kind == "subscribed":
+        if not announced:  # the first event: the hub is listening by now
+            announced.append(True)
             _announce(console, round_, serve)
-        elif kind == "metrics_unavailable":
+        kind = event.get("kind")
+        if kind == "metrics_unavailable":
             console.print(f"[yellow]no metrics[/]: {event.get('reason')}")
         elif kind == "result":
             counts[event["state"]] += 1
@@ -99,7 +103,7 @@ def run_headless(
     if record is not None:
         console.print(f"recorded {record.count} events to {record.path}")
     _export_traces(console, result.events, level.name)
-    print_summary(Console(), report)
+    print_summary(Console(), report, level)
     return report
 
 
@@ -123,8 +127,9 @@ def _export_traces(console: Console, events: list[dict[str, Any]], namespace: st
     console.print(export_otlp(events, namespace), highlight=False, soft_wrap=True)
 
 
-def print_summary(console: Console, report: dict[str, Any]) -> None:
-    """The summary table, the objectives and the verdict of a report."""
+def print_summary(console: Console, report: dict[str, Any], level: Level | None = None) -> None:
+    """The summary table, the objectives and the verdict of a report; then why it failed, in words,
+    and what to do next (the level's first hint, or the next level)."""
     notes = report["notes"]
     table = Table(title=f"{report['level']} (seed {report['seed']}, {report['profile']})")
     for column in ("sent", "delivered", "failed", "duplicates", "retries", "p50 ms", "p99 ms", "ledger"):
@@ -154,3 +159,27 @@ def print_summary(console: Console, report: dict[str, Any]) -> None:
         )
     console.print(objectives)
     console.print("[bold green]PASSED[/]" if report["passed"] else "[bold red]NOT PASSED[/]")
+    if not report["passed"]:
+        for line in explain(report.get("failed_at", {})):
+            console.print(f"  why: {line}", highlight=False)
+    next_step = what_next(report, level)
+    if next_step:
+        console.print(next_step, highlight=False)
+
+
+def what_next(report: dict[str, Any], level: Level | None) -> str | None:
+    """One line: the level's first hint after a failed round, the next level after a passed one."""
+    if level is None:
+        return None
+    if not report["passed"]:
+        hints = getattr(level, "hints", ())
+        return f"hint: {hints[0]}" if hints else None
+    from classroom.level import LevelError, list_levels
+
+    try:
+        names = [known.name for known in list_levels()]
+    except LevelError:
+        return None
+    if level.name in names and names.index(level.name) + 1 < len(names):
+        return f"next: classroom play {names[names.index(level.name) + 1]}"
+    return None

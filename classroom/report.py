@@ -44,6 +44,7 @@ def build_report(
 ) -> dict[str, Any]:
     sent: dict[str, dict[str, Any]] = {}
     results: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    abandoned: dict[str, dict[str, Any]] = {}
     handed: Counter[str] = Counter()
     links: dict[tuple[str, str], dict[str, Any]] = {}
     intermediaries_read = 0
@@ -64,6 +65,10 @@ def build_report(
             sent[event["note"]] = event
         elif kind == "result":
             results[event["note"]].append(event)
+        elif kind == "abandoned":
+            # Its sender's own proxy died with the note (her student, or the runner, recorded it).
+            sent.setdefault(event["note"], event)
+            abandoned.setdefault(event["note"], event)
         elif kind == "delivered":
             handed[event["note"]] += 1
         elif kind == "peeked" and event.get("readable"):
@@ -96,17 +101,25 @@ def build_report(
         elif kind == "cert_rotated":
             rotations += 1
 
+    # A proxy's result is the note's state; a note it never settled, and that was abandoned, failed.
+    for note, why in abandoned.items():
+        if note not in results:
+            results[note].append({"note": note, "state": "failed", "flag": None, "cause": "reset",
+                                  "reason": why.get("reason"), "from": why.get("from"), "at": why.get("from"),
+                                  "attempts": 1})
     final = {note: rs[0] for note, rs in results.items() if rs}
     delivered = [r for r in final.values() if r["state"] == "delivered"]
     failed = [r for r in final.values() if r["state"] == "failed"]
     ledger_ok = all(len(results.get(note, ())) == 1 for note in sent) and set(results) <= set(sent)
     failures = {cause: 0 for cause in FAILURE_CAUSES}
     flags: Counter[str] = Counter()
+    failed_at: dict[str, Counter[str]] = defaultdict(Counter)  # the hand where each failure began
     for r in failed:
         cause = r.get("cause") or "other"
         failures[cause] = failures.get(cause, 0) + 1
         if r.get("flag"):
             flags[r["flag"]] += 1
+        failed_at[str(r.get("at") or r.get("from") or "?")][str(r.get("flag") or cause)] += 1
     latencies = [r["latency"] * 1000.0 for r in delivered]
     # Every retry any hand made, the sender's own and the intermediaries' alike.
     retries = retried or sum(max(int(r.get("attempts", 1)) - 1, 0) for r in final.values())
@@ -130,6 +143,7 @@ def build_report(
         "ledger_ok": ledger_ok,
         "failures": failures,
         "flags": dict(flags),
+        "failed_at": {hand: dict(whys) for hand, whys in sorted(failed_at.items())},
         "retries": retries,
         "ejections": ejections,
         "overflows": overflows,

@@ -211,3 +211,16 @@ def retryable(retry_on: frozenset[str], outcome: Outcome) -> bool:
         return "reset" in retry_on
     return False
 
+
+
+def explain(failed_at: dict[str, dict[str, int]], limit: int = 3) -> list[str]:
+    """Why notes failed, in words, most common first: ``7 notes at eli: retried until the retries ran
+    out (URX)``.  ``failed_at`` is the report's: for each hand, its failures by flag (or by cause)."""
+    counted = sorted(((n, hand, why) for hand, whys in failed_at.items() for why, n in whys.items()),
+                     key=lambda item: (-item[0], item[1], item[2]))
+    lines = []
+    for n, hand, why in counted[:limit]:
+        words = FLAG_WORDS.get(why) or CAUSE_WORDS.get(why, why)
+        code = f" ({why})" if why in FLAGS else ""
+        lines.append(f"{n} note{'s' if n != 1 else ''} at {hand}: {words}{code}")
+    return lines

@@ -18,10 +18,9 @@ speaking (as a pod's service-account token would).
    of its links.  When all have, the office says ``start`` and the round's
    traffic begins; it emits ``room_ready`` with the time that took.
 
-Every event a proxy sends reaches the office's subscribers (the runner, the
-window, ``classroom tap``), who connect to the events port.  A subscriber that
-falls behind never slows the mesh: its events are dropped and it is told how
-many it missed.
+The office's events go, as every process's do, straight to the runner's event
+hub (:mod:`classroom.mesh.runtime.hub`): the class goes on, and is seen to go
+on, when the office goes home.
 """
 
 from __future__ import annotations
@@ -29,49 +28,18 @@ from __future__ import annotations
 import asyncio
 import socket
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from classroom.level.seating import route_table, seating_graph
 from classroom.mesh.control import pki, protocol
 from classroom.mesh.runtime import messages, net, process, wire
-from classroom.mesh.runtime.clock import Clock
-from classroom.mesh.runtime.events import EventBatch
 from classroom.mesh.runtime.net import FrameConnection
 from classroom.mesh.runtime.specs import OfficeSpec
 
 if TYPE_CHECKING:
-    from classroom.telemetry.metrics import MeshMetrics
+    pass
 
 CONTROL, EVENT = wire.FrameType.CONTROL, wire.FrameType.EVENT
-SUBSCRIBER_BUFFER_LIMIT = 4 * 1024 * 1024
-# What a subscriber joining mid-round needs to make sense of what follows: who holds which card,
-# and which links are up and whether they are TLS. The latest of each rides in its `subscribed`.
-SNAPSHOT_KINDS = frozenset({"cert_issued", "cert_installed", "cert_rotated", "link_up", "link_accepted",
-                            "link_down", "config_acked"})
-
-
-class Subscriber:
-    """One listener to the event stream, with its own drop counter."""
-
-    def __init__(self, conn: FrameConnection, clock: Clock, limit: int = SUBSCRIBER_BUFFER_LIMIT) -> None:
-        self.conn = conn
-        self.clock = clock
-        self.limit = limit
-        self.missed = 0
-
-    def offer(self, data: bytes, count: int) -> None:
-        transport = self.conn.transport
-        if transport is None:
-            return
-        if transport.get_write_buffer_size() > self.limit:
-            self.missed += count
-            return
-        if self.missed:
-            missed, self.missed = self.missed, 0
-            self.conn.send(
-                EVENT, {"events": [{"kind": "missed", "count": missed, "t": self.clock.now(), "src": "office"}]}
-            )
-        transport.write(data)
 
 
 class Office(process.Role):
@@ -81,9 +49,8 @@ class Office(process.Role):
     def __init__(self, spec: OfficeSpec, fds: list[int]) -> None:
         super().__init__(spec, fds)
         self.namespace = spec.namespace
-        self.events_listener = socket.socket(fileno=fds[0])
         channels = [*spec.proxies, *(["aisles"] if spec.aisles else []), *(["teacher"] if spec.teacher else [])]
-        self.control_fds = dict(zip(channels, fds[1:], strict=True))
+        self.control_fds = dict(zip(channels, self.fds, strict=True))
         self.aisles: FrameConnection | None = None
         self.teacher: FrameConnection | None = None
         self.ca = (
@@ -99,20 +66,10 @@ class Office(process.Role):
         self.hellos: dict[str, protocol.ProxyHello] = {}
         self.acks: dict[str, protocol.ConfigAck] = {}
         self.roll: dict[str, dict[str, str]] = {}
-        self.subscribers: list[Subscriber] = []
         self.away: set[str] = set()  # on the roll, but not at their desks
         self.lost: set[str] = set()  # proxy processes that went away
         self.version = 0
         self.started_at = self.clock.wall()
-        # Metrics (--metrics-port): fed every event; the office's own batches leave EventBatch encoded.
-        self.metrics: MeshMetrics | None = None
-        if spec.metrics_port:
-            from classroom.telemetry.metrics import MeshMetrics
-
-            self.metrics = MeshMetrics()
-        self.snapshot: dict[tuple[str, str, str], dict[str, Any]] = {}
-        self.events = EventBatch("office", self._own_events if self.metrics else self._fan_out, self.clock,
-                                 observe=self._remember)
 
     @property
     def leaf_lifetime(self) -> float:
@@ -120,65 +77,8 @@ class Office(process.Role):
         checks it against the real clock)."""
         return self.cert_lifetime / max(self.clock.rate, 1e-9)
 
-    # --- event fan-out ------------------------------------------------------------
-    def _own_events(self, data: bytes) -> None:
-        if self.metrics is not None:
-            self.metrics.observe_frame(data)
-        self._fan_out(data)
-
-    def _fan_out(self, data: bytes, count: int = 1) -> None:
-        for sub in self.subscribers:
-            sub.offer(data, count)
-
-    def _remember(self, event: dict[str, Any]) -> None:
-        kind = event.get("kind")
-        if kind not in SNAPSHOT_KINDS:
-            return
-        if kind == "config_acked":
-            self.snapshot[("config", str(event.get("proxy")), "")] = event
-        elif kind in ("cert_issued", "cert_installed", "cert_rotated"):
-            self.snapshot[("cert", str(event.get("hand")), "")] = event
-        elif kind == "link_down":
-            self.snapshot.pop(("link_up", str(event.get("hand")), str(event.get("peer"))), None)
-        elif kind in ("link_up", "link_accepted"):
-            self.snapshot[(str(kind), str(event.get("hand")), str(event.get("peer")))] = event
-
-    def _on_subscriber_frame(self, conn: FrameConnection, frame: wire.Frame) -> None:
-        pass  # subscribers only listen, for now
-
-    async def _serve_subscribers(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            sock, _ = await loop.sock_accept(self.events_listener)
-            limit = int(self.spec.subscriber_buffer or SUBSCRIBER_BUFFER_LIMIT)
-            if self.spec.subscriber_buffer:  # a small buffer, small in the kernel too (no autotuning)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, limit)
-            conn = FrameConnection(self._on_subscriber_frame, self._drop_subscriber, label="a subscriber")
-            await loop.connect_accepted_socket(lambda conn=conn: conn, sock)  # type: ignore[misc]
-            self.subscribers.append(Subscriber(conn, self.clock, limit))
-            conn.send(
-                EVENT,
-                {
-                    "events": [
-                        {"kind": "subscribed", "t": self.clock.now(), "src": "office", "version": self.version,
-                         "snapshot": list(self.snapshot.values())}
-                    ]
-                },
-            )
-
-    def _drop_subscriber(self, conn: FrameConnection, exc: Exception | None) -> None:
-        self.subscribers = [s for s in self.subscribers if s.conn is not conn]
-
     # --- the control channel --------------------------------------------------------
     def _on_proxy_frame(self, conn: FrameConnection, frame: wire.Frame) -> None:
-        if frame.type is EVENT:
-            if self.metrics is not None:
-                self.metrics.observe_batch(frame.header.get("events", ()))
-            for event in frame.header.get("events", ()):
-                self._remember(event)
-            # Pass the proxy's batch through unchanged: no decode-encode on the way.
-            self._fan_out(wire.encode(frame), len(frame.header.get("events", ())))
-            return
         if frame.type is not CONTROL:
             raise wire.RemoteProtocolError(f"unexpected {frame.type.name} frame on the office's channel")
         proxy_id = conn.context
@@ -371,13 +271,6 @@ class Office(process.Role):
 
     async def main(self) -> None:
         loop = asyncio.get_running_loop()
-        self.events_listener.setblocking(False)
-        net.spawn(self._serve_subscribers())
-        if self.metrics is not None:
-            problem = self.metrics.serve(int(self.spec.metrics_port or 0))
-            if problem:
-                net.log("office", problem)
-                self.events.emit("metrics_unavailable", port=self.spec.metrics_port, reason=problem)
         for proxy_id, fd in self.control_fds.items():
             sock = socket.socket(fileno=fd)
             sock.setblocking(False)
@@ -390,6 +283,5 @@ class Office(process.Role):
                 self.teacher = conn
             else:
                 self.proxies[proxy_id] = conn
-
 
 ROLE = Office

@@ -177,7 +177,8 @@ class Hand:
                 self.emit("seal_broken", note=ex.id, hand=self.name, reason=str(exc))
         self.emit("result", note=ex.id, **{"from": self.name}, to=ex.to, host=ex.host, subset=ex.subset,
                   state=outcome.state, flag=outcome.flag, reason=outcome.reason,
-                  cause=None if outcome.ok else outcome.cause, latency=self.clock.now() - ex.started,
+                  cause=None if outcome.ok else outcome.cause, at=None if outcome.ok else outcome.by,
+                  latency=self.clock.now() - ex.started,
                   attempts=ex.tries + 1, path=outcome.path, trace=ex.trace, replied=bool(reply_text))
         if self.app is not None:
             self.app.send_message(messages.Result(ex.id, outcome.state, outcome.reason, reply_text))

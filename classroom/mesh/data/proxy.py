@@ -53,6 +53,7 @@ class Proxy(process.Role):
         return self.spec.id
 
     def tell_office(self, message: dict[str, Any]) -> None:
+        """A message to the office (nothing, while the office is away)."""
         if self.control is not None:
             self.control.send(wire.FrameType.CONTROL, message)
 
@@ -63,13 +64,19 @@ class Proxy(process.Role):
             peer_sock.setblocking(False)
             app_sock.setblocking(False)
             self.hands[hand_spec.name] = Hand(self, hand_spec, peer_sock, app_sock)
-        self.control = await self.connect_unix(self.fds[0], self._on_control, lambda c, e: self.finish(),
-                                               "the office")
+        self.control = await self.connect_unix(self.fds[0], self._on_control, self._office_gone, "the office")
         self.tell_office({"type": "hello", "proxy": self.spec.id, "pid": os.getpid(),
                           "hands": [h.hello() for h in self.hands.values()]})
         for hand in self.hands.values():
             net.spawn(hand.serve())
         self._sweep()
+
+    def _office_gone(self, conn: FrameConnection, exc: Exception | None) -> None:
+        """The control plane went away: the data plane goes on with its last configuration and cards,
+        as Envoy does without istiod (no new cards, rules or routes until it is back)."""
+        self.control = None
+        if not self.stopping:
+            self.events.emit("office_lost", proxy=self.spec.id, version=self.config_version)
 
     def _sweep(self) -> None:
         now = self.clock.now()

@@ -468,7 +468,7 @@ class Aisles(process.Role):
 
     def __init__(self, spec: AislesSpec, fds: list[int]) -> None:
         super().__init__(spec, fds)
-        fds = list(fds)
+        fds = list(self.fds)
         teacher_fd = fds.pop() if spec.teacher else None
         if len(fds) != 1 + len(spec.links):
             raise ValueError(
@@ -643,8 +643,8 @@ class Aisles(process.Role):
     # --- the process ---------------------------------------------------------------------------
     async def main(self) -> None:
         self.loop = loop = asyncio.get_running_loop()
-        self.control = await self.connect_unix(self._control_fd, self._on_control, lambda c, e: self.finish(),
-                                               "the office")
+        # Without the office the room goes on (its faults were scheduled at the start).
+        self.control = await self.connect_unix(self._control_fd, self._on_control, None, "the office")
         if self._teacher_fd is not None:
             self.teacher = await self.connect_unix(self._teacher_fd, self._on_teacher, None, "the teacher")
         for link in self.links:

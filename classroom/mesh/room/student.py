@@ -4,10 +4,15 @@ The student knows nothing of TLS, routes or the class rules: it talks
 plaintext frames to its proxy over loopback, as an application talks to its
 sidecar inside a pod.  It waits for the proxy to say the class is ready, then
 sends each of its traffic lines (``count`` notes, one every ``every`` seconds
-at speed 1), replies when a note asks for it, and reads the notes delivered to
-it.  A student whose behaviour says ``absent_after`` leaves her desk then (she
-drops the connection to her proxy) and, with ``back_after``, comes back; the
-notes she would have written meanwhile wait until she is back.
+of room time), replies when a note asks for it, and reads the notes delivered
+to it.  A student whose behaviour says ``absent_after`` leaves her desk then
+(she drops the connection to her proxy) and, with ``back_after``, comes back;
+the notes she would have written meanwhile wait until she is back.
+
+She remembers which of her notes have no outcome yet.  Should her own proxy
+die, she records each of them as ``abandoned`` (an event to the runner's hub,
+which she has a line to of her own): every note still ends in one recorded
+state, though the ledger her proxy kept died with it.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ class Student(process.Role):
         self.finished = asyncio.Event()
         self.leaving = False
         self.sent = 0
+        self.unsettled: dict[str, str] = {}  # note id -> to: handed to her proxy, no RESULT yet
 
     def _on_frame(self, conn: net.FrameConnection, frame: wire.Frame) -> None:
         if frame.type is wire.FrameType.CONTROL and messages.control_type(frame) == "ready":
@@ -51,6 +57,7 @@ class Student(process.Role):
         elif frame.type is wire.FrameType.RESULT:
             result = messages.Result.decode(frame)
             self.results[result.id] = result.status
+            self.unsettled.pop(result.id, None)
 
     async def _send_line(self, line: TrafficLine) -> None:
         text = line.text.encode()
@@ -60,8 +67,9 @@ class Student(process.Role):
                 await self.clock.sleep(line.every)
             await self.at_desk.wait()  # an absent student sends nothing until she is back
             assert self.conn is not None
-            self.conn.send_message(messages.Send(f"{self.name}>{line.to}#{i + 1}", line.to, line.reply, line.hold,
-                                                 op, text))
+            note_id = f"{self.name}>{line.to}#{i + 1}"
+            self.conn.send_message(messages.Send(note_id, line.to, line.reply, line.hold, op, text))
+            self.unsettled[note_id] = line.to
             self.sent += 1
 
     async def _connect(self) -> bool:
@@ -130,7 +138,18 @@ class Student(process.Role):
             await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
             lesson.cancel()
         ready.cancel()
+        if self.lost.is_set():
+            self._hand_gone()
         self.finish()
+
+    def _hand_gone(self) -> None:
+        """Her own hand (her proxy) went away: each note she handed it that has no outcome ends here,
+        failed, recorded by her (the ledger lived in the process that died)."""
+        for note_id, to in self.unsettled.items():
+            self.events.emit("abandoned", note=note_id, **{"from": self.name}, to=to,
+                             reason=f"{self.name}'s own hand went away (her proxy stopped)")
+        self.unsettled.clear()
+        self.events.emit("student_done", hand=self.name, sent=self.sent, by="student")
 
 
 ROLE = Student

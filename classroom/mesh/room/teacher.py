@@ -75,7 +75,7 @@ class Teacher(process.Role):
         self.impersonates = spec.impersonates
         self.forges = spec.forges
         self.forged = 0
-        self.listener = socket.socket(fileno=fds[2])
+        self.listener = socket.socket(fileno=self.fds[2])
         self.office: FrameConnection | None = None
         self.aisles: FrameConnection | None = None
         self.watching: list[tuple[str, str]] = []
@@ -235,8 +235,8 @@ class Teacher(process.Role):
 
     async def main(self) -> None:
         self.listener.setblocking(False)
-        self.office = await self.connect_unix(self.fds[0], self._on_office, lambda c, e: self.finish(), "the office")
-        self.control = self.office  # her events go to the office
+        # Without the office she patrols on with the card she has; without the aisles she can do nothing.
+        self.office = await self.connect_unix(self.fds[0], self._on_office, None, "the office")
         self.aisles = await self.connect_unix(self.fds[1], self._on_aisles, lambda c, e: self.finish(), "the aisles")
         identity = pki.spiffe_id(self.namespace, "teacher")
         self.office.send(CONTROL, {"type": "hello", "teacher": True,

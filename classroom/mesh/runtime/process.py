@@ -17,9 +17,13 @@ calls :func:`main`, which
 5. runs :meth:`Role.main` until SIGTERM (or :meth:`Role.finish`), then
    :meth:`Role.stopped` and a last flush of the events.
 
-A role's control channel, when it has one, is a Unix socket the runner made
+Every process gets, as its first file descriptor, its end of a socket pair
+to the runner's event hub (:mod:`classroom.mesh.runtime.hub`): its events go
+there, straight to where the round is judged, whatever else dies.  A role's
+control channel, when it has one, is another Unix socket the runner made
 before the process started; :meth:`Role.connect_unix` wraps one as a
-:class:`~classroom.mesh.runtime.net.FrameConnection`.
+:class:`~classroom.mesh.runtime.net.FrameConnection`.  The role's own
+descriptors (``self.fds``) are the ones after the events socket.
 """
 
 from __future__ import annotations
@@ -60,7 +64,8 @@ class Role:
 
     def __init__(self, spec: Spec, fds: list[int]) -> None:
         self.spec = spec
-        self.fds = fds
+        self.events_fd, self.fds = fds[0], fds[1:]
+        self.hub: FrameConnection | None = None  # the runner's event hub
         self.clock = RoomClock(spec.clock)
         self.dice = Dice(spec.seed)
         self.stopping = False
@@ -74,8 +79,8 @@ class Role:
         return self.spec.role
 
     def _send_events(self, data: bytes) -> None:
-        if self.control is not None:
-            self.control.write(data)
+        if self.hub is not None:
+            self.hub.write(data)
 
     async def connect_unix(self, fd: int, on_frame: FrameHandler, on_close: CloseHandler | None,
                            label: str, **kwargs: Any) -> FrameConnection:
@@ -100,6 +105,8 @@ class Role:
         loop.add_signal_handler(signal.SIGTERM, self.done.set)
         loop.set_exception_handler(self._internal_error)
         self.clock.listen(loop)
+        # The runner went away: the round is over for this process too (the launcher stops it anyway).
+        self.hub = await self.connect_unix(self.events_fd, _ignore, lambda c, e: self.finish(), "the runner")
         await self.main()
         # What the process has made so far (modules, keys, contexts, its hands) lives as long as
         # the process: keep it out of the garbage collector's sweeps, which a busy proxy runs
@@ -120,6 +127,10 @@ class Role:
             self.events.emit("internal_error", process=self.title, message=str(message),
                              error=repr(exc) if exc is not None else None)
             self.events.flush()
+
+
+def _ignore(conn: FrameConnection, frame: Any) -> None:
+    """The runner does not speak on the events socket."""
 
 
 def main(role: type[Role], spec: Spec, fds: list[int]) -> None:

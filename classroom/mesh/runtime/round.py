@@ -6,20 +6,24 @@ The runner (this module, inside ``classroom run`` or the window) owns a
 round from start to end:
 
 1. it binds every listening socket on 127.0.0.1 itself (each hand's peer
-   port and app port, the office's events port) and makes one socket pair
-   per proxy for its control channel, so every address is known before any
-   process starts and no port can be raced;
+   port and app port, the aisles' listeners, the events port) and makes one
+   socket pair per proxy for its control channel, so every address is known
+   before any process starts and no port can be raced;
 2. it starts the launcher, which forks the office, then the proxies (one per
    student, or one per row in the per-row profiles), then the students,
-   passing each the sockets it needs;
-3. it subscribes to the office's event stream before any proxy starts, so
-   it misses nothing, and collects every event;
+   passing each the sockets it needs, and first of them its line to the
+   runner's event hub (:mod:`classroom.mesh.runtime.hub`): every event of
+   the round comes straight here, and subscribers watch it here;
+3. it watches every process it started through a pidfd, so it learns from
+   the kernel when one dies, and settles what that death leaves unsettled
+   (:mod:`classroom.mesh.runtime.watch`);
 4. it owns the round's clock (:class:`~classroom.mesh.runtime.clock.SharedClock`,
    running at the round's speed): every process reads room time from it,
    and only the runner changes it (a pause, a step, another rate);
 5. it ends when every note the level's traffic sends has a terminal state,
-   or at a time limit derived from the level (the notes still open then are
-   ``in_flight`` and the ledger is not sound);
+   when the launcher (and with it every process) went away, or at a time
+   limit derived from the level (the notes still open then are ``in_flight``
+   and the ledger is not sound);
 6. it stops every process, on success, on error and on Ctrl-C (see
    :mod:`classroom.mesh.runtime.launcher` for why none can survive).
 """
@@ -27,6 +31,8 @@ round from start to end:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import socket
 import time
 from collections.abc import Callable, Iterable
@@ -36,9 +42,11 @@ from typing import Any
 from classroom.level import AisleFault, Level
 from classroom.mesh.control.compile import mesh_policy
 from classroom.mesh.control.request import Operation
-from classroom.mesh.runtime import net, specs, wire
+from classroom.mesh.runtime import net, specs
 from classroom.mesh.runtime.clock import SharedClock
+from classroom.mesh.runtime.hub import Hub
 from classroom.mesh.runtime.launcher import Launcher
+from classroom.mesh.runtime.watch import Watch
 
 PER_ROW_PROFILES = {"cilium", "traefik"}
 READY_LIMIT = 30.0
@@ -56,6 +64,7 @@ class RoundResult:
     expected: int
     timed_out: bool
     room_ready_s: float | None
+    dismissed: str | None = None  # why the round ended early (the launcher went away ...), in words
 
 
 def faults_spec(faults: Iterable[AisleFault]) -> tuple[specs.AisleFaultSpec, ...]:
@@ -84,14 +93,17 @@ class Round:
     ca_dir: str | None = None
     aisles: bool = True  # carry every link through the aisles process (passing time, faults)
     on_event: EventCallback | None = None
-    metrics_port: int | None = None  # the office serves Prometheus metrics on 127.0.0.1:metrics_port
-    subscriber_buffer: int | None = None  # bytes the office buffers per slow subscriber (None: its default)
-    events_address: tuple[str, int] | None = None  # the office's events port, once bound
+    metrics_port: int | None = None  # the runner serves Prometheus metrics on 127.0.0.1:metrics_port
+    subscriber_buffer: int | None = None  # bytes the hub buffers per slow subscriber (None: its default)
+    events_address: tuple[str, int] | None = None  # the hub's events port, once bound
     events: list[dict[str, Any]] = field(default_factory=list)
     processes: list[dict[str, Any]] = field(default_factory=list)
     addresses: dict[str, dict[str, tuple[str, int]]] = field(default_factory=dict)
     launcher: Launcher | None = None
     clock: SharedClock | None = None
+    hub: Hub | None = None
+    watch: Watch | None = None
+    _pidfds: list[int] = field(default_factory=list)
 
     def present(self) -> list[str]:
         return [s.name for s in self.level.students if not s.behaviour.absent]
@@ -125,10 +137,13 @@ class Round:
     async def _run(self) -> RoundResult:
         level = self.level
         present = set(self.present())
-        loop = asyncio.get_running_loop()
         self.clock = clock = SharedClock(rate=self.speed)
+        self.hub = hub = Hub(clock, self._on_event, self.metrics_port, self.subscriber_buffer)
+        self.watch = watch = Watch({t.sender for t in level.traffic if t.sender in present}, hub.emit)
+        self.events_address = await hub.serve()
         self.launcher = launcher = Launcher()
         self.processes.append({"role": "launcher", "pid": launcher.pid})
+        self._watch_process(launcher.pid, "launcher", "launcher")
         base: dict[str, Any] = {"clock": clock.path, "seed": self.seed, "namespace": level.name}
 
         policy = mesh_policy(self.resources, level.profile, level.name)
@@ -177,8 +192,8 @@ class Round:
             office_end, aisles_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             office_ends.append(office_end)
             aisle_socks.insert(0, aisles_end)
-        # The teacher: a channel to the office (her card, the bell, her events), one to the
-        # aisles (what she watches, what she overhears), and a listener to pose as a student.
+        # The teacher: a channel to the office (her card, the bell), one to the aisles (what she
+        # watches, what she overhears), and a listener to pose as a student.
         teacher_socks: list[socket.socket] = []
         teacher_address = None
         if level.teacher is not None and self.aisles:
@@ -189,9 +204,7 @@ class Round:
             office_ends.append(office_end)
             aisle_socks.append(aisles_teacher)
             teacher_socks = [teacher_office, teacher_aisles, impostor]
-        events_listener = net.bound_listener()
-        self.events_address = events_listener.getsockname()
-        owned += [events_listener, *office_ends, *aisle_socks, *teacher_socks]
+        owned += [*office_ends, *aisle_socks, *teacher_socks]
         try:
             office_spec = specs.OfficeSpec(
                 **base,
@@ -206,73 +219,26 @@ class Round:
                 aisles=self.aisles,
                 teacher=bool(teacher_socks),
                 via=via,
-                metrics_port=self.metrics_port,
-                subscriber_buffer=self.subscriber_buffer,
             )
-            self._spawn(office_spec, [events_listener, *office_ends], {"role": "office"})
+            await self._spawn(office_spec, office_ends, {"role": "office"}, "office")
             if self.aisles:
-                self._spawn(specs.AislesSpec(
+                await self._spawn(specs.AislesSpec(
                     **base, passing_time=level.room.passing_time, links=tuple(aisle_links),
                     faults=faults_spec(level.aisles), teacher=bool(teacher_socks),
-                    teacher_address=teacher_address), aisle_socks, {"role": "aisles"})
+                    teacher_address=teacher_address), aisle_socks, {"role": "aisles"}, "aisles")
             if teacher_socks:
                 teacher = level.teacher
                 assert teacher is not None
-                self._spawn(specs.TeacherSpec(
+                await self._spawn(specs.TeacherSpec(
                     **base, patrol=tuple((float(r), float(c)) for r, c in teacher.patrol), walk=teacher.speed,
                     eavesdrops=teacher.eavesdrops, catches=teacher.catches, impersonates=teacher.impersonates,
                     forges=bool(getattr(teacher, "forges", False)),
                     seats={s.name: s.seat for s in level.students if s.name in present},
                     links=tuple(link for link in level.room.links if set(link) <= present)),
-                    teacher_socks, {"role": "teacher"})
-
-            # Subscribe before any proxy speaks, so that no event is missed.
-            subscribed = asyncio.Event()
-            finished = asyncio.Event()
-            settled = asyncio.Event()  # every delivered note's two sides are in the history
-            ready = asyncio.Event()
-            counts = {"results": 0, "sent": 0}
-            senders = {t.sender for t in level.traffic if t.sender in present}
-            done_senders: set[str] = set()
-            ready_at: list[float] = []
-
-            def check_finished() -> None:
-                if done_senders >= senders and counts["results"] >= counts["sent"]:
-                    finished.set()
-                if finished.is_set() and not settled.is_set() and self._settled():
-                    settled.set()
-
-            def on_frame(conn: net.FrameConnection, frame: wire.Frame) -> None:
-                for event in frame.header.get("events", ()):
-                    self.events.append(event)
-                    kind = event.get("kind")
-                    if kind == "subscribed":
-                        subscribed.set()
-                    elif kind == "result":
-                        counts["results"] += 1
-                        check_finished()
-                    elif kind == "sent":
-                        counts["sent"] += 1
-                    elif kind == "student_done":
-                        done_senders.add(str(event.get("hand")))
-                        check_finished()
-                    elif kind == "room_ready":
-                        ready_at.append(float(event["seconds"]))
-                        ready.set()
-                    elif kind == "delivered":
-                        check_finished()
-                    if self.on_event is not None:
-                        self.on_event(event)
-
-            expected = self.expected_notes()
-            _, subscription = await loop.create_connection(
-                lambda: net.FrameConnection(on_frame, label="the office's event stream"),
-                *events_listener.getsockname(),
-            )
-            await asyncio.wait_for(subscribed.wait(), READY_LIMIT)
-
+                    teacher_socks, {"role": "teacher"}, "teacher")
             for spec, socks in proxy_specs:
-                self._spawn(spec, socks, {"role": "proxy", "serves": [h.name for h in spec.hands]})
+                await self._spawn(spec, socks, {"role": "proxy", "serves": [h.name for h in spec.hands]},
+                                  spec.id.removeprefix("proxy-"))
             for student in level.students:
                 if student.name not in present:
                     continue
@@ -281,38 +247,43 @@ class Round:
                                                   tuple(getattr(t, "headers", ())))
                                 for t in level.traffic if t.sender == student.name)
                 host, port = self.addresses[student.name]["app"][:2]
-                self._spawn(specs.StudentSpec(
+                await self._spawn(specs.StudentSpec(
                     **base, name=student.name, proxy=(host, port), traffic=traffic,
                     absent_after=student.behaviour.absent_after, back_after=student.behaviour.back_after),
-                    [], {"role": "student", "name": student.name})
+                    [], {"role": "student", "name": student.name}, student.name)
         finally:
             for sock in owned:  # the children hold their own copies now
                 sock.close()
 
-        try:
-            await asyncio.wait_for(ready.wait(), READY_LIMIT)
-        except TimeoutError:
-            raise RoundError(
-                f"the room did not get ready within {READY_LIMIT:.0f} s (certificates or links failed)"
-            ) from None
+        expected = self.expected_notes()
+        if not await self._until_real(watch.ready, READY_LIMIT) or (watch.dismissed and watch.ready_at is None):
+            raise RoundError(watch.dismissed or
+                             f"the room did not get ready within {READY_LIMIT:.0f} s (certificates or links failed)")
         timed_out = False
-        if senders:
-            timed_out = not await self._until(finished, self.time_limit())
+        if watch.senders:
+            timed_out = not await self._until(watch.finished, self.time_limit())
         # A recipient's "delivered" event and the sender's result travel by different
         # paths; wait (briefly) until the history holds both for every delivered note.
-        if not self._settled():
-            await self._until(settled, 2.0 * self.speed)
-        subscription.close()
-        return RoundResult(
-            list(self.events), list(self.processes), expected, timed_out, ready_at[0] if ready_at else None
-        )
+        if watch.finished.is_set() and not watch.dismissed:
+            await self._until(watch.both_sides, 2.0 * self.speed)
+        if watch.dismissed:
+            net.log("runner", watch.dismissed)
+        return RoundResult(list(self.events), list(self.processes), expected, timed_out, watch.ready_at,
+                           watch.dismissed)
 
-    def _settled(self) -> bool:
-        delivered = {
-            e["note"] for e in self.events if e.get("kind") == "result" and e.get("state") == "delivered"
-        }
-        handed = {e["note"] for e in self.events if e.get("kind") == "delivered"}
-        return delivered <= handed
+    def _on_event(self, event: dict[str, Any]) -> None:
+        self.events.append(event)
+        if self.watch is not None:
+            self.watch.observe(event)
+        if self.on_event is not None:
+            self.on_event(event)
+
+    async def _until_real(self, event: asyncio.Event, seconds: float) -> bool:
+        try:
+            await asyncio.wait_for(event.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
 
     async def _until(self, event: asyncio.Event, room_seconds: float) -> bool:
         """Wait for ``event`` for ``room_seconds`` of room time (a paused class does not count)."""
@@ -329,15 +300,59 @@ class Round:
                 continue
         return True
 
-    def _spawn(self, spec: specs.Spec, socks: list[socket.socket], entry: dict[str, Any]) -> None:
-        assert self.launcher is not None and self.clock is not None
-        pid = self.launcher.spawn(spec, [s.fileno() for s in socks])
+    async def _spawn(self, spec: specs.Spec, socks: list[socket.socket], entry: dict[str, Any], name: str) -> None:
+        """Fork one process: its line to the hub first, then its own sockets; watch it from now on."""
+        assert self.launcher is not None and self.clock is not None and self.hub is not None
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            pid = self.launcher.spawn(spec, [theirs.fileno(), *(s.fileno() for s in socks)])
+        finally:
+            theirs.close()
+        await self.hub.attach(ours, f"{entry['role']} {name}")
         self.processes.append({**entry, "pid": pid})
         self.clock.pids.append(pid)
+        self._watch_process(pid, str(entry["role"]), name)
+
+    def _watch_process(self, pid: int, role: str, name: str) -> None:
+        """Learn from the kernel when ``pid`` ends (a pidfd becomes readable)."""
+        try:
+            pidfd = os.pidfd_open(pid)
+        except (OSError, AttributeError):  # gone already, or no pidfds on this platform
+            return
+        self._pidfds.append(pidfd)
+        loop = asyncio.get_running_loop()
+
+        def ended() -> None:
+            loop.remove_reader(pidfd)
+            if self.hub is None or self.watch is None or self._stopping:
+                return
+            self.hub.emit("process_exited", role=role, name=name, pid=pid)
+            self.watch.process_gone(role, name, self._proxy_of)
+
+        loop.add_reader(pidfd, ended)
+
+    def _proxy_of(self, student: str) -> str | None:
+        for process in self.processes:
+            if process.get("role") == "proxy" and student in process.get("serves", ()):
+                return "+".join(process["serves"])
+        return None
+
+    _stopping = False
 
     def stop(self) -> None:
+        self._stopping = True
         if self.launcher is not None:
             self.launcher.stop()
+        with contextlib.suppress(RuntimeError):  # the loop is gone: its readers with it
+            loop = asyncio.get_running_loop()
+            for pidfd in self._pidfds:
+                loop.remove_reader(pidfd)
+        for pidfd in self._pidfds:
+            with contextlib.suppress(OSError):
+                os.close(pidfd)
+        self._pidfds.clear()
+        if self.hub is not None:
+            self.hub.close()
         if self.clock is not None:
             self.clock.close()
 
