@@ -52,7 +52,7 @@ ROLES = {
     "student": "classroom.mesh.room.student",
 }
 _PR_SET_PDEATHSIG = 1
-GRACE = 3.0
+GRACE = 1.5  # seconds the launcher gives its children between SIGTERM and SIGKILL
 # Linux passes at most 253 descriptors in one message (SCM_MAX_FD): a big room's aisles need more.
 FDS_PER_MESSAGE = 250
 
