@@ -29,6 +29,16 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
+def prepare(hint: Any) -> None:
+    """Read the type hints of ``hint`` and every dataclass inside it now (a launcher does this
+    once before it forks, so no child pays for resolving them)."""
+    for arg in get_args(hint):
+        prepare(arg)
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        for field_hint in _hints(hint).values():
+            prepare(field_hint)
+
+
 def load(cls: type[T], data: Any) -> T:
     """An instance of dataclass ``cls`` from its JSON form."""
     return _load(cls, data)

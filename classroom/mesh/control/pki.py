@@ -239,11 +239,15 @@ def mtls_context(
     ctx.verify_mode = ssl.CERT_REQUIRED
     ctx.load_verify_locations(cadata=trust_bundle_pem.decode())
     _load_chain(ctx, cert_chain_pem, key_pem_bytes)
+    if server_side:
+        ctx.num_tickets = 0  # peers never resume a session: a ticket would be signed for nobody
     return ctx
 
 
 def _load_chain(ctx: ssl.SSLContext, cert_chain_pem: bytes, key_pem_bytes: bytes) -> None:
-    fd, path = tempfile.mkstemp(prefix="classroom-id-", suffix=".pem")
+    # In memory (tmpfs) where there is one: the key touches no disk, even for the instant it exists.
+    shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    fd, path = tempfile.mkstemp(prefix="classroom-id-", suffix=".pem", dir=shm)
     try:
         os.write(fd, key_pem_bytes + cert_chain_pem)
         os.close(fd)
@@ -257,6 +261,7 @@ def server_context(cert_chain_pem: bytes, key_pem_bytes: bytes) -> ssl.SSLContex
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
     ctx.verify_mode = ssl.CERT_NONE
+    ctx.num_tickets = 0
     _load_chain(ctx, cert_chain_pem, key_pem_bytes)
     return ctx
 

@@ -319,3 +319,4 @@ class MeshPolicy:
 
 
 NO_RETRIES = Retries(attempts=0)
+jsonable.prepare(MeshPolicy)  # at import: the launcher imports this before it forks

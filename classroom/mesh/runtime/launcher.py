@@ -55,6 +55,8 @@ _PR_SET_PDEATHSIG = 1
 GRACE = 1.5  # seconds the launcher gives its children between SIGTERM and SIGKILL
 # Linux passes at most 253 descriptors in one message (SCM_MAX_FD): a big room's aisles need more.
 FDS_PER_MESSAGE = 250
+WINDOW = 32  # requests sent ahead of their answers (each answer is a packet the runner must read)
+CHUNK = 32768  # bytes of a request per packet (the launcher reads packets of up to 64 KiB)
 
 
 class LaunchError(Exception):
@@ -65,7 +67,10 @@ class Launcher:
     """The runner's handle on the launcher process."""
 
     def __init__(self) -> None:
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        # Packets, not a stream: each message arrives whole with its own descriptors, so requests
+        # sent back to back never lend one another theirs (a stream may glue the tail of one
+        # request to the next one's descriptors in a single read).
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._sock = ours
         env = dict(os.environ)
         self.proc = subprocess.Popen(
@@ -92,23 +97,41 @@ class Launcher:
         return reply
 
     def spawn(self, spec: Spec, fds: list[int] | None = None) -> int:
-        """Fork a child running ``spec.role`` with ``spec``; the child gets dup'd ``fds``.
+        """Fork a child running ``spec.role`` with ``spec``; the child gets dup'd ``fds``."""
+        return self.spawn_many([(spec, fds or [])])[0]
 
-        Descriptors go ahead of the request in batches (each with one space of data, which
-        the launcher skips), so a room may pass any number of them.
+    def spawn_many(self, requests: list[tuple[Spec, list[int]]]) -> list[int]:
+        """Fork a child per (spec, fds), in order; their pids.
+
+        Every request goes out before the first answer is read, so the launcher forks one
+        child after another while the earlier ones start up (a 200-student room is 400
+        forks).  Descriptors go ahead of their request in batches (each with one space of
+        data, which the launcher skips), so a room may pass any number of them.
         """
-        fds = fds or []
-        batches = [fds[i:i + FDS_PER_MESSAGE] for i in range(0, len(fds), FDS_PER_MESSAGE)] or [[]]
-        for batch in batches[:-1]:
-            socket.send_fds(self._sock, [b" "], batch)
-        message = (json.dumps({"role": spec.role, "spec": spec.to_json()}) + "\n").encode()
-        socket.send_fds(self._sock, [message], batches[-1])
-        reply = self._reply()
-        if "pid" not in reply:
-            raise LaunchError(reply.get("error", "launcher refused"))
-        pid = int(reply["pid"])
-        self.pids.append(pid)
-        return pid
+        pids: list[int] = []
+
+        def answer() -> None:
+            reply = self._reply()
+            if "pid" not in reply:
+                raise LaunchError(reply.get("error", "launcher refused"))
+            pids.append(int(reply["pid"]))
+            self.pids.append(pids[-1])
+
+        for sent, (spec, fds) in enumerate(requests):
+            if sent - len(pids) >= WINDOW:  # the answers would fill the launcher's socket: read some
+                answer()
+            message = (json.dumps({"role": spec.role, "spec": spec.to_json()}) + "\n").encode()
+            chunks = [message[i:i + CHUNK] for i in range(0, len(message), CHUNK)]
+            batches = [fds[i:i + FDS_PER_MESSAGE] for i in range(0, len(fds), FDS_PER_MESSAGE)]
+            # Descriptors ride on leading one-space packets (which the launcher skips), the request
+            # in packets of at most CHUNK bytes, the last ending with the newline.
+            for batch in batches:
+                socket.send_fds(self._sock, [b" "], batch)
+            for chunk in chunks:
+                self._sock.sendall(chunk)
+        while len(pids) < len(requests):
+            answer()
+        return pids
 
     def stop(self, timeout: float = GRACE + 3.0) -> None:
         """Stop every child and the launcher; idempotent."""
@@ -211,7 +234,12 @@ def _serve(fd: int) -> None:
             reap()
             if not readable:
                 continue
-            data, fds, _, _ = socket.recv_fds(sock, 65536, 256)
+            data, fds, flags, _ = socket.recv_fds(sock, 2 * CHUNK, FDS_PER_MESSAGE + 3)
+            if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+                for cfd in fds:
+                    os.close(cfd)
+                sock.sendall(b'{"error": "a request did not fit its packet"}\n')
+                continue
             if not data:
                 return
             buffer += data
@@ -237,10 +265,17 @@ def _serve(fd: int) -> None:
 def _preload() -> None:
     """Import what every role uses, once, before forking."""
     import asyncio  # noqa: F401
+    import encodings.idna  # noqa: F401  (asyncio encodes every host name it dials)
     import ssl  # noqa: F401
 
     with contextlib.suppress(ImportError):
         import uvloop  # noqa: F401
+    # cryptography loads its OpenSSL backend on the first key made: make one here, not in each child.
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, x25519
+
+    x25519.X25519PrivateKey.generate()
+    ed25519.Ed25519PrivateKey.generate()
+    ec.generate_private_key(ec.SECP256R1())
     for module in ROLES.values():  # by name: the launcher sits below the roles it forks
         importlib.import_module(module)
     # Everything imported so far lives as long as every child: frozen, the collector never touches

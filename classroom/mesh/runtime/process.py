@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import os
 import signal
 import socket
 import sys
@@ -134,7 +135,23 @@ def _ignore(conn: FrameConnection, frame: Any) -> None:
 
 
 def main(role: type[Role], spec: Spec, fds: list[int]) -> None:
-    """Run ``role`` in this (freshly forked) process until the round ends for it."""
+    """Run ``role`` in this (freshly forked) process until the round ends for it.
+
+    With ``CLASSROOM_PROFILE=DIR`` in the environment, each process writes its
+    :mod:`cProfile` statistics to ``DIR/<title>.prof`` when it stops (for
+    ``python -m pstats``; a developer's tool, see docs/design.md).
+    """
     instance = role(spec, fds)
     set_title(instance.title)
-    net.run(instance.run())
+    directory = os.environ.get("CLASSROOM_PROFILE")
+    if not directory:
+        net.run(instance.run())
+        return
+    import cProfile
+
+    profile = cProfile.Profile()
+    try:
+        profile.runcall(net.run, instance.run())
+    finally:
+        name = instance.title.removeprefix("classroom: ").replace(" ", "-").replace("/", "_")[:100]
+        profile.dump_stats(os.path.join(directory, f"{name}-{os.getpid()}.prof"))

@@ -104,6 +104,8 @@ class Round:
     hub: Hub | None = None
     watch: Watch | None = None
     _pidfds: list[int] = field(default_factory=list)
+    _planned: list[tuple[specs.Spec, list[socket.socket], socket.socket, dict[str, Any], str]] = field(
+        default_factory=list)
 
     def present(self) -> list[str]:
         return [s.name for s in self.level.students if not s.behaviour.absent]
@@ -220,16 +222,16 @@ class Round:
                 teacher=bool(teacher_socks),
                 via=via,
             )
-            await self._spawn(office_spec, office_ends, {"role": "office"}, "office")
+            self._plan(office_spec, office_ends, {"role": "office"}, "office")
             if self.aisles:
-                await self._spawn(specs.AislesSpec(
+                self._plan(specs.AislesSpec(
                     **base, passing_time=level.room.passing_time, links=tuple(aisle_links),
                     faults=faults_spec(level.aisles), teacher=bool(teacher_socks),
                     teacher_address=teacher_address), aisle_socks, {"role": "aisles"}, "aisles")
             if teacher_socks:
                 teacher = level.teacher
                 assert teacher is not None
-                await self._spawn(specs.TeacherSpec(
+                self._plan(specs.TeacherSpec(
                     **base, patrol=tuple((float(r), float(c)) for r, c in teacher.patrol), walk=teacher.speed,
                     eavesdrops=teacher.eavesdrops, catches=teacher.catches, impersonates=teacher.impersonates,
                     forges=bool(getattr(teacher, "forges", False)),
@@ -237,7 +239,7 @@ class Round:
                     links=tuple(link for link in level.room.links if set(link) <= present)),
                     teacher_socks, {"role": "teacher"}, "teacher")
             for spec, socks in proxy_specs:
-                await self._spawn(spec, socks, {"role": "proxy", "serves": [h.name for h in spec.hands]},
+                self._plan(spec, socks, {"role": "proxy", "serves": [h.name for h in spec.hands]},
                                   spec.id.removeprefix("proxy-"))
             for student in level.students:
                 if student.name not in present:
@@ -247,10 +249,11 @@ class Round:
                                                   tuple(getattr(t, "headers", ())))
                                 for t in level.traffic if t.sender == student.name)
                 host, port = self.addresses[student.name]["app"][:2]
-                await self._spawn(specs.StudentSpec(
+                self._plan(specs.StudentSpec(
                     **base, name=student.name, proxy=(host, port), traffic=traffic,
                     absent_after=student.behaviour.absent_after, back_after=student.behaviour.back_after),
                     [], {"role": "student", "name": student.name}, student.name)
+            await self._spawn_planned()
         finally:
             for sock in owned:  # the children hold their own copies now
                 sock.close()
@@ -300,18 +303,31 @@ class Round:
                 continue
         return True
 
-    async def _spawn(self, spec: specs.Spec, socks: list[socket.socket], entry: dict[str, Any], name: str) -> None:
-        """Fork one process: its line to the hub first, then its own sockets; watch it from now on."""
-        assert self.launcher is not None and self.clock is not None and self.hub is not None
+    def _plan(self, spec: specs.Spec, socks: list[socket.socket], entry: dict[str, Any], name: str) -> None:
+        """A process to start: its line to the hub first, then its own sockets."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._planned.append((spec, [theirs, *socks], ours, entry, name))
+
+    async def _spawn_planned(self) -> None:
+        """Fork every planned process in one go, then watch each.
+
+        The hub hears each line before its process exists, and the launcher's round trips run
+        in a thread: the runner's loop reads the first processes' events while the last fork.
+        """
+        assert self.launcher is not None and self.clock is not None and self.hub is not None
+        planned, self._planned = self._planned, []
+        for _, _, ours, entry, name in planned:
+            await self.hub.attach(ours, f"{entry['role']} {name}")
+        requests = [(spec, [s.fileno() for s in socks]) for spec, socks, *_ in planned]
         try:
-            pid = self.launcher.spawn(spec, [theirs.fileno(), *(s.fileno() for s in socks)])
+            pids = await asyncio.to_thread(self.launcher.spawn_many, requests)
         finally:
-            theirs.close()
-        await self.hub.attach(ours, f"{entry['role']} {name}")
-        self.processes.append({**entry, "pid": pid})
-        self.clock.pids.append(pid)
-        self._watch_process(pid, str(entry["role"]), name)
+            for _, socks, *_ in planned:
+                socks[0].close()  # the child's end of its hub line (the rest the caller owns)
+        for pid, (_, _, _, entry, name) in zip(pids, planned, strict=True):
+            self.processes.append({**entry, "pid": pid})
+            self.clock.pids.append(pid)
+            self._watch_process(pid, str(entry["role"]), name)
 
     def _watch_process(self, pid: int, role: str, name: str) -> None:
         """Learn from the kernel when ``pid`` ends (a pidfd becomes readable)."""
