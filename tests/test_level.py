@@ -217,10 +217,15 @@ mesh:
         hosts: [cara]
         http:
           - name: main
-            match: [{headers: {x: {exact: y}}}]
+            match:
+              - headers: {x: {exact: y}}
+                withoutHeaders: {x-late: {prefix: "yes"}}
+                uri: {prefix: /notes}
+                ignoreUriCase: true
+                method: {regex: "P(OST|UT)"}
             timeout: 10s
             retries: {attempts: 3, perTryTimeout: 2s, retryOn: "connect-failure,reset,503",
-                      backoff: 100ms}
+                      backoff: 100ms, retryIgnorePreviousHosts: false}
             fault:
               delay: {percentage: {value: 10}, fixedDelay: 1s}
               abort: {percentage: {value: 5.5}, httpStatus: 503}
@@ -234,12 +239,12 @@ mesh:
         host: cara
         trafficPolicy:
           outlierDetection: {consecutive5xxErrors: 1, consecutiveGatewayErrors: 2,
-                             interval: 1s, baseEjectionTime: 30s, maxEjectionPercent: 50}
+                             interval: 1s, baseEjectionTime: 30s, maxEjectionPercent: 50, minHealthPercent: 0}
           connectionPool:
             tcp: {maxConnections: 10, connectTimeout: 1s}
-            http: {http1MaxPendingRequests: 1, maxRequestsPerConnection: 1, maxRetries: 3}
+            http: {http1MaxPendingRequests: 1, http2MaxRequests: 5, maxRequestsPerConnection: 1, maxRetries: 3}
           loadBalancer: {simple: ROUND_ROBIN}
-          retryBudget: {percent: {value: 20}, minRetryConcurrency: 2}
+          retryBudget: {percent: 20, minRetryConcurrency: 2, budgetInterval: 0ms}
         subsets:
           - {name: v1, labels: {version: v1}}
           - name: v2
@@ -257,8 +262,14 @@ mesh:
                   principals: [classroom.local/ns/tiny/sa/alice]
                   notPrincipals: [classroom.local/ns/tiny/sa/ben]
                   namespaces: [tiny]
+                  notNamespaces: [other]
             to:
-              - operation: {hosts: [cara], paths: [/notes], methods: [POST], ports: ["8080", 9]}
+              - operation: {hosts: [cara], notHosts: [ben], paths: [/notes], notPaths: ["/notes/secret*"],
+                            methods: [POST], notMethods: [DELETE]}
+            when:
+              - {key: "request.headers[x-class]", values: [maths]}
+              - {key: source.principal, notValues: [classroom.local/ns/tiny/sa/ben]}
+              - {key: source.namespace, values: [tiny]}
 """
     )
     level = load_level(write(tmp_path, text))
@@ -450,8 +461,8 @@ UNKNOWN_KEYS = {
         "mesh.resources[0].metadata has an unknown key 'annotations'; allowed: name, namespace, labels",
     ),
     "resource spec": (
-        resource("PeerAuthentication", "mtls: {mode: STRICT}\nportLevelMtls: {}  # <-\n"),
-        "mesh.resources[0].spec has an unknown key 'portLevelMtls'; allowed: selector, mtls",
+        resource("PeerAuthentication", "mtls: {mode: STRICT}\nportLevelMTLS: {}  # <-\n"),
+        "mesh.resources[0].spec has an unknown key 'portLevelMTLS'; allowed: selector, mtls",
     ),
     "nested in spec": (
         resource(
@@ -466,7 +477,7 @@ UNKNOWN_KEYS = {
             api="networking.istio.io/v1",
         ),
         "mesh.resources[0].spec.http[0].retries has an unknown key "
-        "'perTryTimout'; allowed: attempts, perTryTimeout, retryOn, backoff",
+        "'perTryTimout'; allowed: attempts, perTryTimeout, retryOn, backoff, retryIgnorePreviousHosts",
     ),
     "traffic policy": (
         resource(
@@ -474,11 +485,11 @@ UNKNOWN_KEYS = {
             """\
         host: ben
         trafficPolicy:
-          outlierDetection: {consecutiveErrors: 1}  # <-
+          outlierDetection: {consecutive5xxError: 1}  # <-
         """,
             api="networking.istio.io/v1",
         ),
-        "outlierDetection has an unknown key 'consecutiveErrors'",
+        "outlierDetection has an unknown key 'consecutive5xxError'",
     ),
 }
 
@@ -634,7 +645,7 @@ WRONG_VALUES = {
         """,
             api="networking.istio.io/v1",
         ),
-        "retryBudget.percent must be a percentage 0-100 or {value: 0-100}",
+        "retryBudget.percent is a number from 0 to 100, written `percent: 10`, got the text 'lots'",
     ),
     "retryOn": (
         resource(
@@ -655,12 +666,12 @@ WRONG_VALUES = {
         hosts: [ben]
         http:
           - route:  # <-
-              - {destination: {host: ben, subset: v1}, weight: 80}
-              - {destination: {host: ben, subset: v2}, weight: 10}
+              - {destination: {host: ben, subset: v1}, weight: 0}
+              - {destination: {host: ben, subset: v2}}
         """,
             api="networking.istio.io/v1",
         ),
-        "add up to 90, not 100",
+        "the weights of its 2 destinations add up to 0",
     ),
     "VirtualService without hosts": (
         resource("VirtualService", "http: []", api="networking.istio.io/v1").replace(
@@ -853,7 +864,11 @@ def test_route_destination_unknown_student(tmp_path: Path) -> None:
 
 
 def test_virtual_service_host_unknown_student(tmp_path: Path) -> None:
-    text = resource("VirtualService", "hosts:\n  - ben\n  - dana  # <-\n", api="networking.istio.io/v1")
+    text = resource(
+        "VirtualService",
+        "hosts:\n  - ben\n  - dana  # <-\nhttp: [{route: [{destination: {host: ben}}]}]\n",
+        api="networking.istio.io/v1",
+    )
     assert_error(tmp_path, text, "mesh.resources[0].spec.hosts[1] 'dana' is not a student")
 
 
@@ -865,6 +880,7 @@ def test_authorization_selector_unknown_student(tmp_path: Path) -> None:
         selector:
           matchLabels:
             app: dana  # <-
+        rules: [{}]
         """,
     )
     assert_error(

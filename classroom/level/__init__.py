@@ -37,6 +37,7 @@ from classroom.level.build import (
 )
 from classroom.level.config import load_config, merge_editable
 from classroom.level.files import LEVELS_ENV, default_levels_dir, list_levels, load_level
+from classroom.level.istiovalues import RETRY_ON
 from classroom.level.model import (
     AISLE_FAULT_KINDS,
     STUDENT_LABEL,
@@ -50,14 +51,9 @@ from classroom.level.model import (
     Teacher,
     Traffic,
 )
-from classroom.level.schema import (
-    ACTIONS,
-    LOAD_BALANCERS,
-    MTLS_MODES,
-    RESOURCE_KINDS,
-    RETRY_ON,
-    validate_resources,
-)
+from classroom.level.networking import LOAD_BALANCERS
+from classroom.level.schema import RESOURCE_KINDS, check_resource, validate_resources
+from classroom.level.security import ACTIONS, MTLS_MODES, WHEN_KEYS
 from classroom.level.yamlines import LineDict, LineList, line_of
 from classroom.objectives import METRICS, OPS
 
@@ -91,6 +87,8 @@ __all__ = [
     "Student",
     "Teacher",
     "Traffic",
+    "WHEN_KEYS",
+    "check_resource",
     "default_levels_dir",
     "line_of",
     "list_levels",

@@ -58,7 +58,7 @@ from classroom.level.model import (
     Teacher,
     Traffic,
 )
-from classroom.level.schema import RESOURCE_KINDS, _hosts, _resources, _workloads
+from classroom.level.schema import RESOURCE_KINDS, _hosts, _resources, _roll
 from classroom.level.seating import connected_parts, seating_graph
 from classroom.objectives import METRICS, OPS
 
@@ -144,7 +144,7 @@ def _level(path: str, document: Any, line: int) -> Level:
     mesh = _mapping(ck, _optional(doc, "mesh", {}), mesh_at, ("profile", "resources", "editable"))
     profile = _choice(ck, _optional(mesh, "profile", DEFAULT_PROFILE), mesh_at.key(mesh, "profile"), PROFILES)
     resources_at = mesh_at.key(mesh, "resources")
-    resources = _level_resources(ck, _optional(mesh, "resources", []), resources_at, students)
+    resources = _level_resources(ck, _optional(mesh, "resources", []), resources_at, students, name)
     editable_at = mesh_at.key(mesh, "editable")
     editable_list = _list(ck, _optional(mesh, "editable", []), editable_at)
     editable = tuple(
@@ -157,7 +157,7 @@ def _level(path: str, document: Any, line: int) -> Level:
     if doc.get("solution") is not None:
         solution_at = top.key(doc, "solution")
         body = _mapping(ck, doc["solution"], solution_at, ("resources",), ("resources",))
-        solution = _level_resources(ck, body["resources"], solution_at.key(body, "resources"), students)
+        solution = _level_resources(ck, body["resources"], solution_at.key(body, "resources"), students, name)
 
     return Level(
         path=path,
@@ -180,11 +180,11 @@ def _level(path: str, document: Any, line: int) -> Level:
 
 
 def _level_resources(
-    ck: _Check, value: Any, at: _At, students: Collection[Student]
+    ck: _Check, value: Any, at: _At, students: Collection[Student], namespace: str
 ) -> tuple[dict[str, Any], ...]:
     items = _list(ck, value, at)
     located = [(item, at.item(items, i)) for i, item in enumerate(items)]
-    return _resources(ck, located, _hosts(students), _workloads(students))
+    return _resources(ck, located, _roll(students, namespace))
 
 
 def _students(
