@@ -20,6 +20,8 @@ from classroom.level import (
     METRICS,
     Level,
     LevelError,
+    Teacher,
+    Traffic,
     default_levels_dir,
     line_of,
     list_levels,
@@ -157,6 +159,62 @@ def test_defaults(tmp_path: Path) -> None:
     assert level.student("ben").behaviour.drops == 0.0
     with pytest.raises(KeyError):
         level.student("zed")
+
+
+def test_the_second_round_keys_default_to_nothing(tmp_path: Path) -> None:
+    level = load_level(write(tmp_path, BASE + TRAFFIC))
+    assert level.hints == () and level.speaker_notes == ""
+    note = level.traffic[0]
+    assert (note.path, note.method, note.headers) == ("/note", "POST", ())
+
+
+TRAFFIC = "traffic:\n  - {from: alice, to: cara}\n"
+
+
+def test_a_note_has_an_operation_hints_and_speaker_notes(tmp_path: Path) -> None:
+    text = (
+        BASE
+        + """\
+hints:
+  - Look at the retries.
+  - "The per-try timeout: is it long enough?"
+speaker_notes: |
+  Ask the class who saw the 504s.
+teacher: {patrol: [[0, 0]], forges: true}
+traffic:
+  - {from: alice, to: cara, path: /homework/maths, method: GET, headers: {x-subject: maths, x-a: "1"}}
+"""
+    )
+    level = load_level(write(tmp_path, text))
+    assert level.hints == ("Look at the retries.", "The per-try timeout: is it long enough?")
+    assert level.speaker_notes == "Ask the class who saw the 504s.\n"
+    assert level.teacher is not None and level.teacher.forges
+    note = level.traffic[0]
+    assert (note.path, note.method) == ("/homework/maths", "GET")
+    assert note.headers == (("x-a", "1"), ("x-subject", "maths"))  # sorted pairs
+
+
+SECOND_ROUND_ERRORS = {
+    "path without a slash": ("  - {from: alice, to: cara, path: note}  # <-\n", "must start with '/'"),
+    "path with a query": ("  - {from: alice, to: cara, path: \"/note?x=1\"}  # <-\n", "notes have no query string"),
+    "method in lowercase": ("  - {from: alice, to: cara, method: get}  # <-\n", "write the method in capitals"),
+    "unknown method": ("  - {from: alice, to: cara, method: SEND}  # <-\n", "must be one of GET, HEAD, POST"),
+    "headers not a map": ("  - {from: alice, to: cara, headers: [x]}  # <-\n", "a mapping of header names"),
+    "header name in capitals": ("  - {from: alice, to: cara, headers: {X-Class: a}}  # <-\n", "lowercase"),
+    "header value a number": ("  - {from: alice, to: cara, headers: {x-n: 1}}  # <-\n", "put it in quotes"),
+}
+
+
+@pytest.mark.parametrize("line, phrase", list(SECOND_ROUND_ERRORS.values()), ids=list(SECOND_ROUND_ERRORS))
+def test_a_notes_operation_is_checked(tmp_path: Path, line: str, phrase: str) -> None:
+    assert_error(tmp_path, BASE + "traffic:\n" + line, phrase)
+
+
+def test_hints_speaker_notes_and_forges_are_checked(tmp_path: Path) -> None:
+    assert_error(tmp_path, BASE + "hints: [a, '']  # <-\n", "hints[1] is empty")
+    assert_error(tmp_path, BASE + "hints: look  # <-\n", "hints must be a list")
+    assert_error(tmp_path, BASE + "speaker_notes: [a]  # <-\n", "speaker_notes must be text")
+    assert_error(tmp_path, BASE + "teacher: {patrol: [[0, 0]], forges: 1}  # <-\n", "forges must be true or false")
 
 
 def test_full_level(tmp_path: Path) -> None:
@@ -966,7 +1024,11 @@ def test_level_is_a_dataclass_with_the_public_fields() -> None:
         "objectives",
         "solution",
         "aisles",
+        "hints",
+        "speaker_notes",
     } == fields
+    assert {"path", "method", "headers"} <= set(Traffic.__dataclass_fields__)
+    assert "forges" in Teacher.__dataclass_fields__
 
 
 # --------------------------------------------------------------------------- durations
