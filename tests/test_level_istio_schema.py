@@ -456,3 +456,11 @@ def test_a_namespace_other_than_the_levels_is_refused(tmp_path: Path) -> None:
     resource["metadata"]["namespace"] = "first-note"
     path.write_text(yaml.safe_dump([resource]))
     assert load_config(str(path), level)
+
+
+def test_the_reference_gives_every_refusal_its_reason() -> None:
+    """docs/reference.md's field tables say why, in the words the loader uses."""
+    reference = (Path(__file__).resolve().parent.parent / "docs" / "reference.md").read_text()
+    reasons = {why for _, _, why in refusals()} | set(v.RETRY_ON_REFUSED.values())
+    missing = sorted(why for why in reasons if why not in reference)
+    assert missing == []
