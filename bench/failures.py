@@ -47,7 +47,7 @@ def chain_level(name: str, behaviours: dict[str, Any], traffic: dict[str, Any],
 
 def vs(host: str, **http: Any) -> dict[str, Any]:
     return {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": {"name": host},
-            "spec": {"hosts": [host], "http": [http]}}
+            "spec": {"hosts": [host], "http": [{"route": [{"destination": {"host": host}}], **http}]}}
 
 
 def dr(host: str, **policy: Any) -> dict[str, Any]:
@@ -101,7 +101,7 @@ def main() -> None:
         retry = vs("eli", timeout="10s", retries={"attempts": 2, "retryOn": "5xx"})
         storm = play(directory, chain_level("storm", refusing, storm_traffic, [retry]))
         calm = play(directory, chain_level("budget", refusing, storm_traffic, [
-            retry, dr("eli", retryBudget={"percent": {"value": 0}, "minRetryConcurrency": 1})]))
+            retry, dr("eli", retryBudget={"percent": 0, "minRetryConcurrency": 1})]))
         print(f"\nretry storm: dev refuses, every hand retries twice, {storm_traffic['count']} notes")
         print(f"{'':12} {'tries at dev/note':>18} {'retries/note':>13} {'ledger':>7}")
         for label, report in (("no budget", storm), ("retryBudget", calm)):

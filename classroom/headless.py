@@ -172,7 +172,7 @@ def what_next(report: dict[str, Any], level: Level | None) -> str | None:
     if level is None:
         return None
     if not report["passed"]:
-        hints = getattr(level, "hints", ())
+        hints = level.hints
         return f"hint: {hints[0]}" if hints else None
     from classroom.level import LevelError, list_levels
 

@@ -54,6 +54,16 @@ class Control(asyncio.Protocol):
             self.events.extend(frame.header["events"])
         self._changed.set()
 
+    def events_protocol(self) -> asyncio.Protocol:
+        """A protocol for the aisles' events socket: what it reads comes here."""
+        control = self
+
+        class Events(asyncio.Protocol):
+            def data_received(self, data: bytes) -> None:
+                control.data_received(data)
+
+        return Events()
+
     def start(self) -> None:
         assert self.transport is not None
         self.transport.write(wire.encode_parts(wire.FrameType.CONTROL, {"type": "start"}))
@@ -120,6 +130,7 @@ class Aisles:
     addresses: list[tuple[str, int]]
     sock: socket.socket
     clock: SharedClock
+    events: asyncio.BaseTransport
 
     async def dial(
         self, index: int = 0, context: ssl.SSLContext | None = None
@@ -133,6 +144,7 @@ class Aisles:
         left = wait_gone([self.pid], timeout=LIMIT)
         if self.control.transport is not None:
             self.control.transport.close()
+        self.events.close()
         self.clock.close()
         return left
 
@@ -147,6 +159,7 @@ async def start_aisles(
 ) -> Aisles:
     loop = asyncio.get_running_loop()
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    events_ours, events_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     listeners = [net.bound_listener() for _ in links]
     clock = SharedClock(rate=speed)  # the round's clock: room time at the round's speed
     spec = specs.AislesSpec.from_json({
@@ -158,15 +171,19 @@ async def start_aisles(
         "faults": faults or [],
     })
     try:
-        pid = launcher.spawn(spec, [theirs.fileno(), *(s.fileno() for s in listeners)])
+        # Its events socket (to the runner's hub, played here by Control), then its control socket.
+        pid = launcher.spawn(spec, [events_theirs.fileno(), theirs.fileno(), *(s.fileno() for s in listeners)])
         addresses = [s.getsockname() for s in listeners]
     finally:
         theirs.close()
+        events_theirs.close()
         for sock in listeners:  # the aisles holds its own copies
             sock.close()
     ours.setblocking(False)
     _, control = await loop.create_unix_connection(Control, sock=ours)
-    return Aisles(pid, control, addresses, ours, clock)
+    events_ours.setblocking(False)
+    events, _ = await loop.create_unix_connection(control.events_protocol, sock=events_ours)
+    return Aisles(pid, control, addresses, ours, clock, events)
 
 
 async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, data: bytes) -> bytes:

@@ -59,10 +59,25 @@ mesh:
       spec: {mtls: {mode: STRICT}}
     - apiVersion: networking.istio.io/v1
       kind: VirtualService
-      metadata: {name: everyone}
+      metadata: {name: hal}
       spec:
-        hosts: ["*"]
-        http: [{timeout: 3s, retries: {attempts: 3, perTryTimeout: 500ms, retryOn: "5xx,reset,connect-failure"}}]
+        hosts: [hal]
+        http: [{route: [{destination: {host: hal}}], timeout: 3s,
+                retries: {attempts: 3, perTryTimeout: 500ms, retryOn: "5xx,reset,connect-failure"}}]
+    - apiVersion: networking.istio.io/v1
+      kind: VirtualService
+      metadata: {name: eli}
+      spec:
+        hosts: [eli]
+        http: [{route: [{destination: {host: eli}}], timeout: 3s,
+                retries: {attempts: 3, perTryTimeout: 500ms, retryOn: "5xx,reset,connect-failure"}}]
+    - apiVersion: networking.istio.io/v1
+      kind: VirtualService
+      metadata: {name: dev}
+      spec:
+        hosts: [dev]
+        http: [{route: [{destination: {host: dev}}], timeout: 3s,
+                retries: {attempts: 3, perTryTimeout: 500ms, retryOn: "5xx,reset,connect-failure"}}]
 objectives:
   - {metric: ledger_ok, op: "==", value: 1}
 """

@@ -74,10 +74,12 @@ def test_setting_retries_changes_the_resources_and_the_yaml() -> None:
 def test_clearing_a_field_removes_the_key_and_what_it_leaves_empty() -> None:
     lv = level("03-lost-notes")
     editor = ConfigEditor(lv, lv.solution)
-    for name in ("attempts", "perTryTimeout", "retryOn"):
+    with pytest.raises(ConfigError, match="Istio refuses a retry policy whose attempts are 0"):
+        editor.set("VirtualService/dana/spec.http[0].retries.attempts", None)  # perTryTimeout would stay
+    for name in ("retryOn", "perTryTimeout", "attempts"):
         editor.set(f"VirtualService/dana/spec.http[0].retries.{name}", None)
     vs = editor.resources()[1]
-    assert vs["spec"]["http"] == [{"timeout": "4s"}]
+    assert vs["spec"]["http"] == [{"timeout": "4s", "route": [{"destination": {"host": "dana"}}]}]
 
 
 def test_numbers_and_durations_given_as_text_are_converted() -> None:
@@ -124,15 +126,16 @@ def test_two_weighted_routes_stay_at_100_together() -> None:
     assert [r["weight"] for r in routes] == [75, 25]
 
 
-def test_three_routes_that_do_not_add_up_to_100_are_explained() -> None:
+def test_weights_are_shares_of_their_total_and_a_total_of_0_is_explained() -> None:
     lv = level("11-the-new-seat")
     resources = plain(list(lv.resources))
     route = resources[2]["spec"]["http"][0]["route"]
-    route[:] = [{**route[0], "weight": 50}, {**route[1], "weight": 25}, {**route[1], "weight": 25}]
+    route[:] = [{**route[0], "weight": 50}, {**route[1], "weight": 0}, {**route[1], "weight": 0}]
     editor = ConfigEditor(lv, resources)
-    with pytest.raises(ConfigError, match="add up to 60, not 100"):
-        editor.set("VirtualService/dana/spec.http[0].route[0].weight", 10)
-    assert editor.field("VirtualService/dana/spec.http[0].route[0].weight").value == 50
+    editor.set("VirtualService/dana/spec.http[0].route[0].weight", 10)  # 10 of 10: Istio's weights are relative
+    with pytest.raises(ConfigError, match="add up to 0"):
+        editor.set("VirtualService/dana/spec.http[0].route[0].weight", 0)
+    assert editor.field("VirtualService/dana/spec.http[0].route[0].weight").value == 10
 
 
 def test_outlier_detection_toggle_creates_and_removes_a_destination_rule() -> None:

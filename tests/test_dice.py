@@ -22,7 +22,8 @@ async def drops_at_ben(write_level, traffic: list[dict[str, Any]]) -> Counter[tu
     doc["mesh"]["resources"].append({
         "apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": {"name": "dev"},
         "spec": {"hosts": ["dev"], "http": [{"timeout": "60s", "retries": {
-            "attempts": 30, "perTryTimeout": "1s", "retryOn": "5xx,reset,connect-failure"}}]}})
+            "attempts": 30, "perTryTimeout": "1s", "retryOn": "5xx,reset,connect-failure"},
+            "route": [{"destination": {"host": "dev"}}]}]}})
     level = load_level(str(write_level(doc)))
     round_ = Round(level, level.resources, seed=level.seed)
     result = await round_.run()

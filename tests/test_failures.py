@@ -20,12 +20,14 @@ SQUARE = {"alice": [0, 0], "ben": [0, 1], "cara": [1, 0], "dev": [1, 1]}  # two 
 
 def virtual_service(host: str, **http: Any) -> dict[str, Any]:
     return {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
-            "metadata": {"name": host}, "spec": {"hosts": [host], "http": [http]}}
+            "metadata": {"name": host},
+            "spec": {"hosts": [host], "http": [{"route": [{"destination": {"host": host}}], **http}]}}
 
 
 def destination_rule(host: str, **traffic_policy: Any) -> dict[str, Any]:
     return {"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
-            "metadata": {"name": host}, "spec": {"host": host, "trafficPolicy": traffic_policy}}
+            "metadata": {"name": host},
+            "spec": {"host": host, **({"trafficPolicy": traffic_policy} if traffic_policy else {})}}
 
 
 def square_doc(traffic: list[dict[str, Any]], behaviours: dict[str, dict[str, Any]] | None = None,
@@ -172,7 +174,7 @@ async def test_a_retry_budget_bounds_the_retry_storm(write_level) -> None:
     # asked 3 x 3 x 3 = 27 times per note (alice, ben and cara each retrying the hop after them).
     storm, _ = await play(write_level, _chain_storm(None))
     assert storm["hop_load"]["dev"] >= 20
-    calm, _ = await play(write_level, _chain_storm({"percent": {"value": 0}, "minRetryConcurrency": 1}))
+    calm, _ = await play(write_level, _chain_storm({"percent": 0, "minRetryConcurrency": 1}))
     assert calm["hop_load"]["dev"] < storm["hop_load"]["dev"] / 3
     assert calm["retries"] < storm["retries"] / 3
     assert calm["ledger_ok"] and storm["ledger_ok"]

@@ -113,19 +113,21 @@ def test_a_slider_steps_the_retries_and_below_its_minimum_unsets_them() -> None:
     press(panel, pygame.K_RIGHT, pygame.K_RIGHT)
     assert panel.resources()[1]["spec"]["http"][0]["retries"] == {"attempts": 2}
     press(panel, pygame.K_LEFT, pygame.K_LEFT, pygame.K_LEFT)
-    assert panel.resources()[1]["spec"]["http"][0] == {"timeout": "4s"}
+    assert panel.resources()[1]["spec"]["http"][0] == {"timeout": "4s", "route": [{"destination": {"host": "dana"}}]}
     assert panel.editor.field(ATTEMPTS).display() == "(not set)"
     press(panel, pygame.K_END)
     assert panel.resources()[1]["spec"]["http"][0]["retries"]["attempts"] == 10
 
 
 def test_an_invalid_duration_is_explained_under_its_field_and_the_rules_stay() -> None:
-    panel = ConfigPanel(level("03-lost-notes"))
+    lost_notes = level("03-lost-notes")
+    panel = ConfigPanel(lost_notes, lost_notes.solution)  # attempts 2: a per-try timeout means something
     before = panel.resources()
     focus(panel, PER_TRY)
     press(panel, pygame.K_RETURN)
     assert panel.editing
     assert press(panel, pygame.K_SPACE, pygame.K_r) == [True, True]  # typing: every key is the field's
+    press(panel, pygame.K_HOME, *[pygame.K_DELETE] * 12)
     type_text(panel, "soon")
     press(panel, pygame.K_RETURN)
     assert not panel.editing

@@ -20,6 +20,8 @@ from classroom.level import (
     METRICS,
     Level,
     LevelError,
+    Teacher,
+    Traffic,
     default_levels_dir,
     line_of,
     list_levels,
@@ -159,6 +161,62 @@ def test_defaults(tmp_path: Path) -> None:
         level.student("zed")
 
 
+def test_the_second_round_keys_default_to_nothing(tmp_path: Path) -> None:
+    level = load_level(write(tmp_path, BASE + TRAFFIC))
+    assert level.hints == () and level.speaker_notes == ""
+    note = level.traffic[0]
+    assert (note.path, note.method, note.headers) == ("/note", "POST", ())
+
+
+TRAFFIC = "traffic:\n  - {from: alice, to: cara}\n"
+
+
+def test_a_note_has_an_operation_hints_and_speaker_notes(tmp_path: Path) -> None:
+    text = (
+        BASE
+        + """\
+hints:
+  - Look at the retries.
+  - "The per-try timeout: is it long enough?"
+speaker_notes: |
+  Ask the class who saw the 504s.
+teacher: {patrol: [[0, 0]], forges: true}
+traffic:
+  - {from: alice, to: cara, path: /homework/maths, method: GET, headers: {x-subject: maths, x-a: "1"}}
+"""
+    )
+    level = load_level(write(tmp_path, text))
+    assert level.hints == ("Look at the retries.", "The per-try timeout: is it long enough?")
+    assert level.speaker_notes == "Ask the class who saw the 504s.\n"
+    assert level.teacher is not None and level.teacher.forges
+    note = level.traffic[0]
+    assert (note.path, note.method) == ("/homework/maths", "GET")
+    assert note.headers == (("x-a", "1"), ("x-subject", "maths"))  # sorted pairs
+
+
+SECOND_ROUND_ERRORS = {
+    "path without a slash": ("  - {from: alice, to: cara, path: note}  # <-\n", "must start with '/'"),
+    "path with a query": ("  - {from: alice, to: cara, path: \"/note?x=1\"}  # <-\n", "notes have no query string"),
+    "method in lowercase": ("  - {from: alice, to: cara, method: get}  # <-\n", "write the method in capitals"),
+    "unknown method": ("  - {from: alice, to: cara, method: SEND}  # <-\n", "must be one of GET, HEAD, POST"),
+    "headers not a map": ("  - {from: alice, to: cara, headers: [x]}  # <-\n", "a mapping of header names"),
+    "header name in capitals": ("  - {from: alice, to: cara, headers: {X-Class: a}}  # <-\n", "lowercase"),
+    "header value a number": ("  - {from: alice, to: cara, headers: {x-n: 1}}  # <-\n", "put it in quotes"),
+}
+
+
+@pytest.mark.parametrize("line, phrase", list(SECOND_ROUND_ERRORS.values()), ids=list(SECOND_ROUND_ERRORS))
+def test_a_notes_operation_is_checked(tmp_path: Path, line: str, phrase: str) -> None:
+    assert_error(tmp_path, BASE + "traffic:\n" + line, phrase)
+
+
+def test_hints_speaker_notes_and_forges_are_checked(tmp_path: Path) -> None:
+    assert_error(tmp_path, BASE + "hints: [a, '']  # <-\n", "hints[1] is empty")
+    assert_error(tmp_path, BASE + "hints: look  # <-\n", "hints must be a list")
+    assert_error(tmp_path, BASE + "speaker_notes: [a]  # <-\n", "speaker_notes must be text")
+    assert_error(tmp_path, BASE + "teacher: {patrol: [[0, 0]], forges: 1}  # <-\n", "forges must be true or false")
+
+
 def test_full_level(tmp_path: Path) -> None:
     text = (
         BASE
@@ -217,10 +275,15 @@ mesh:
         hosts: [cara]
         http:
           - name: main
-            match: [{headers: {x: {exact: y}}}]
+            match:
+              - headers: {x: {exact: y}}
+                withoutHeaders: {x-late: {prefix: "yes"}}
+                uri: {prefix: /notes}
+                ignoreUriCase: true
+                method: {regex: "P(OST|UT)"}
             timeout: 10s
             retries: {attempts: 3, perTryTimeout: 2s, retryOn: "connect-failure,reset,503",
-                      backoff: 100ms}
+                      backoff: 100ms, retryIgnorePreviousHosts: false}
             fault:
               delay: {percentage: {value: 10}, fixedDelay: 1s}
               abort: {percentage: {value: 5.5}, httpStatus: 503}
@@ -234,12 +297,12 @@ mesh:
         host: cara
         trafficPolicy:
           outlierDetection: {consecutive5xxErrors: 1, consecutiveGatewayErrors: 2,
-                             interval: 1s, baseEjectionTime: 30s, maxEjectionPercent: 50}
+                             interval: 1s, baseEjectionTime: 30s, maxEjectionPercent: 50, minHealthPercent: 0}
           connectionPool:
             tcp: {maxConnections: 10, connectTimeout: 1s}
-            http: {http1MaxPendingRequests: 1, maxRequestsPerConnection: 1, maxRetries: 3}
+            http: {http1MaxPendingRequests: 1, http2MaxRequests: 5, maxRequestsPerConnection: 1, maxRetries: 3}
           loadBalancer: {simple: ROUND_ROBIN}
-          retryBudget: {percent: {value: 20}, minRetryConcurrency: 2}
+          retryBudget: {percent: 20, minRetryConcurrency: 2, budgetInterval: 0ms}
         subsets:
           - {name: v1, labels: {version: v1}}
           - name: v2
@@ -257,8 +320,14 @@ mesh:
                   principals: [classroom.local/ns/tiny/sa/alice]
                   notPrincipals: [classroom.local/ns/tiny/sa/ben]
                   namespaces: [tiny]
+                  notNamespaces: [other]
             to:
-              - operation: {hosts: [cara], paths: [/notes], methods: [POST], ports: ["8080", 9]}
+              - operation: {hosts: [cara], notHosts: [ben], paths: [/notes], notPaths: ["/notes/secret*"],
+                            methods: [POST], notMethods: [DELETE]}
+            when:
+              - {key: "request.headers[x-class]", values: [maths]}
+              - {key: source.principal, notValues: [classroom.local/ns/tiny/sa/ben]}
+              - {key: source.namespace, values: [tiny]}
 """
     )
     level = load_level(write(tmp_path, text))
@@ -450,8 +519,8 @@ UNKNOWN_KEYS = {
         "mesh.resources[0].metadata has an unknown key 'annotations'; allowed: name, namespace, labels",
     ),
     "resource spec": (
-        resource("PeerAuthentication", "mtls: {mode: STRICT}\nportLevelMtls: {}  # <-\n"),
-        "mesh.resources[0].spec has an unknown key 'portLevelMtls'; allowed: selector, mtls",
+        resource("PeerAuthentication", "mtls: {mode: STRICT}\nportLevelMTLS: {}  # <-\n"),
+        "mesh.resources[0].spec has an unknown key 'portLevelMTLS'; allowed: selector, mtls",
     ),
     "nested in spec": (
         resource(
@@ -466,7 +535,7 @@ UNKNOWN_KEYS = {
             api="networking.istio.io/v1",
         ),
         "mesh.resources[0].spec.http[0].retries has an unknown key "
-        "'perTryTimout'; allowed: attempts, perTryTimeout, retryOn, backoff",
+        "'perTryTimout'; allowed: attempts, perTryTimeout, retryOn, backoff, retryIgnorePreviousHosts",
     ),
     "traffic policy": (
         resource(
@@ -474,11 +543,11 @@ UNKNOWN_KEYS = {
             """\
         host: ben
         trafficPolicy:
-          outlierDetection: {consecutiveErrors: 1}  # <-
+          outlierDetection: {consecutive5xxError: 1}  # <-
         """,
             api="networking.istio.io/v1",
         ),
-        "outlierDetection has an unknown key 'consecutiveErrors'",
+        "outlierDetection has an unknown key 'consecutive5xxError'",
     ),
 }
 
@@ -634,7 +703,7 @@ WRONG_VALUES = {
         """,
             api="networking.istio.io/v1",
         ),
-        "retryBudget.percent must be a percentage 0-100 or {value: 0-100}",
+        "retryBudget.percent is a number from 0 to 100, written `percent: 10`, got the text 'lots'",
     ),
     "retryOn": (
         resource(
@@ -655,12 +724,12 @@ WRONG_VALUES = {
         hosts: [ben]
         http:
           - route:  # <-
-              - {destination: {host: ben, subset: v1}, weight: 80}
-              - {destination: {host: ben, subset: v2}, weight: 10}
+              - {destination: {host: ben, subset: v1}, weight: 0}
+              - {destination: {host: ben, subset: v2}}
         """,
             api="networking.istio.io/v1",
         ),
-        "add up to 90, not 100",
+        "the weights of its 2 destinations add up to 0",
     ),
     "VirtualService without hosts": (
         resource("VirtualService", "http: []", api="networking.istio.io/v1").replace(
@@ -853,7 +922,11 @@ def test_route_destination_unknown_student(tmp_path: Path) -> None:
 
 
 def test_virtual_service_host_unknown_student(tmp_path: Path) -> None:
-    text = resource("VirtualService", "hosts:\n  - ben\n  - dana  # <-\n", api="networking.istio.io/v1")
+    text = resource(
+        "VirtualService",
+        "hosts:\n  - ben\n  - dana  # <-\nhttp: [{route: [{destination: {host: ben}}]}]\n",
+        api="networking.istio.io/v1",
+    )
     assert_error(tmp_path, text, "mesh.resources[0].spec.hosts[1] 'dana' is not a student")
 
 
@@ -865,6 +938,7 @@ def test_authorization_selector_unknown_student(tmp_path: Path) -> None:
         selector:
           matchLabels:
             app: dana  # <-
+        rules: [{}]
         """,
     )
     assert_error(
@@ -950,7 +1024,11 @@ def test_level_is_a_dataclass_with_the_public_fields() -> None:
         "objectives",
         "solution",
         "aisles",
+        "hints",
+        "speaker_notes",
     } == fields
+    assert {"path", "method", "headers"} <= set(Traffic.__dataclass_fields__)
+    assert "forges" in Teacher.__dataclass_fields__
 
 
 # --------------------------------------------------------------------------- durations

@@ -39,6 +39,7 @@ spec:
   hosts: [ben]
   http:
     - timeout: 5s
+      route: [{destination: {host: ben}}]
 """
 
 
@@ -180,6 +181,10 @@ def resource(kind: str, name: str, **spec: Any) -> dict[str, Any]:
     return {"apiVersion": api, "kind": kind, "metadata": {"name": name}, "spec": spec}
 
 
+def vs(name: str, host: str) -> dict[str, Any]:
+    return resource("VirtualService", name, hosts=[host], http=[{"route": [{"destination": {"host": host}}]}])
+
+
 def test_the_merge_replaces_editable_resources_in_place_and_adds_the_rest_at_the_end(tmp_path: Path) -> None:
     level = replace(load_level(write(tmp_path, BASE, "tiny.yaml")), editable=("VirtualService",))
     pa = resource("PeerAuthentication", "default", mtls={"mode": "STRICT"})
@@ -220,10 +225,10 @@ def test_a_fixed_resource_changed_in_a_document_is_refused_at_its_line(tmp_path:
 
 
 def test_a_config_keeps_the_order_of_the_level(tmp_path: Path) -> None:
-    mesh = [resource("VirtualService", "ben", hosts=["ben"]), resource("PeerAuthentication", "default")]
+    mesh = [vs("ben", "ben"), resource("PeerAuthentication", "default")]
     text = BASE + yaml.safe_dump({"mesh": {"resources": mesh, "editable": ["VirtualService"]}})
     level = load_level(write(tmp_path, text, "tiny.yaml"))
-    mine = [resource("PeerAuthentication", "default"), resource("VirtualService", "ben", hosts=["cara"])]
+    mine = [resource("PeerAuthentication", "default"), vs("ben", "cara")]
     resources = load_config(str(write_config(tmp_path, mine)), level)
     assert plain(resources) == [mine[1], mine[0]]  # the editable one where the level has its own
 

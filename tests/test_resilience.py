@@ -54,10 +54,11 @@ async def test_a_burst_of_failures_stays_within_the_budget(write_level) -> None:
     doc["mesh"]["resources"] += [
         {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": {"name": "dana"},
          "spec": {"hosts": ["dana"],
-                  "http": [{"timeout": "10s", "retries": {"attempts": 3, "retryOn": "5xx"}}]}},
+                  "http": [{"timeout": "10s", "retries": {"attempts": 3, "retryOn": "5xx"},
+                            "route": [{"destination": {"host": "dana"}}]}]}},
         {"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule", "metadata": {"name": "dana"},
          "spec": {"host": "dana", "trafficPolicy": {
-             "retryBudget": {"percent": {"value": 0}, "minRetryConcurrency": LIMIT}}}},
+             "retryBudget": {"percent": 0, "minRetryConcurrency": LIMIT}}}},
     ]
     level = load_level(str(write_level(doc)))
     round_ = Round(level, level.resources, seed=level.seed)

@@ -23,7 +23,8 @@ async def test_a_refused_note_is_not_handed_into_a_dead_end(write_level) -> None
                        {"name": "cara", "seat": [0, 2]}, {"name": "gus", "seat": [1, 0]}]
     doc["mesh"]["resources"].append({
         "apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": {"name": "cara"},
-        "spec": {"hosts": ["cara"], "http": [{"retries": {"attempts": 3, "retryOn": "5xx"}}]}})
+        "spec": {"hosts": ["cara"], "http": [{"retries": {"attempts": 3, "retryOn": "5xx"},
+                                            "route": [{"destination": {"host": "cara"}}]}]}})
     level = load_level(str(write_level(doc)))
     round_ = Round(level, level.resources, seed=level.seed)
     result = await round_.run()

@@ -55,7 +55,8 @@ def telemetry_doc() -> dict[str, Any]:
     doc["mesh"]["resources"].append({
         "apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": {"name": "fay"},
         "spec": {"hosts": ["fay"], "http": [{"timeout": "4s", "retries": {
-            "attempts": 4, "perTryTimeout": "300ms", "retryOn": "5xx,reset,connect-failure"}}]}})
+            "attempts": 4, "perTryTimeout": "300ms", "retryOn": "5xx,reset,connect-failure"},
+            "route": [{"destination": {"host": "fay"}}]}]}})
     return doc
 
 

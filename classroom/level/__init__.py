@@ -28,15 +28,19 @@ from __future__ import annotations
 from classroom.level.build import (
     API_VERSION,
     DEFAULT_EVERY,
+    DEFAULT_METHOD,
     DEFAULT_PASSING_TIME,
+    DEFAULT_PATH,
     DEFAULT_PROFILE,
     DEFAULT_SEED,
     KIND,
+    METHODS,
     NEIGHBOURS,
     PROFILES,
 )
 from classroom.level.config import load_config, merge_editable
 from classroom.level.files import LEVELS_ENV, default_levels_dir, list_levels, load_level
+from classroom.level.istiovalues import RETRY_ON
 from classroom.level.model import (
     AISLE_FAULT_KINDS,
     STUDENT_LABEL,
@@ -50,14 +54,9 @@ from classroom.level.model import (
     Teacher,
     Traffic,
 )
-from classroom.level.schema import (
-    ACTIONS,
-    LOAD_BALANCERS,
-    MTLS_MODES,
-    RESOURCE_KINDS,
-    RETRY_ON,
-    validate_resources,
-)
+from classroom.level.networking import LOAD_BALANCERS
+from classroom.level.schema import RESOURCE_KINDS, check_resource, validate_resources
+from classroom.level.security import ACTIONS, MTLS_MODES, WHEN_KEYS
 from classroom.level.yamlines import LineDict, LineList, line_of
 from classroom.objectives import METRICS, OPS
 
@@ -66,12 +65,15 @@ __all__ = [
     "AISLE_FAULT_KINDS",
     "API_VERSION",
     "DEFAULT_EVERY",
+    "DEFAULT_METHOD",
+    "DEFAULT_PATH",
     "DEFAULT_PASSING_TIME",
     "DEFAULT_PROFILE",
     "DEFAULT_SEED",
     "KIND",
     "LEVELS_ENV",
     "LOAD_BALANCERS",
+    "METHODS",
     "METRICS",
     "MTLS_MODES",
     "NEIGHBOURS",
@@ -91,6 +93,8 @@ __all__ = [
     "Student",
     "Teacher",
     "Traffic",
+    "WHEN_KEYS",
+    "check_resource",
     "default_levels_dir",
     "line_of",
     "list_levels",

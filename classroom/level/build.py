@@ -14,15 +14,20 @@ links resolved to sorted pairs:
 * **links** (``_links``): ``neighbours`` (seats that share a side) or a list
   of pairs; then ``_check_connected``: the seating graph must be connected,
   every student must be reachable;
-* **teacher**, **traffic**, **aisles** (faults on links of the room) and
-  **objectives** (a metric and an op of the registry in
-  :mod:`classroom.objectives`, and a target);
+* **teacher** (who may also forge: plaintext notes claiming to be a
+  student), **traffic** (each note's operation too: a path, a method in
+  capitals, headers in lowercase, what policies and matches look at),
+  **aisles** (faults on links of the room) and **objectives** (a metric and
+  an op of the registry in :mod:`classroom.objectives`, and a target);
+* **hints** (short sentences, in order) and **speaker_notes** (text for
+  the lecturer);
 * **mesh**: the resources, checked against the schema and the level's names
   (:mod:`classroom.level.schema`), and the kinds the player may edit.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from typing import Any
 
@@ -58,7 +63,7 @@ from classroom.level.model import (
     Teacher,
     Traffic,
 )
-from classroom.level.schema import RESOURCE_KINDS, _hosts, _resources, _workloads
+from classroom.level.schema import RESOURCE_KINDS, _hosts, _resources, _roll
 from classroom.level.seating import connected_parts, seating_graph
 from classroom.objectives import METRICS, OPS
 
@@ -85,7 +90,14 @@ _TOP_KEYS = (
     "objectives",
     "solution",
     "aisles",
+    "hints",
+    "speaker_notes",
 )
+# The methods a note may carry: HTTP's (RFC 9110) and PATCH, written in capitals as HTTP writes them.
+METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
+DEFAULT_PATH = "/note"
+DEFAULT_METHOD = "POST"
+_HEADER_NAME = re.compile(r"[a-z0-9!#$%&'*+\-.^_`|~]+")
 
 
 def _level(path: str, document: Any, line: int) -> Level:
@@ -115,6 +127,8 @@ def _level(path: str, document: Any, line: int) -> Level:
     concepts_list = _list(ck, _optional(meta, "concepts", []), concepts_at)
     concepts = tuple(_text(ck, c, concepts_at.item(concepts_list, i)) for i, c in enumerate(concepts_list))
     lesson = _text(ck, _optional(doc, "lesson", ""), top.key(doc, "lesson"))
+    hints = _hints(ck, _optional(doc, "hints", []), top.key(doc, "hints"))
+    speaker_notes = _text(ck, _optional(doc, "speaker_notes", ""), top.key(doc, "speaker_notes"))
     seed = _int(ck, _optional(doc, "seed", DEFAULT_SEED), top.key(doc, "seed"), minimum=0)
 
     room_at = top.key(doc, "room")
@@ -144,7 +158,7 @@ def _level(path: str, document: Any, line: int) -> Level:
     mesh = _mapping(ck, _optional(doc, "mesh", {}), mesh_at, ("profile", "resources", "editable"))
     profile = _choice(ck, _optional(mesh, "profile", DEFAULT_PROFILE), mesh_at.key(mesh, "profile"), PROFILES)
     resources_at = mesh_at.key(mesh, "resources")
-    resources = _level_resources(ck, _optional(mesh, "resources", []), resources_at, students)
+    resources = _level_resources(ck, _optional(mesh, "resources", []), resources_at, students, name)
     editable_at = mesh_at.key(mesh, "editable")
     editable_list = _list(ck, _optional(mesh, "editable", []), editable_at)
     editable = tuple(
@@ -157,7 +171,7 @@ def _level(path: str, document: Any, line: int) -> Level:
     if doc.get("solution") is not None:
         solution_at = top.key(doc, "solution")
         body = _mapping(ck, doc["solution"], solution_at, ("resources",), ("resources",))
-        solution = _level_resources(ck, body["resources"], solution_at.key(body, "resources"), students)
+        solution = _level_resources(ck, body["resources"], solution_at.key(body, "resources"), students, name)
 
     return Level(
         path=path,
@@ -176,15 +190,29 @@ def _level(path: str, document: Any, line: int) -> Level:
         objectives=objectives,
         solution=solution,
         aisles=aisles,
+        hints=hints,
+        speaker_notes=speaker_notes,
     )
 
 
+def _hints(ck: _Check, value: Any, at: _At) -> tuple[str, ...]:
+    items = _list(ck, value, at)
+    hints = []
+    for index, item in enumerate(items):
+        item_at = at.item(items, index)
+        hint = _text(ck, item, item_at)
+        if not hint.strip():
+            ck.fail(item_at.line, f"{item_at.name} is empty: a hint is a short sentence for the player")
+        hints.append(hint)
+    return tuple(hints)
+
+
 def _level_resources(
-    ck: _Check, value: Any, at: _At, students: Collection[Student]
+    ck: _Check, value: Any, at: _At, students: Collection[Student], namespace: str
 ) -> tuple[dict[str, Any], ...]:
     items = _list(ck, value, at)
     located = [(item, at.item(items, i)) for i, item in enumerate(items)]
-    return _resources(ck, located, _hosts(students), _workloads(students))
+    return _resources(ck, located, _roll(students, namespace))
 
 
 def _students(
@@ -318,7 +346,7 @@ def _check_connected(
 
 
 def _teacher(ck: _Check, value: Any, at: _At, rows: int, cols: int) -> Teacher:
-    keys = ("patrol", "speed", "eavesdrops", "catches", "impersonates")
+    keys = ("patrol", "speed", "eavesdrops", "catches", "impersonates", "forges")
     entry = _mapping(ck, value, at, keys, ("patrol",))
     patrol_at = at.key(entry, "patrol")
     patrol = _list(ck, entry["patrol"], patrol_at, nonempty=True)
@@ -328,6 +356,7 @@ def _teacher(ck: _Check, value: Any, at: _At, rows: int, cols: int) -> Teacher:
         eavesdrops=_bool(ck, _optional(entry, "eavesdrops", False), at.key(entry, "eavesdrops")),
         catches=_probability(ck, _optional(entry, "catches", 0.0), at.key(entry, "catches")),
         impersonates=_bool(ck, _optional(entry, "impersonates", False), at.key(entry, "impersonates")),
+        forges=_bool(ck, _optional(entry, "forges", False), at.key(entry, "forges")),
     )
 
 
@@ -337,7 +366,11 @@ def _traffic(ck: _Check, value: Any, at: _At, names: list[str], hosts: list[str]
     for index, item in enumerate(items):
         item_at = at.item(items, index)
         entry = _mapping(
-            ck, item, item_at, ("from", "to", "count", "every", "text", "reply", "hold"), ("from", "to")
+            ck,
+            item,
+            item_at,
+            ("from", "to", "count", "every", "text", "reply", "hold", "path", "method", "headers"),
+            ("from", "to"),
         )
         ends = []
         for key in ("from", "to"):
@@ -364,9 +397,47 @@ def _traffic(ck: _Check, value: Any, at: _At, names: list[str], hosts: list[str]
                 text=_text(ck, _optional(entry, "text", ""), item_at.key(entry, "text")),
                 reply=_bool(ck, _optional(entry, "reply", False), item_at.key(entry, "reply")),
                 hold=_bool(ck, _optional(entry, "hold", False), item_at.key(entry, "hold")),
+                path=_note_path(ck, _optional(entry, "path", DEFAULT_PATH), item_at.key(entry, "path")),
+                method=_note_method(ck, _optional(entry, "method", DEFAULT_METHOD), item_at.key(entry, "method")),
+                headers=_note_headers(ck, _optional(entry, "headers", {}), item_at.key(entry, "headers")),
             )
         )
     return tuple(lines)
+
+
+def _note_path(ck: _Check, value: Any, at: _At) -> str:
+    path = _text(ck, value, at)
+    if not path.startswith("/"):
+        ck.fail(at.line, f"{at.name} {path!r} must start with '/', as an HTTP path does (like /note or /homework)")
+    if "?" in path or "#" in path:
+        ck.fail(at.line, f"{at.name} {path!r}: a note's path is only a path: notes have no query string or fragment")
+    if any(c.isspace() or ord(c) < 32 for c in path):
+        ck.fail(at.line, f"{at.name} {path!r} has a space or a control character: write it as a URL path does")
+    return path
+
+
+def _note_method(ck: _Check, value: Any, at: _At) -> str:
+    method = _text(ck, value, at)
+    if method.upper() in METHODS and method != method.upper():
+        ck.fail(at.line, f"{at.name} {method!r}: write the method in capitals, as HTTP does: {method.upper()!r}")
+    return _choice(ck, method, at, METHODS)
+
+
+def _note_headers(ck: _Check, value: Any, at: _At) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, dict):
+        _type_error(ck, value, at, "a mapping of header names to text (x-class: maths)")
+    headers = []
+    for name, text in value.items():
+        name_at = at.key(value, name)
+        _text(ck, name, name_at)
+        if not _HEADER_NAME.fullmatch(name.lower()):
+            ck.fail(name_at.line, f"{name_at.name}: {name!r} is not a header name (letters, digits and '-', "
+                    "like x-class)")
+        if name != name.lower():
+            ck.fail(name_at.line, f"{name_at.name}: header names are written in lowercase, as Istio's matches "
+                    f"write them: {name.lower()!r}")
+        headers.append((name, _text(ck, text, name_at)))
+    return tuple(sorted(headers))
 
 
 def _aisles(

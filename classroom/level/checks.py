@@ -11,9 +11,13 @@ wrong type, a value out of range.  Readers return the value they checked, so
 the builder reads and checks in one step: ``_int(ck, value, at, minimum=1)``.
 
 Nested shapes are declared rather than coded: a ``_Map`` of known keys (each
-with its own spec), a ``_ListOf`` one spec, a ``_OneOf`` several, and a leaf
-is a reader; ``_walk`` checks a value against such a spec.  The schema of the
-mesh resources (:mod:`classroom.level.schema`) is written this way.
+with its own spec), a ``_MapOf`` any keys (a key reader and one spec for the
+values), a ``_ListOf`` one spec, a ``_OneOf`` several, and a leaf is a reader;
+``_walk`` checks a value against such a spec.  A ``_Map`` also knows the keys
+it *refuses*, each with the one sentence that says why (Istio has the field,
+the class cannot act on it), and may end with a ``check`` of the rules that
+tie its fields together (one of these, not both).  The schema of the mesh
+resources (:mod:`classroom.level.schema`) is written this way.
 
 Everything here is internal to :mod:`classroom.level`: the names keep their
 leading underscore, although :mod:`~classroom.level.schema`,
@@ -24,7 +28,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from classroom.durations import parse_duration
@@ -91,11 +95,18 @@ def _type_error(ck: _Check, value: Any, at: _At, wanted: str) -> NoReturn:
 
 
 def _mapping(
-    ck: _Check, value: Any, at: _At, allowed: Collection[str], required: Collection[str] = ()
+    ck: _Check,
+    value: Any,
+    at: _At,
+    allowed: Collection[str],
+    required: Collection[str] = (),
+    refused: Mapping[str, str] | None = None,
 ) -> dict[Any, Any]:
     if not isinstance(value, dict):
         _type_error(ck, value, at, "a mapping (key: value)")
     for key in value:
+        if refused and key in refused:
+            _refuse(ck, at.key(value, key), refused[key])
         if key not in allowed:
             where = at.name or "the level"
             hint = (
@@ -110,6 +121,11 @@ def _mapping(
             where = at.name or "the level"
             ck.fail(at.line, f"{where} is missing {key!r}")
     return value
+
+
+def _refuse(ck: _Check, at: _At, why: str) -> NoReturn:
+    """A field Istio has and the class does not act on: refused at its line, with the reason."""
+    ck.fail(at.line, f"{at.name} is not supported here: {why}")
 
 
 def _list(ck: _Check, value: Any, at: _At, *, nonempty: bool = False) -> list[Any]:
@@ -232,15 +248,30 @@ _Reader = Callable[[_Check, Any, _At], Any]
 
 @dataclass(frozen=True)
 class _Map:
-    """A mapping with known keys, each with its own spec."""
+    """A mapping with known keys, each with its own spec.
+
+    ``refused`` are keys the class refuses, each with the sentence that says why;
+    ``check`` runs once every field has been read, for the rules between fields.
+    """
 
     fields: Mapping[str, Any]
     required: tuple[str, ...] = ()
+    refused: Mapping[str, str] = field(default_factory=dict)
+    check: Callable[[_Check, dict[Any, Any], _At], None] | None = None
+
+
+@dataclass(frozen=True)
+class _MapOf:
+    """A mapping whose keys are the writer's (label names, header names): a reader for each key, one spec."""
+
+    key: _Reader
+    value: Any
 
 
 @dataclass(frozen=True)
 class _ListOf:
     item: Any
+    nonempty: bool = False
 
 
 @dataclass(frozen=True)
@@ -251,11 +282,20 @@ class _OneOf:
 
 def _walk(ck: _Check, value: Any, at: _At, spec: Any) -> None:
     if isinstance(spec, _Map):
-        mapping = _mapping(ck, value, at, tuple(spec.fields), spec.required)
+        mapping = _mapping(ck, value, at, tuple(spec.fields), spec.required, spec.refused)
         for key, child in mapping.items():
             _walk(ck, child, at.key(mapping, key), spec.fields[key])
+        if spec.check is not None:
+            spec.check(ck, mapping, at)
+    elif isinstance(spec, _MapOf):
+        if not isinstance(value, dict):
+            _type_error(ck, value, at, "a mapping (key: value)")
+        for key, child in value.items():
+            key_at = at.key(value, key)
+            spec.key(ck, key, key_at)
+            _walk(ck, child, key_at, spec.value)
     elif isinstance(spec, _ListOf):
-        items = _list(ck, value, at)
+        items = _list(ck, value, at, nonempty=spec.nonempty)
         for index, child in enumerate(items):
             _walk(ck, child, at.item(items, index), spec.item)
     elif isinstance(spec, _OneOf):

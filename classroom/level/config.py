@@ -20,7 +20,7 @@ from typing import Any
 
 from classroom.level.checks import _At, _Check, _describe
 from classroom.level.model import Level
-from classroom.level.schema import _hosts, _resources, _workloads
+from classroom.level.schema import _resources, _roll
 from classroom.level.yamlines import _parse_documents, _read_text, line_of
 
 
@@ -66,7 +66,7 @@ def load_config(path: str, level: Level | None = None) -> tuple[dict[str, Any], 
             )
     if level is None:
         return _resources(ck, items, None)
-    resources = _resources(ck, items, _hosts(level.students), _workloads(level.students))
+    resources = _resources(ck, items, _roll(level.students, level.name))
     return merge_editable(level, level.resources, resources, path)
 
 

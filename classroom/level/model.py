@@ -92,6 +92,7 @@ class Teacher:
     eavesdrops: bool = False
     catches: float = 0.0
     impersonates: bool = False
+    forges: bool = False  # she connects in plaintext and hands in a note claiming to be a student
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,11 @@ class Traffic:
     text: str
     reply: bool = False
     hold: bool = False  # hold notes for an absent recipient until it comes back, within the note's timeout
+    # The note's operation, carried in its routing header (never in its sealed text): what
+    # AuthorizationPolicy operations, `when` conditions and VirtualService matches look at.
+    path: str = "/note"
+    method: str = "POST"
+    headers: tuple[tuple[str, str], ...] = ()  # (name, value) pairs, sorted; names in lowercase
 
 
 @dataclass(frozen=True)
@@ -142,6 +148,8 @@ class Level:
     objectives: tuple[Objective, ...]
     solution: tuple[dict[str, Any], ...] | None
     aisles: tuple[AisleFault, ...] = ()
+    hints: tuple[str, ...] = ()  # revealed one at a time after a failed round
+    speaker_notes: str = ""  # for the lecturer only
 
     def student(self, name: str) -> Student:
         for student in self.students:

@@ -1,17 +1,23 @@
-"""The mesh resources a level or a config may hold: the Istio fields the class knows, and their names.
+"""The mesh resources a level or a config may hold: Istio's shapes, and the names they may use.
 
 Theory of operation
 -------------------
 A resource is one of :data:`RESOURCE_KINDS` (each with the apiVersions it
-may give).  Its ``spec`` is checked against a declarative schema of the Istio
-fields the class knows (``_SPECS``, built from the checker kit's ``_Map``,
-``_ListOf`` and ``_OneOf`` with readers as leaves), so an unknown or
-misspelt field is refused at its line, naming the allowed ones.
+may give).  Its ``spec`` is checked against the shape of its kind
+(``_SPECS``): Istio's own, written with the checker kit's ``_Map``,
+``_MapOf`` and ``_ListOf`` in :mod:`classroom.level.networking`
+(VirtualService, DestinationRule) and :mod:`classroom.level.security`
+(PeerAuthentication, AuthorizationPolicy), with Istio's value types as leaves
+(:mod:`classroom.level.istiovalues`).  Every field the class accepts is one it
+acts on; every other field Istio has is refused at its line with the reason,
+and a misspelt one is refused naming the allowed ones.  This shape check alone
+is :func:`check_resource` (the analyzer reports what it refuses as IST0106).
 
 Then its names are checked against the level (``_check_names``): hosts,
 route destinations and selectors must name students, or services (the
-``app`` label several students share, see ``_hosts``), and a selector's
-labels must fit at least one student (``_workloads``).  Without a level (a
+``app`` label several students share, see ``_hosts``), a selector's labels
+must fit at least one student (``_workloads``), and a namespace, when given,
+must be the level's own (the class is one namespace).  Without a level (a
 ``--config`` checked on its own) any name will do.  A list of resources
 (``_resources``, or :func:`validate_resources` for callers outside the
 package) also may not hold two of one kind with one name.
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from classroom.level.checks import (
@@ -30,41 +37,21 @@ from classroom.level.checks import (
     _choices,
     _describe,
     _duration,
-    _int,
     _list,
-    _ListOf,
     _Map,
+    _MapOf,
     _mapping,
     _number,
-    _OneOf,
-    _Reader,
     _show,
     _text,
-    _type_error,
     _walk,
 )
+from classroom.level.istiovalues import dns_label, label_key, label_value
 from classroom.level.model import STUDENT_LABEL, Student
+from classroom.level.networking import DESTINATION_RULE, VIRTUAL_SERVICE
+from classroom.level.security import AUTHORIZATION_POLICY, PEER_AUTHENTICATION
 from classroom.level.yamlines import line_of
 
-MTLS_MODES = ("STRICT", "PERMISSIVE", "DISABLE", "UNSET")
-ACTIONS = ("ALLOW", "DENY")
-LOAD_BALANCERS = ("UNSPECIFIED", "RANDOM", "PASSTHROUGH", "ROUND_ROBIN", "LEAST_REQUEST", "LEAST_CONN")
-RETRY_ON = (
-    "5xx",
-    "gateway-error",
-    "reset",
-    "connect-failure",
-    "envoy-ratelimited",
-    "retriable-4xx",
-    "refused-stream",
-    "retriable-status-codes",
-    "retriable-headers",
-    "cancelled",
-    "deadline-exceeded",
-    "internal",
-    "resource-exhausted",
-    "unavailable",
-)
 RESOURCE_KINDS: dict[str, tuple[str, ...]] = {
     "PeerAuthentication": ("security.istio.io/v1", "security.istio.io/v1beta1"),
     "AuthorizationPolicy": ("security.istio.io/v1", "security.istio.io/v1beta1"),
@@ -90,64 +77,12 @@ def _r_text(ck: _Check, value: Any, at: _At) -> None:
     _text(ck, value, at)
 
 
-def _r_count(ck: _Check, value: Any, at: _At) -> None:
-    _int(ck, value, at, minimum=0)
-
-
 def _r_ratio(ck: _Check, value: Any, at: _At) -> None:
     _number(ck, value, at, minimum=0.05, maximum=2.0)
 
 
-def _r_percent(ck: _Check, value: Any, at: _At) -> None:
-    _number(ck, value, at, minimum=0, maximum=100)
-
-
-def _r_weight(ck: _Check, value: Any, at: _At) -> None:
-    _int(ck, value, at, minimum=0, maximum=100)
-
-
-def _r_status(ck: _Check, value: Any, at: _At) -> None:
-    _int(ck, value, at, minimum=100, maximum=599)
-
-
 def _r_duration(ck: _Check, value: Any, at: _At) -> None:
     _duration(ck, value, at)
-
-
-def _r_port(ck: _Check, value: Any, at: _At) -> None:
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        _type_error(ck, value, at, "a port (text or number)")
-
-
-def _r_any_mapping(ck: _Check, value: Any, at: _At) -> None:
-    if not isinstance(value, dict):
-        _type_error(ck, value, at, "a mapping (key: value)")
-
-
-def _r_labels(ck: _Check, value: Any, at: _At) -> None:
-    if not isinstance(value, dict):
-        _type_error(ck, value, at, "a mapping of labels (key: value)")
-    for key, label in value.items():
-        _text(ck, key, at.key(value, str(key)))
-        _text(ck, label, at.key(value, str(key)))
-
-
-def _r_enum(*choices: str) -> _Reader:
-    def read(ck: _Check, value: Any, at: _At) -> None:
-        _choice(ck, value, at, choices)
-
-    return read
-
-
-def _r_retry_on(ck: _Check, value: Any, at: _At) -> None:
-    text = _text(ck, value, at)
-    for part in (p.strip() for p in text.split(",")):
-        if part not in RETRY_ON and not re.fullmatch(r"[1-5]\d\d", part):
-            ck.fail(
-                at.line,
-                f"{at.name}: {part!r} is not a retry condition; Istio knows "
-                f"{_choices(RETRY_ON)} and HTTP status codes like 503",
-            )
 
 
 def _r_resource_name(ck: _Check, value: Any, at: _At) -> None:
@@ -160,188 +95,55 @@ def _r_resource_name(ck: _Check, value: Any, at: _At) -> None:
         )
 
 
-_TEXTS = _ListOf(_r_text)
-_PERCENTAGE = _Map({"value": _r_percent})
-_SELECTOR = _Map({"matchLabels": _r_labels})
-_TRAFFIC_POLICY = _Map(
+IDENTITY_POLICY = _Map(
     {
-        "outlierDetection": _Map(
-            {
-                "consecutive5xxErrors": _r_count,
-                "consecutiveGatewayErrors": _r_count,
-                "interval": _r_duration,
-                "baseEjectionTime": _r_duration,
-                "maxEjectionPercent": _r_weight,
-            }
-        ),
-        "connectionPool": _Map(
-            {
-                "tcp": _Map({"maxConnections": _r_count, "connectTimeout": _r_duration}),
-                "http": _Map(
-                    {
-                        "http1MaxPendingRequests": _r_count,
-                        "maxRequestsPerConnection": _r_count,
-                        "maxRetries": _r_count,
-                    }
-                ),
-            }
-        ),
-        "loadBalancer": _Map({"simple": _r_enum(*LOAD_BALANCERS)}),
-        "retryBudget": _Map(
-            {
-                "percent": _OneOf((_r_percent, _PERCENTAGE), "a percentage 0-100 or {value: 0-100}"),
-                "minRetryConcurrency": _r_count,
-            }
-        ),
+        "certLifetime": _r_duration,
+        "renewAt": _r_ratio,
+        "caRotation": _Map({"at": _r_duration, "trustOldRootUntil": _r_duration}),
     }
 )
+# kind: (its spec, what a resource of that kind may not leave out of its spec)
 _SPECS: dict[str, tuple[_Map, tuple[str, ...]]] = {
-    # kind: (spec schema, keys the spec must have)
-    "IdentityPolicy": (
-        _Map(
-            {
-                "certLifetime": _r_duration,
-                "renewAt": _r_ratio,
-                "caRotation": _Map({"at": _r_duration, "trustOldRootUntil": _r_duration}),
-            }
-        ),
-        (),
-    ),
-    "PeerAuthentication": (
-        _Map(
-            {
-                "selector": _SELECTOR,
-                "mtls": _Map({"mode": _r_enum(*MTLS_MODES)}),
-            }
-        ),
-        (),
-    ),
-    "AuthorizationPolicy": (
-        _Map(
-            {
-                "selector": _SELECTOR,
-                "action": _r_enum(*ACTIONS),
-                "rules": _ListOf(
-                    _Map(
-                        {
-                            "from": _ListOf(
-                                _Map(
-                                    {
-                                        "source": _Map(
-                                            {
-                                                "principals": _TEXTS,
-                                                "notPrincipals": _TEXTS,
-                                                "namespaces": _TEXTS,
-                                            }
-                                        )
-                                    }
-                                )
-                            ),
-                            "to": _ListOf(
-                                _Map(
-                                    {
-                                        "operation": _Map(
-                                            {
-                                                "hosts": _TEXTS,
-                                                "paths": _TEXTS,
-                                                "methods": _TEXTS,
-                                                "ports": _ListOf(_r_port),
-                                            }
-                                        )
-                                    }
-                                )
-                            ),
-                        }
-                    )
-                ),
-            }
-        ),
-        (),
-    ),
-    "VirtualService": (
-        _Map(
-            {
-                "hosts": _TEXTS,
-                "http": _ListOf(
-                    _Map(
-                        {
-                            "name": _r_text,
-                            "match": _ListOf(_r_any_mapping),
-                            "route": _ListOf(
-                                _Map(
-                                    {
-                                        "destination": _Map(
-                                            {"host": _r_text, "subset": _r_text}, required=("host",)
-                                        ),
-                                        "weight": _r_weight,
-                                    },
-                                    required=("destination",),
-                                )
-                            ),
-                            "timeout": _r_duration,
-                            "retries": _Map(
-                                {
-                                    "attempts": _r_count,
-                                    "perTryTimeout": _r_duration,
-                                    "retryOn": _r_retry_on,
-                                    "backoff": _r_duration,
-                                }
-                            ),
-                            "fault": _Map(
-                                {
-                                    "delay": _Map(
-                                        {"percentage": _PERCENTAGE, "fixedDelay": _r_duration},
-                                        required=("fixedDelay",),
-                                    ),
-                                    "abort": _Map(
-                                        {"percentage": _PERCENTAGE, "httpStatus": _r_status},
-                                        required=("httpStatus",),
-                                    ),
-                                }
-                            ),
-                        }
-                    )
-                ),
-            }
-        ),
-        ("hosts",),
-    ),
-    "DestinationRule": (
-        _Map(
-            {
-                "host": _r_text,
-                "trafficPolicy": _TRAFFIC_POLICY,
-                "subsets": _ListOf(
-                    _Map(
-                        {"name": _r_text, "labels": _r_labels, "trafficPolicy": _TRAFFIC_POLICY},
-                        required=("name",),
-                    )
-                ),
-            }
-        ),
-        ("host",),
-    ),
+    "IdentityPolicy": (IDENTITY_POLICY, ()),
+    "PeerAuthentication": (PEER_AUTHENTICATION, ()),
+    "AuthorizationPolicy": (AUTHORIZATION_POLICY, ()),
+    "VirtualService": (VIRTUAL_SERVICE, ("hosts", "http")),
+    "DestinationRule": (DESTINATION_RULE, ("host",)),
 }
-_METADATA = _Map({"name": _r_resource_name, "namespace": _r_text, "labels": _r_labels}, required=("name",))
+_METADATA = _Map(
+    {"name": _r_resource_name, "namespace": dns_label, "labels": _MapOf(label_key, label_value)},
+    required=("name",),
+)
 
 
-def _check_student(ck: _Check, value: Any, at: _At, students: Collection[str] | None, what: str) -> None:
-    if students is None or value == "*" or value in students:
+@dataclass(frozen=True)
+class _Roll:
+    """What a level's resources may name: its hosts (students and services), its students' labels, its namespace.
+
+    ``workloads`` and ``namespace`` are None when only the names are known (the window's form).
+    """
+
+    hosts: Collection[str]
+    workloads: Collection[Mapping[str, str]] | None = None
+    namespace: str | None = None
+
+
+def _roll(students: Collection[Student], namespace: str | None) -> _Roll:
+    return _Roll(_hosts(students), _workloads(students), namespace)
+
+
+def _check_student(ck: _Check, value: Any, at: _At, roll: _Roll | None, what: str) -> None:
+    if roll is None or value == "*" or value in roll.hosts:
         return
     ck.fail(
         at.line,
         f"{at.name} {value!r} is not a student of this level, so this {what} "
-        f"matches nobody (students: {_choices(sorted(students))})",
+        f"matches nobody (students: {_choices(sorted(roll.hosts))})",
     )
 
 
-def _resource(
-    ck: _Check,
-    value: Any,
-    at: _At,
-    students: Collection[str] | None,
-    workloads: Collection[Mapping[str, str]] | None = None,
-) -> None:
+def _shape(ck: _Check, value: Any, at: _At) -> dict[str, Any]:
+    """A resource checked on its own, as Istio's API server checks it: kind, apiVersion, metadata, spec."""
     resource = _mapping(
         ck, value, at, ("apiVersion", "kind", "metadata", "spec"), ("apiVersion", "kind", "metadata")
     )
@@ -356,26 +158,33 @@ def _resource(
             f"{' or '.join(versions)}, got {_describe(resource['apiVersion'])}",
         )
     _walk(ck, resource["metadata"], at.key(resource, "metadata"), _METADATA)
-    schema, required = _SPECS[kind]
-    spec_at = at.key(resource, "spec")
+    schema, needs = _SPECS[kind]
     if "spec" not in resource:
-        if required:
-            ck.fail(at.line, f"{at.name} ({kind}) is missing 'spec' (it needs {required[0]!r})")
+        if needs:
+            ck.fail(at.line, f"{at.name} ({kind}) is missing 'spec' (it needs {needs[0]!r})")
+        return resource
+    _walk(ck, resource["spec"], at.key(resource, "spec"), schema)
+    return resource
+
+
+def _resource(ck: _Check, value: Any, at: _At, roll: _Roll | None) -> None:
+    resource = _shape(ck, value, at)
+    if roll is None:
         return
-    spec = resource["spec"]
-    _walk(ck, spec, spec_at, _Map(schema.fields, required))
-    _check_names(ck, kind, spec, spec_at, students, workloads)
+    metadata = resource["metadata"]
+    if roll.namespace is not None and metadata.get("namespace", roll.namespace) != roll.namespace:
+        ns_at = at.key(resource, "metadata").key(metadata, "namespace")
+        ck.fail(
+            ns_at.line,
+            f"{ns_at.name} {metadata['namespace']!r} is not this class's namespace: the class is one namespace, "
+            f"{roll.namespace!r} (the level's name), so a resource elsewhere would govern nobody; leave it out",
+        )
+    if "spec" in resource:
+        _check_names(ck, resource["kind"], resource["spec"], at.key(resource, "spec"), roll)
 
 
-def _check_names(
-    ck: _Check,
-    kind: str,
-    spec: dict[str, Any],
-    at: _At,
-    students: Collection[str] | None,
-    workloads: Collection[Mapping[str, str]] | None = None,
-) -> None:
-    """The parts of a resource that name students, and Istio's rules about routes.
+def _check_names(ck: _Check, kind: str, spec: dict[str, Any], at: _At, roll: _Roll) -> None:
+    """The parts of a resource that name students: hosts, destinations, selectors.
 
     A selector's ``matchLabels`` pick students by their labels (see :func:`_workloads`),
     so together they must fit at least one student.
@@ -386,9 +195,9 @@ def _check_names(
         labels_at = at.key(spec, "selector").key(selector, "matchLabels")
         if STUDENT_LABEL in labels:
             label_at = labels_at.key(labels, STUDENT_LABEL)
-            _check_student(ck, labels[STUDENT_LABEL], label_at, students, f"{kind} selector")
-        if workloads is not None and not any(
-            all(workload.get(key) == value for key, value in labels.items()) for workload in workloads
+            _check_student(ck, labels[STUDENT_LABEL], label_at, roll, f"{kind} selector")
+        if roll.workloads is not None and not any(
+            all(workload.get(key) == value for key, value in labels.items()) for workload in roll.workloads
         ):
             ck.fail(
                 labels_at.line,
@@ -396,12 +205,12 @@ def _check_names(
                 "selector matches nobody (a student's labels: app, her name unless given, and her labels)",
             )
     if kind == "DestinationRule":
-        _check_student(ck, spec["host"], at.key(spec, "host"), students, "DestinationRule")
+        _check_student(ck, spec["host"], at.key(spec, "host"), roll, "DestinationRule")
     if kind != "VirtualService":
         return
     hosts_at = at.key(spec, "hosts")
     for index, host in enumerate(spec["hosts"]):
-        _check_student(ck, host, hosts_at.item(spec["hosts"], index), students, "VirtualService host")
+        _check_student(ck, host, hosts_at.item(spec["hosts"], index), roll, "VirtualService host")
     http_at = at.key(spec, "http")
     for index, http in enumerate(spec.get("http") or []):
         route_at = http_at.item(spec["http"], index).key(http, "route")
@@ -409,26 +218,13 @@ def _check_names(
         for r_index, route in enumerate(routes):
             dest_at = route_at.item(routes, r_index).key(route, "destination")
             destination = route["destination"]
-            _check_student(ck, destination["host"], dest_at.key(destination, "host"), students, "route")
-        if len(routes) > 1:
-            total = sum(route.get("weight", 0) for route in routes)
-            if total != 100:
-                ck.fail(
-                    route_at.line,
-                    f"{route_at.name}: the weights of its {len(routes)} "
-                    f"destinations add up to {total}, not 100",
-                )
+            _check_student(ck, destination["host"], dest_at.key(destination, "host"), roll, "route")
 
 
-def _resources(
-    ck: _Check,
-    items: list[tuple[Any, _At]],
-    students: Collection[str] | None,
-    workloads: Collection[Mapping[str, str]] | None = None,
-) -> tuple[dict[str, Any], ...]:
+def _resources(ck: _Check, items: list[tuple[Any, _At]], roll: _Roll | None) -> tuple[dict[str, Any], ...]:
     seen: dict[tuple[str, str, str], _At] = {}
     for value, at in items:
-        _resource(ck, value, at, students, workloads)
+        _resource(ck, value, at, roll)
         metadata = value["metadata"]
         identity = (value["kind"], metadata.get("namespace", ""), metadata["name"])
         name_at = at.key(value, "metadata").key(metadata, "name")
@@ -450,16 +246,27 @@ def validate_resources(
     where: str = "resources",
     line: int = 0,
     students: Collection[str] | None = None,
+    namespace: str | None = None,
 ) -> tuple[dict[str, Any], ...]:
     """Check a list of Istio-shaped resources; returns them as a tuple.
 
     ``where`` and ``line`` name the list in messages; ``students``, when given,
-    are the names that hosts and selectors may use.  Raises :class:`LevelError`.
+    are the names that hosts and selectors may use, and ``namespace`` the one
+    namespace the resources may name.  Raises :class:`LevelError`.
     """
     ck = _Check(path)
     at = _At(where, line_of(resources, None, line))
     items = _list(ck, resources, at)
-    return _resources(ck, [(item, at.item(items, i)) for i, item in enumerate(items)], students)
+    roll = None if students is None else _Roll(students, None, namespace)
+    return _resources(ck, [(item, at.item(items, i)) for i, item in enumerate(items)], roll)
+
+
+def check_resource(resource: Any, path: str = "<resources>", where: str = "resources[0]") -> dict[str, Any]:
+    """Check one resource's shape as Istio's API server would, naming no students; raises :class:`LevelError`.
+
+    The analyzer (:mod:`classroom.analyze`) reports what this refuses as IST0106 and goes on.
+    """
+    return _shape(_Check(path), resource, _At(where, line_of(resource)))
 
 
 def _hosts(students: Collection[Student]) -> list[str]:

@@ -64,7 +64,7 @@ DEFAULT_OUTLIER: Resource = {
     "baseEjectionTime": "30s",
     "maxEjectionPercent": 10,
 }
-DEFAULT_BUDGET: Resource = {"percent": {"value": 20}, "minRetryConcurrency": 3}
+DEFAULT_BUDGET: Resource = {"percent": 20, "minRetryConcurrency": 3}
 MAX_ATTEMPTS = 10
 
 

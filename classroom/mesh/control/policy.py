@@ -55,7 +55,7 @@ class StringMatch:
         if text is None:
             return False
         value = self.value
-        if ignore_case:
+        if ignore_case and self.kind != "regex":  # Envoy's ignore_case does not apply to a regex
             text, value = text.lower(), value.lower()
         if self.kind == "exact":
             return text == value

@@ -30,7 +30,9 @@ def pick(policy: MeshPolicy, rule: RouteRule | None, host: str, note_id: str, ro
     """The student who gets a note written to ``host``, taken by ``rule`` (see the module docstring)."""
     route = rule.route if rule is not None else ()
     subset = None
-    if route:
+    if len(route) == 1:  # "if there is only one destination in a rule, it will receive all traffic"
+        host, subset = route[0].host, route[0].subset
+    elif route:
         total = sum(d.weight for d in route) or 1
         point = dice.chance("split", note_id) * total
         for destination in route:

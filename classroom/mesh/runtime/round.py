@@ -119,9 +119,7 @@ class Round:
         policy = mesh_policy(self.resources, self.level.profile)
         longest = max((t.every * (t.count - 1) for t in self.level.traffic), default=0.0)
         longest += max((s.behaviour.back_after or 0.0 for s in self.level.students), default=0.0)
-        timeout = max([policy.note_timeout(policy.rule(t.to, Operation(getattr(t, "path", "/note"),
-                                                                        getattr(t, "method", "POST"),
-                                                                        tuple(getattr(t, "headers", ())))))
+        timeout = max([policy.note_timeout(policy.rule(t.to, Operation(t.path, t.method, tuple(t.headers))))
                        for t in self.level.traffic] or [0.0])
         return longest + timeout + 5.0 * self.speed
 
@@ -234,7 +232,7 @@ class Round:
                 self._plan(specs.TeacherSpec(
                     **base, patrol=tuple((float(r), float(c)) for r, c in teacher.patrol), walk=teacher.speed,
                     eavesdrops=teacher.eavesdrops, catches=teacher.catches, impersonates=teacher.impersonates,
-                    forges=bool(getattr(teacher, "forges", False)),
+                    forges=teacher.forges,
                     seats={s.name: s.seat for s in level.students if s.name in present},
                     links=tuple(link for link in level.room.links if set(link) <= present)),
                     teacher_socks, {"role": "teacher"}, "teacher")
@@ -245,8 +243,7 @@ class Round:
                 if student.name not in present:
                     continue
                 traffic = tuple(specs.TrafficLine(t.to, t.count, t.every, t.text, t.reply, t.hold,
-                                                  getattr(t, "path", "/note"), getattr(t, "method", "POST"),
-                                                  tuple(getattr(t, "headers", ())))
+                                                  t.path, t.method, tuple(t.headers))
                                 for t in level.traffic if t.sender == student.name)
                 host, port = self.addresses[student.name]["app"][:2]
                 self._plan(specs.StudentSpec(
