@@ -153,6 +153,36 @@ async def test_whatever_dies_every_note_settles_and_nothing_is_left(tmp_path: Pa
     assert run["took"] < run["limit"] + 30, f"{what}: the round took {run['took']:.1f} s"
 
 
+@pytest.mark.parametrize("when", ["cert_issued", "config_pushed"])
+async def test_a_proxy_dead_before_the_room_is_ready_does_not_hold_the_class_up(tmp_path: Path, when: str) -> None:
+    # ben's proxy dies after its hello (its card issued) or once the first configuration is on
+    # its way: the office must not wait for a hello or an acknowledgement that cannot come.
+    path = tmp_path / "early.yaml"
+    path.write_text(CHAOS_LEVEL)
+    level = load_level(str(path))
+    seen = asyncio.Event()
+
+    def on_event(event: dict[str, Any]) -> None:
+        if event.get("kind") == when and (when != "cert_issued" or event.get("hand") == "ben"):
+            seen.set()
+
+    round_ = Round(level, level.resources, seed=5, on_event=on_event)
+    task = asyncio.ensure_future(round_.run())
+    await asyncio.wait_for(seen.wait(), 60)
+    async with asyncio.timeout(30):  # the runner may still be writing down the pids it forked
+        while (proxy := next((p for p in round_.processes
+                              if p["role"] == "proxy" and p["serves"] == ["ben"]), None)) is None:
+            await asyncio.sleep(0.005)
+    os.kill(proxy["pid"], signal.SIGKILL)
+    result = await asyncio.wait_for(task, 120)
+    report = build_report(level, 5, result.events, result.processes)
+    assert result.room_ready_s is not None, result.dismissed
+    assert any(e.get("kind") == "proxy_lost" for e in result.events)
+    assert report["ledger_ok"] and report["notes"]["duplicates"] == 0, report["notes"]
+    assert report["notes"]["delivered"] >= 60, report["notes"]  # the senders' own proxies are fine
+    assert wait_gone(round_.pids()) == []
+
+
 async def test_with_the_office_gone_the_class_keeps_passing_notes(tmp_path: Path) -> None:
     path = tmp_path / "office.yaml"
     path.write_text(CHAOS_LEVEL)

@@ -65,6 +65,7 @@ class Office(process.Role):
         self.proxies: dict[str, FrameConnection] = {}
         self.hellos: dict[str, protocol.ProxyHello] = {}
         self.acks: dict[str, protocol.ConfigAck] = {}
+        self.class_started = False
         self.roll: dict[str, dict[str, str]] = {}
         self.away: set[str] = set()  # on the roll, but not at their desks
         self.lost: set[str] = set()  # proxy processes that went away
@@ -118,6 +119,8 @@ class Office(process.Role):
         self.events.emit("proxy_lost", proxy=proxy_id, hands=gone)
         if self.version:
             self._push_config()
+        else:
+            self._maybe_first_config()
 
     def _on_hello(self, conn: FrameConnection, proxy_id: str, message: protocol.ProxyHello) -> None:
         hands = self.spec.hands
@@ -144,7 +147,11 @@ class Office(process.Role):
             )
         conn.send(CONTROL, {"type": "certs", "certs": certs, "bundle": self.bundle()})
         self.hellos[proxy_id] = message
-        if len(self.hellos) == len(self.spec.proxies):
+        self._maybe_first_config()
+
+    def _maybe_first_config(self) -> None:
+        """The first configuration, once every proxy has said hello (or is gone without a word)."""
+        if not self.version and all(p in self.hellos or p in self.lost for p in self.spec.proxies):
             self._push_config()
 
     def bundle(self) -> str:
@@ -257,14 +264,18 @@ class Office(process.Role):
             return
         self.acks[proxy_id] = message
         self.events.emit("config_acked", proxy=proxy_id, version=self.version, links=message.links)
-        if self.version == 1 and len(self.acks) == len(self.proxies):
+        # The class starts once every proxy still there has this version with its links
+        # (a proxy lost before then is off the routes of a later version, not waited for).
+        if not self.class_started and all(
+                p in self.lost or (p in self.acks and self.acks[p].version == self.version) for p in self.proxies):
+            self.class_started = True
             for conn in self.proxies.values():
                 conn.send(CONTROL, {"type": "start"})
             for channel in (self.aisles, self.teacher):
                 if channel is not None:
                     channel.send(CONTROL, {"type": "start"})
             self._schedule_ca_rotation()
-            down = [lk for ack in self.acks.values() for lk in ack.links if not lk.get("up")]
+            down = [lk for p, ack in self.acks.items() if p not in self.lost for lk in ack.links if not lk.get("up")]
             self.events.emit(
                 "room_ready", seconds=self.clock.wall() - self.started_at, students=len(self.roll), links_down=down
             )
@@ -276,12 +287,14 @@ class Office(process.Role):
             sock.setblocking(False)
             conn = FrameConnection(self._on_proxy_frame, self._on_proxy_lost, label=f"proxy {proxy_id}")
             conn.context = proxy_id
-            await loop.create_unix_connection(lambda conn=conn: conn, sock=sock)  # type: ignore[misc]
+            # Known before it is read: its hello may come in while the next channels are being
+            # opened, and the last hello pushes the configuration to every proxy known.
             if proxy_id == "aisles":
                 self.aisles = conn
             elif proxy_id == "teacher":
                 self.teacher = conn
             else:
                 self.proxies[proxy_id] = conn
+            await loop.create_unix_connection(lambda conn=conn: conn, sock=sock)  # type: ignore[misc]
 
 ROLE = Office

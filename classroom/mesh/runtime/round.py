@@ -258,7 +258,7 @@ class Round:
         expected = self.expected_notes()
         if not await self._until_real(watch.ready, READY_LIMIT) or (watch.dismissed and watch.ready_at is None):
             raise RoundError(watch.dismissed or
-                             f"the room did not get ready within {READY_LIMIT:.0f} s (certificates or links failed)")
+                             f"the room did not get ready within {READY_LIMIT:.0f} s: {self._not_ready()}")
         timed_out = False
         if watch.senders:
             timed_out = not await self._until(watch.finished, self.time_limit())
@@ -270,6 +270,28 @@ class Round:
             net.log("runner", watch.dismissed)
         return RoundResult(list(self.events), list(self.processes), expected, timed_out, watch.ready_at,
                            watch.dismissed)
+
+    def _not_ready(self) -> str:
+        """What the room was still waiting for, in words (from the events so far)."""
+        proxies = {p["serves"][0] if len(p["serves"]) == 1 else "+".join(p["serves"])
+                   for p in self.processes if p.get("role") == "proxy"}
+        kinds: dict[str, list[dict[str, Any]]] = {}
+        for event in self.events:
+            kinds.setdefault(str(event.get("kind")), []).append(event)
+        carded = {str(e.get("hand")) for e in kinds.get("cert_installed", [])}
+        acked = {str(e.get("proxy", "")).removeprefix("proxy-") for e in kinds.get("config_acked", [])}
+        students = {s for p in self.processes if p.get("role") == "proxy" for s in p["serves"]}
+        if not kinds.get("config_pushed"):
+            waiting = sorted(students - carded)
+            return (f"no configuration was pushed; no ID card installed for {', '.join(waiting[:8])}"
+                    + (f" and {len(waiting) - 8} more" if len(waiting) > 8 else "") if waiting else
+                    "no configuration was pushed, though every ID card was installed")
+        missing = sorted(proxies - acked)
+        down = [f"{lk.get('from')}->{lk.get('to')}" + (f" ({lk['error']})" if lk.get("error") else "")
+                for e in kinds.get("config_acked", []) for lk in e.get("links", []) if not lk.get("up")]
+        text = f"the proxies of {', '.join(missing[:8])}" + (f" and {len(missing) - 8} more" if len(missing) > 8
+                                                              else "") + " never acknowledged their configuration"
+        return text + (f"; links down: {', '.join(down[:6])}" if down else "")
 
     def _on_event(self, event: dict[str, Any]) -> None:
         self.events.append(event)
