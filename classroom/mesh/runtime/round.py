@@ -45,7 +45,7 @@ from classroom.mesh.control.request import Operation
 from classroom.mesh.runtime import net, specs
 from classroom.mesh.runtime.clock import SharedClock
 from classroom.mesh.runtime.hub import Hub
-from classroom.mesh.runtime.launcher import Launcher
+from classroom.mesh.runtime.launcher import GRACE, Launcher
 from classroom.mesh.runtime.watch import Watch
 
 PER_ROW_PROFILES = {"cilium", "traefik"}
@@ -268,6 +268,7 @@ class Round:
             await self._until(watch.both_sides, 2.0 * self.speed)
         if watch.dismissed:
             net.log("runner", watch.dismissed)
+        await self._drain(clock.now())
         return RoundResult(list(self.events), list(self.processes), expected, timed_out, watch.ready_at,
                            watch.dismissed)
 
@@ -293,7 +294,29 @@ class Round:
                                                               else "") + " never acknowledged their configuration"
         return text + (f"; links down: {', '.join(down[:6])}" if down else "")
 
+    async def _drain(self, end: float, limit: float = 3.0 + GRACE) -> None:
+        """Stop every process and read what each still had to say about the round.
+
+        A process sends its events a few milliseconds after it makes them, so the last
+        classmate to read the last note may not have told the hub yet when the sender's
+        result is in. Every process flushes on SIGTERM and the hub reads each line to its
+        end; what a process says about its own shutting down (room time past ``end``)
+        is not the round's history and is left out.
+        """
+        assert self.hub is not None and self.launcher is not None
+        self._stopping = True
+        self._history_ends = end
+        await asyncio.to_thread(self.launcher.stop)
+        open_lines = [conn.closed for conn in self.hub.sources if not conn.closed.done()]
+        if open_lines:
+            await asyncio.wait(open_lines, timeout=limit)
+
+    _history_ends: float | None = None
+
     def _on_event(self, event: dict[str, Any]) -> None:
+        t = event.get("t")
+        if self._history_ends is not None and type(t) is float and t > self._history_ends:
+            return
         self.events.append(event)
         if self.watch is not None:
             self.watch.observe(event)
