@@ -32,8 +32,10 @@ def level_doc(
     mode: str = "STRICT",
     traffic: list[dict[str, Any]] | None = None,
     behaviours: dict[str, dict[str, Any]] | None = None,
+    seal: bool | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
+    """A row of students; ``seal`` adds an EnvelopePolicy saying so (None: none, as the class's default)."""
     behaviours = behaviours or {}
     students = []
     for student, seat in ROW.items():
@@ -67,6 +69,9 @@ def level_doc(
         },
         "objectives": [{"metric": "delivered_ratio", "op": ">=", "value": 1.0}],
     }
+    if seal is not None:
+        doc["mesh"]["resources"].append({"apiVersion": "classroom.mesh/v1", "kind": "EnvelopePolicy",
+                                         "metadata": {"name": "default"}, "spec": {"seal": seal}})
     doc.update(extra)
     return doc
 

@@ -172,6 +172,32 @@ def test_the_forging_teacher_is_believed_where_plaintext_is_accepted(tmp_path: P
     assert "CLS0002" not in codes([pa("STRICT")], level)
 
 
+def envelope(seal: bool, **selector: str) -> dict[str, Any]:
+    spec: dict[str, Any] = {"seal": seal}
+    if selector:
+        spec["selector"] = {"matchLabels": selector}
+    return {"apiVersion": "classroom.mesh/v1", "kind": "EnvelopePolicy",
+            "metadata": {"name": "default" if not selector else "-".join(selector.values())}, "spec": spec}
+
+
+def test_nosy_hands_read_what_is_not_sealed_whatever_the_mtls_mode() -> None:
+    level = load_level("02-nosy-neighbours")  # ben, cara and dev between alice (and fay) and eli
+    found = [m for m in analyze([pa("STRICT")], level) if m.code == "CLS0013"]
+    assert found and found[0].level == "Warning"
+    assert "ben, cara and dev are nosy" in found[0].text and "alice and fay" in found[0].text
+    assert "CLS0013" not in codes([pa("STRICT"), envelope(True)], level)
+    assert "CLS0013" in codes([pa("STRICT"), envelope(False)], level)
+    # Only alice seals: fay's notes are still read on the way.
+    only_alice = [m for m in analyze([pa("STRICT"), envelope(True, app="alice")], level) if m.code == "CLS0013"]
+    assert only_alice and "notes from fay," in only_alice[0].text
+
+
+def test_sealing_stops_the_forger_and_the_eavesdropper_too() -> None:
+    level = load_level("08-teacher-in-the-aisle")
+    assert {"CLS0002", "CLS0003"} <= set(codes([pa("DISABLE")], level))
+    assert not {"CLS0002", "CLS0003"} & set(codes([pa("DISABLE"), envelope(True)], level))
+
+
 def test_timeouts_against_the_room() -> None:
     level = load_level("03-lost-notes")  # alice to dana: 3 passes of 150ms
     short = vs("dana", {"timeout": "300ms", "route": [route("dana")]})

@@ -351,10 +351,10 @@ def migration_doc(mode: str) -> dict[str, Any]:
     return doc
 
 
-@pytest.mark.parametrize(("mode", "eli_gets_through", "sealed"), [
+@pytest.mark.parametrize(("mode", "eli_gets_through", "locked"), [
     ("DISABLE", True, False), ("PERMISSIVE", True, True), ("STRICT", False, True)])
 async def test_migrating_to_strict_with_a_student_not_yet_meshed(
-    write_level, mode: str, eli_gets_through: bool, sealed: bool
+    write_level, mode: str, eli_gets_through: bool, locked: bool
 ) -> None:
     report, events = await play(write_level, migration_doc(mode))
     by_sender: dict[str, list[dict[str, Any]]] = {"eli": [], "alice": []}
@@ -364,7 +364,7 @@ async def test_migrating_to_strict_with_a_student_not_yet_meshed(
     assert all((r["state"] == "delivered") is eli_gets_through for r in by_sender["eli"])
     tls = {(lk["a"], lk["b"]): lk["tls"] for lk in report["links"]}
     assert tls[("eli", "fay")] == "none" and tls[("dev", "eli")] == "none"
-    assert (tls[("alice", "ben")] == "TLSv1.3") is sealed
+    assert (tls[("alice", "ben")] == "TLSv1.3") is locked
     if not eli_gets_through:
         assert any("plaintext connection refused" in e["reason"] for e in report["tls_rejected"])
 

@@ -895,7 +895,7 @@ def test_editable_unknown_kind(tmp_path: Path) -> None:
         tmp_path,
         text,
         "mesh.editable[1] must be one of PeerAuthentication, "
-        "AuthorizationPolicy, VirtualService, DestinationRule, IdentityPolicy, got the text 'Gateway'",
+        "AuthorizationPolicy, VirtualService, DestinationRule, IdentityPolicy, EnvelopePolicy, got the text 'Gateway'",
     )
 
 

@@ -191,11 +191,11 @@ async def test_a_peer_that_is_not_the_expected_neighbour_is_refused(write_level,
     assert report["notes"]["delivered"] == 30 and report["ledger_ok"]
 
 
-async def test_the_text_never_appears_in_what_intermediaries_forward(write_level, tmp_path: Path) -> None:
+async def test_sealed_the_text_never_appears_in_what_intermediaries_forward(write_level, tmp_path: Path) -> None:
     capture = tmp_path / "capture"
     capture.mkdir()
     nosy = {name: {"nosy": True} for name in ("ben", "cara", "dev", "eli")}
-    level = load_level(str(write_level(behaviours=nosy)))
+    level = load_level(str(write_level(behaviours=nosy, seal=True)))
     round_ = Round(level, level.resources, seed=7, capture_dir=str(capture))
     result = await round_.run()
     report = build_report(level, 7, result.events, result.processes)
@@ -210,6 +210,21 @@ async def test_the_text_never_appears_in_what_intermediaries_forward(write_level
     assert report["intermediaries_read"] == 0
     peeks = [e for e in result.events if e.get("kind") == "peeked"]
     assert len(peeks) >= 20 * 4 and not any(e["readable"] for e in peeks)
+
+
+async def test_mtls_alone_locks_the_wire_not_the_hands_that_carry_the_note(write_level, tmp_path: Path) -> None:
+    capture = tmp_path / "capture"
+    capture.mkdir()
+    nosy = {name: {"nosy": True} for name in ("ben", "cara")}
+    level = load_level(str(write_level(behaviours=nosy, traffic=[
+        {"from": "alice", "to": "dev", "count": 5, "every": "10ms", "text": "Lunch at the fountain?"}])))
+    round_ = Round(level, level.resources, seed=7, capture_dir=str(capture))
+    result = await round_.run()
+    report = build_report(level, 7, result.events, result.processes)
+    assert report["notes"]["delivered"] == 5
+    assert all(lk["tls"] == "TLSv1.3" for lk in report["links"])  # every pass locked (STRICT)...
+    assert b"Lunch" in (capture / "ben.forwarded").read_bytes()  # ...and still the hands read it
+    assert report["intermediaries_read"] == 10  # ben and cara each read all five
 
 
 async def test_plaintext_mode_links_are_not_tls(write_level) -> None:

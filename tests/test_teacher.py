@@ -72,3 +72,53 @@ async def test_a_refused_impostor_under_strict_costs_no_note_when_the_route_retr
     report, events = await play(write_level, doc)
     assert report["teacher"]["impersonations"] >= 2 and report["teacher"]["impersonations_accepted"] == 0
     assert report["notes"]["delivered"] == 20 and report["ledger_ok"], report["flags"]
+
+
+def allow_only(host: str, *senders: str) -> dict[str, Any]:
+    """An AuthorizationPolicy at ``host`` that takes notes only from hands showing these students' cards."""
+    return {"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy", "metadata": {"name": f"{host}-peers"},
+            "spec": {"selector": {"matchLabels": {"app": host}}, "action": "ALLOW",
+                     "rules": [{"from": [{"source": {"principals": [
+                         f"classroom.local/ns/test-row/sa/{s}" for s in senders]}}]}]}}
+
+
+def envelope_policy(seal: bool) -> dict[str, Any]:
+    return {"apiVersion": "classroom.mesh/v1", "kind": "EnvelopePolicy", "metadata": {"name": "default"},
+            "spec": {"seal": seal}}
+
+
+@pytest.mark.parametrize(("mode", "extra", "believed"), [
+    ("PERMISSIVE", [], True),  # plaintext is welcome, and the note shows no card to doubt
+    ("STRICT", [], False),  # plaintext is refused at the door
+    ("PERMISSIVE", ["authz"], False),  # the door is open, but the policy asks for a card she has not shown
+    ("PERMISSIVE", ["seal"], False),  # the note is not sealed, and the EnvelopePolicy says every note is
+], ids=["permissive", "strict", "permissive+authz", "permissive+seal"])
+async def test_a_forged_note_is_believed_only_where_plaintext_is_taken_on_trust(
+    write_level, mode: str, extra: list[str], believed: bool
+) -> None:
+    doc = classroom_with_teacher(mode, forges=True)
+    if "authz" in extra:
+        # Every hand on the row takes notes only from its neighbours' cards.
+        row = ["alice", "ben", "cara", "dev", "eli", "fay"]
+        for i, name in enumerate(row):
+            doc["mesh"]["resources"].append(allow_only(name, *row[max(0, i - 1):i], *row[i + 1:i + 2]))
+    if "seal" in extra:
+        doc["mesh"]["resources"].append(envelope_policy(True))
+    report, events = await play(write_level, doc)
+    teacher = report["teacher"]
+    assert teacher["forged"] >= 1
+    assert (teacher["forged_accepted"] >= 1) is believed
+    if not believed:
+        assert teacher["forged_accepted"] == 0
+    assert report["notes"]["delivered"] == 30 and report["ledger_ok"]  # her notes are not the class's
+
+
+async def test_sealed_notes_keep_their_words_from_her_even_in_plaintext(write_level) -> None:
+    doc = classroom_with_teacher("DISABLE", eavesdrops=True)
+    doc["mesh"]["resources"].append(envelope_policy(True))
+    report, events = await play(write_level, doc)
+    assert report["teacher"]["read"] == 0
+    heard = [e for e in events if e.get("kind") == "teacher_eavesdropped"]
+    assert heard and not any(e["tls"] for e in heard)  # she heard the frames in the clear...
+    assert any(e.get("kind") == "teacher_saw_sealed" for e in events)  # ...and the envelopes shut
+    assert report["notes"]["delivered"] == 30

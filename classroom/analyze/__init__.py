@@ -65,6 +65,7 @@ ANALYZERS = (
     routes.unreachable_rules,
     room.retry_storms,
     room.teacher,
+    room.nosy_hands,
     room.unmeshed,
     room.timeouts,
     room.budgets_without_retries,

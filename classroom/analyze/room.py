@@ -13,6 +13,7 @@ round is played (the CLS codes; see docs/reference.md):
 * CLS0004: STRICT cuts a student without a sidecar off;
 * CLS0005: a per-try timeout as long as the note's timeout leaves no retry;
 * CLS0006: a timeout shorter than the quickest way never lets a note (or a try) arrive;
+* CLS0013: nosy classmates read the notes they carry unless the senders seal them;
 * IST0167: a retry budget where no route retries has no impact.
 """
 
@@ -26,6 +27,7 @@ import networkx as nx
 from classroom.analyze.context import Context, Item
 from classroom.analyze.messages import (
     FORGER_ACCEPTED,
+    HANDS_READ_UNSEALED,
     INEFFECTIVE_POLICY,
     PER_TRY_LEAVES_NO_RETRY,
     RETRIES_MULTIPLY,
@@ -63,6 +65,20 @@ def _mode_of(ctx: Context, student: str) -> tuple[str, Item | None]:
     return _class_wide(ctx)
 
 
+def _seals(ctx: Context, student: str) -> bool:
+    """Whether a student's notes travel sealed: an EnvelopePolicy selecting her, else the class-wide one."""
+    assert ctx.level is not None
+    labels = {"app": student, **dict(ctx.level.student(student).labels)}
+    class_wide = False
+    for item in ctx.of_kind("EnvelopePolicy"):
+        selector = (item.spec.get("selector") or {}).get("matchLabels") or {}
+        if not selector:
+            class_wide = bool(item.spec.get("seal"))
+        elif all(labels.get(k) == v for k, v in selector.items()):
+            return bool(item.spec.get("seal"))
+    return class_wide
+
+
 def _about_the_level(ctx: Context, kind: MessageType, text: str) -> None:
     assert ctx.level is not None
     ctx.messages.append(Message(kind, text, f"Level {ctx.level.name}", ctx.level.path))
@@ -73,7 +89,9 @@ def teacher(ctx: Context) -> None:
     if ctx.level is None or ctx.level.teacher is None:
         return
     mode, item = _class_wide(ctx)
-    if ctx.level.teacher.forges:
+    sealed = {s.name for s in ctx.level.students if _seals(ctx, s.name)}
+    everyone_seals = len(sealed) == len(ctx.level.students)
+    if ctx.level.teacher.forges and not everyone_seals:  # a recipient refuses an unsealed note from a sealer
         lax = sorted({s.name for s in ctx.level.students if _mode_of(ctx, s.name)[0] != "STRICT"})
         if lax:
             how = mode if item is not None else "no PeerAuthentication: PERMISSIVE"
@@ -84,10 +102,43 @@ def teacher(ctx: Context) -> None:
                 ctx.report(FORGER_ACCEPTED, item, text, "mtls", "mode")
             else:
                 _about_the_level(ctx, FORGER_ACCEPTED, text)
-    if ctx.level.teacher.eavesdrops and mode == "DISABLE" and item is not None:
+    if ctx.level.teacher.eavesdrops and mode == "DISABLE" and item is not None and not everyone_seals:
         ctx.report(TEACHER_READS_PLAINTEXT, item, "the teacher eavesdrops, and DISABLE sends every note in "
-                   "plaintext: she reads every note on the links she watches (PERMISSIVE or STRICT seals them)",
-                   "mtls", "mode")
+                   "plaintext: she reads every unsealed note on the links she watches (PERMISSIVE or STRICT "
+                   "lock the passes between meshed classmates with mTLS)", "mtls", "mode")
+
+
+def nosy_hands(ctx: Context) -> None:
+    """CLS0013: a nosy classmate who carries notes reads them unless their senders seal them (mTLS does not)."""
+    if ctx.level is None:
+        return
+    nosy = {s.name for s in ctx.level.students if s.behaviour.nosy}
+    if not nosy:
+        return
+    graph = ctx.level.graph()
+    readers: set[str] = set()
+    senders: set[str] = set()
+    for line in ctx.level.traffic:
+        if _seals(ctx, line.sender) or line.sender not in graph or line.to not in graph:
+            continue
+        try:
+            way = nx.shortest_path(graph, line.sender, line.to)
+        except nx.NetworkXNoPath:
+            continue
+        on_the_way = nosy & set(way[1:-1])
+        if on_the_way:
+            readers |= on_the_way
+            senders.add(line.sender)
+    if readers:
+        text = (f"{_names(sorted(readers))} {'is' if len(readers) == 1 else 'are'} nosy and carr"
+                f"{'ies' if len(readers) == 1 else 'y'} notes from {_names(sorted(senders))}, which are not "
+                "sealed: mTLS locks each pass, but a hand unlocks it to pass the note on and reads it; an "
+                "EnvelopePolicy with seal: true seals the notes to their recipients")
+        envelopes = list(ctx.of_kind("EnvelopePolicy"))
+        if envelopes:
+            ctx.report(HANDS_READ_UNSEALED, envelopes[0], text, "seal")
+        else:
+            _about_the_level(ctx, HANDS_READ_UNSEALED, text)
 
 
 def unmeshed(ctx: Context) -> None:

@@ -32,6 +32,7 @@ from typing import Any
 
 from classroom.level.checks import (
     _At,
+    _bool,
     _Check,
     _choice,
     _choices,
@@ -68,6 +69,9 @@ RESOURCE_KINDS: dict[str, tuple[str, ...]] = {
     # The class's own: how the office hands out ID cards (Istio keeps these in MeshConfig and
     # istio-agent settings: SECRET_TTL, SECRET_GRACE_PERIOD_RATIO, plugged-in CA rotation).
     "IdentityPolicy": ("classroom.mesh/v1",),
+    # The class's own: whether a note travels sealed end to end. No mesh has it: end-to-end
+    # encryption past the proxies is the application's (JWE, TLS to the server itself).
+    "EnvelopePolicy": ("classroom.mesh/v1",),
 }
 _DNS_LABEL = r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?"
 _DNS_SUBDOMAIN = re.compile(rf"{_DNS_LABEL}(?:\.{_DNS_LABEL})*")
@@ -79,6 +83,10 @@ def _r_text(ck: _Check, value: Any, at: _At) -> None:
 
 def _r_ratio(ck: _Check, value: Any, at: _At) -> None:
     _number(ck, value, at, minimum=0.05, maximum=2.0)
+
+
+def _r_bool(ck: _Check, value: Any, at: _At) -> None:
+    _bool(ck, value, at)
 
 
 def _r_duration(ck: _Check, value: Any, at: _At) -> None:
@@ -102,9 +110,14 @@ IDENTITY_POLICY = _Map(
         "caRotation": _Map({"at": _r_duration, "trustOldRootUntil": _r_duration}),
     }
 )
+ENVELOPE_POLICY = _Map(
+    {"selector": _Map({"matchLabels": _MapOf(label_key, label_value)}), "seal": _r_bool},
+    required=("seal",),
+)
 # kind: (its spec, what a resource of that kind may not leave out of its spec)
 _SPECS: dict[str, tuple[_Map, tuple[str, ...]]] = {
     "IdentityPolicy": (IDENTITY_POLICY, ()),
+    "EnvelopePolicy": (ENVELOPE_POLICY, ("seal",)),
     "PeerAuthentication": (PEER_AUTHENTICATION, ()),
     "AuthorizationPolicy": (AUTHORIZATION_POLICY, ()),
     "VirtualService": (VIRTUAL_SERVICE, ("hosts", "http")),

@@ -22,6 +22,7 @@ weighted routes that stay at 100 together).
 * AuthorizationPolicy: where it applies, its action, and each rule's
   principals and hosts;
 * IdentityPolicy: card lifetime, renewal point, CA rotation.
+* EnvelopePolicy: whether notes travel sealed end to end.
 
 Where the level has no resource of an editable kind yet, a *virtual* group
 offers its fields (:meth:`Form.missing`).  :func:`convert` turns what the
@@ -131,6 +132,7 @@ class Form:
             "DestinationRule": self._destination_rule,
             "AuthorizationPolicy": self._authorization_policy,
             "IdentityPolicy": self._identity_policy,
+            "EnvelopePolicy": self._envelope_policy,
         }
         for kind in RESOURCE_KINDS:
             if kind not in self.level.editable:
@@ -148,6 +150,8 @@ class Form:
             return [new_resource(kind, "default", {})]
         if kind == "IdentityPolicy" and not existing:
             return [new_resource(kind, "id-cards", {})]
+        if kind == "EnvelopePolicy" and not existing:
+            return [new_resource(kind, "default", {})]
         if kind != "DestinationRule":
             return []
         covered = {(r.get("spec") or {}).get("host") for r in existing}
@@ -280,6 +284,13 @@ class Form:
             self._slot(index, resource, (*rotation, "trustOldRootUntil"), group, "trust old CA until",
                        DURATION, optional=True),
         ]
+
+    def _envelope_policy(self, index: int | None, resource: Resource) -> list[Slot]:
+        group = f"EnvelopePolicy {resource_name(resource)} (sealed envelopes)"
+        slot = self._slot(index, resource, ("spec", "seal"), group, "seal every note", TOGGLE,
+                          help="on: sealed to the recipient and signed; the hands on the way carry it unread")
+        slot.field = replace(slot.field, value=bool(get_path(resource, ("spec", "seal"))), optional=False)
+        return [slot]
 
     def _slot(
         self,

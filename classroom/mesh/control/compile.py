@@ -35,6 +35,7 @@ from classroom.mesh.control.policy import (
     Pool,
     Retries,
     RouteRule,
+    Sealing,
     StringMatch,
     Subset,
     TrafficPolicy,
@@ -164,6 +165,8 @@ def mesh_policy(resources: Iterable[Resource], profile: str = "istio", namespace
     routes: dict[str, tuple[RouteRule, ...]] = {}
     destinations: dict[str, DestinationPolicy] = {}
     identity = Identity()
+    seal = False
+    sealing: list[Sealing] = []
     for resource in resources:
         kind = resource.get("kind")
         spec = resource.get("spec") or {}
@@ -183,7 +186,14 @@ def mesh_policy(resources: Iterable[Resource], profile: str = "istio", namespace
             destinations[str(spec["host"])] = _destination(spec)
         elif kind == "IdentityPolicy":
             identity = _identity(spec)
+        elif kind == "EnvelopePolicy":
+            labels = (spec.get("selector") or {}).get("matchLabels")
+            if labels:
+                sealing.append(Sealing(tuple(sorted((str(k), str(v)) for k, v in labels.items())),
+                                       bool(spec.get("seal")), name))
+            else:
+                seal = bool(spec.get("seal"))
     return MeshPolicy(mtls_mode=mode, workload_modes=tuple(workload_modes),
                       default_attempts=PROFILE_DEFAULT_ATTEMPTS.get(profile, 0), routes=routes,
                       destinations=destinations, authz=authz.policies_from(resources, namespace),  # type: ignore[arg-type]
-                      identity=identity)
+                      identity=identity, seal=seal, workload_sealing=tuple(sealing))

@@ -207,6 +207,18 @@ class PeerMode:
 
 
 @dataclass(frozen=True)
+class Sealing:
+    """An EnvelopePolicy with a selector: whether the notes of the students it fits travel sealed."""
+
+    match_labels: tuple[tuple[str, str], ...]
+    seal: bool
+    name: str = ""
+
+    def fits(self, labels: Mapping[str, str]) -> bool:
+        return all(labels.get(k) == v for k, v in self.match_labels)
+
+
+@dataclass(frozen=True)
 class Identity:
     """How the office hands out ID cards (room seconds)."""
 
@@ -229,6 +241,8 @@ class MeshPolicy:
     destinations: dict[str, DestinationPolicy] = field(default_factory=dict)
     authz: tuple[authz.Policy, ...] = ()
     identity: Identity = field(default_factory=Identity)
+    seal: bool = False  # the class's EnvelopePolicy: notes sealed end to end (none: not sealed)
+    workload_sealing: tuple[Sealing, ...] = ()  # EnvelopePolicies with a selector, in order
 
     def __post_init__(self) -> None:
         # Asked for at every hand for every note: the defaults are made once, not per call.
@@ -282,6 +296,14 @@ class MeshPolicy:
             if peer_mode.fits(labels):
                 return peer_mode.mode
         return self.mtls_mode
+
+    def seals(self, labels: Mapping[str, str]) -> bool:
+        """Whether a student's notes travel sealed: the first EnvelopePolicy whose selector fits her,
+        else the class's."""
+        for sealing in self.workload_sealing:
+            if sealing.fits(labels):
+                return sealing.seal
+        return self.seal
 
     # --- what a stack needs at all -------------------------------------------------------------------
     @property

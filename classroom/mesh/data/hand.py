@@ -187,17 +187,24 @@ class Hand:
     def seal(self, to: str, note_id: str, text: bytes) -> tuple[bytes, bool]:
         """The body to send, and whether it is sealed.
 
-        The seal uses the keys the mesh's identity system hands out; with the mesh's
-        security switched off (mTLS mode DISABLE) nothing is sealed, and the text
-        travels as it is: readable by every hand and anyone on the wire.
+        Sealing is the EnvelopePolicy's (the class's own kind: no mesh seals a request past
+        its proxies), apart from mTLS: without it the text travels as it is, readable by
+        every hand that carries it, and by anyone on the wire where a pass is not locked.
         """
         keys = self.roll.get(to)
-        if self.mode == DISABLE or keys is None:
+        if keys is None or not self.policy.seals(self.labels.get(self.name) or {"app": self.name}):
             return text, False
         return self.keys.seal(to, keys, note_id, text), True
 
     def open(self, sender: str, note_id: str, body: bytes, sealed: bool) -> bytes:
+        """The text of a note (or a reply) from ``sender``; SealError if it does not open.
+
+        Where the EnvelopePolicy says the sender seals, an unsealed note is refused: it cannot
+        have come from her (a forgery in plaintext, or a hand that took the envelope out).
+        """
         if not sealed:
+            if sender in self.roll and self.policy.seals(self.labels.get(sender) or {"app": sender}):
+                raise SealError(f"note {note_id} is not sealed, but the EnvelopePolicy says {sender}'s notes are")
             return body
         keys = self.roll.get(sender)
         if keys is None:
