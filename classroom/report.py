@@ -57,6 +57,7 @@ def build_report(
     ejections = 0
     overflows = 0  # notes a circuit breaker turned away (UO)
     rotations = 0
+    renewals_failed = 0
     for event in events:
         kind = event.get("kind")
         if kind in ARRIVALS and (kind != "dropped" or event.get("what") == "note") and event.get("note") in sent:
@@ -100,6 +101,8 @@ def build_report(
             overflows += 1
         elif kind == "cert_rotated":
             rotations += 1
+        elif kind == "renewal_failed":
+            renewals_failed += 1
 
     # A proxy's result is the note's state; a note it never settled, and that was abandoned, failed.
     for note, why in abandoned.items():
@@ -148,6 +151,7 @@ def build_report(
         "ejections": ejections,
         "overflows": overflows,
         "cert_rotations": rotations,  # ID cards renewed before they lapsed
+        "renewals_failed": renewals_failed,  # renewals asked of an office that had gone
         "hop_load": {hand: round(n / n_sent, 3) for hand, n in sorted(arrivals.items())} if n_sent else {},
         "latency_ms": {
             "p50": round(percentile(latencies, 50), 3),

@@ -1256,3 +1256,18 @@ def test_aisles_links_follow_explicit_room_links(tmp_path: Path) -> None:
     assert level.aisles[0].links == (("alice", "cara"),)
     bad = text + "aisles:\n  faults:\n    - {kind: reset, links: [[alice, ben]]}  # <-\n"
     assert_error(tmp_path, bad, "[alice, ben] is not a link of the room")
+
+
+def test_the_office_goes_home_when_the_level_says(tmp_path: Path) -> None:
+    assert load_level(write(tmp_path, BASE)).office_goes_home is None
+    level = load_level(write(tmp_path, BASE + "office:\n  goes_home: 1500ms\n"))
+    assert level.office_goes_home == 1.5
+
+
+@pytest.mark.parametrize(("text", "phrase"), [
+    (BASE + "office:\n  goes_home: soon  # <-\n", "office.goes_home"),
+    (BASE + "office:\n  leaves: 2s  # <-\n", "unknown key 'leaves'"),
+    (BASE + "office: {}  # <-\n", "goes_home"),
+])
+def test_office_errors(tmp_path: Path, text: str, phrase: str) -> None:
+    assert_error(tmp_path, text, phrase)

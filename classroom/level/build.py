@@ -21,6 +21,8 @@ links resolved to sorted pairs:
   an op of the registry in :mod:`classroom.objectives`, and a target);
 * **hints** (short sentences, in order) and **speaker_notes** (text for
   the lecturer);
+* **office** (``goes_home``: when the control plane dies, in room time after
+  the class starts);
 * **mesh**: the resources, checked against the schema and the level's names
   (:mod:`classroom.level.schema`), and the kinds the player may edit.
 """
@@ -92,6 +94,7 @@ _TOP_KEYS = (
     "aisles",
     "hints",
     "speaker_notes",
+    "office",
 )
 # The methods a note may carry: HTTP's (RFC 9110) and PATCH, written in capitals as HTTP writes them.
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
@@ -154,6 +157,12 @@ def _level(path: str, document: Any, line: int) -> Level:
     if doc.get("aisles") is not None:
         aisles = _aisles(ck, doc["aisles"], top.key(doc, "aisles"), names, links)
 
+    office_leaves = None
+    if doc.get("office") is not None:
+        office_at = top.key(doc, "office")
+        office = _mapping(ck, doc["office"], office_at, ("goes_home",), ("goes_home",))
+        office_leaves = _duration(ck, office["goes_home"], office_at.key(office, "goes_home"))
+
     mesh_at = top.key(doc, "mesh")
     mesh = _mapping(ck, _optional(doc, "mesh", {}), mesh_at, ("profile", "resources", "editable"))
     profile = _choice(ck, _optional(mesh, "profile", DEFAULT_PROFILE), mesh_at.key(mesh, "profile"), PROFILES)
@@ -192,6 +201,7 @@ def _level(path: str, document: Any, line: int) -> Level:
         aisles=aisles,
         hints=hints,
         speaker_notes=speaker_notes,
+        office_goes_home=office_leaves,
     )
 
 

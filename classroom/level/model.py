@@ -150,6 +150,7 @@ class Level:
     aisles: tuple[AisleFault, ...] = ()
     hints: tuple[str, ...] = ()  # revealed one at a time after a failed round
     speaker_notes: str = ""  # for the lecturer only
+    office_goes_home: float | None = None  # room seconds after the class starts; the office is killed
 
     def student(self, name: str) -> Student:
         for student in self.students:

@@ -333,9 +333,13 @@ class Hand:
     def _renew(self) -> None:
         if self.stopping:
             return
-        self.tls_key = pki.new_key()  # a new key with every card, made here and kept here
-        self.proxy.tell_office({"type": "renew", "proxy": self.proxy.spec.id, "hand": self.name,
-                                "csr": pki.make_csr(self.tls_key, self.identity).decode()})
+        key = pki.new_key()  # a new key with every card, made here and kept here
+        if self.proxy.tell_office({"type": "renew", "proxy": self.proxy.spec.id, "hand": self.name,
+                                   "csr": pki.make_csr(key, self.identity).decode()}):
+            self.tls_key = key
+        else:  # the control plane is gone: the card in hand is the last one, until it lapses
+            self.emit("renewal_failed", hand=self.name, identity=self.identity,
+                      reason="the office is away: no one to sign a new ID card")
 
     # --- configuration -------------------------------------------------------------------------------
     async def apply(self, config: HandConfig, roll: dict[str, PublicKeys], policy: MeshPolicy,

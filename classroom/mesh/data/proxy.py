@@ -52,10 +52,9 @@ class Proxy(process.Role):
     def source(self) -> str:
         return self.spec.id
 
-    def tell_office(self, message: dict[str, Any]) -> None:
-        """A message to the office (nothing, while the office is away)."""
-        if self.control is not None:
-            self.control.send(wire.FrameType.CONTROL, message)
+    def tell_office(self, message: dict[str, Any]) -> bool:
+        """A message to the office; False (and nothing sent) while the office is away."""
+        return self.control is not None and self.control.send(wire.FrameType.CONTROL, message)
 
     async def main(self) -> None:
         for i, hand_spec in enumerate(self.spec.hands):

@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import socket
 import time
 from collections.abc import Callable, Iterable
@@ -259,6 +260,8 @@ class Round:
         if not await self._until_real(watch.ready, READY_LIMIT) or (watch.dismissed and watch.ready_at is None):
             raise RoundError(watch.dismissed or
                              f"the room did not get ready within {READY_LIMIT:.0f} s: {self._not_ready()}")
+        if level.office_goes_home is not None:
+            self._office_leaves = asyncio.ensure_future(self._office_goes_home(level.office_goes_home))
         timed_out = False
         if watch.senders:
             timed_out = not await self._until(watch.finished, self.time_limit())
@@ -271,6 +274,22 @@ class Round:
         await self._drain(clock.now())
         return RoundResult(list(self.events), list(self.processes), expected, timed_out, watch.ready_at,
                            watch.dismissed)
+
+    async def _office_goes_home(self, after: float) -> None:
+        """The level's control plane dies ``after`` room seconds: the runner kills the office for real
+        (SIGKILL, as a node taking istiod with it); the proxies go on with what they hold."""
+        assert self.clock is not None and self.hub is not None
+        at = self.clock.now() + after
+        while (left := at - self.clock.now()) > 0:
+            await asyncio.sleep(min(left / self.clock.rate, 0.25) if self.clock.rate > 0 else 0.25)
+        office = next((p["pid"] for p in self.processes if p.get("role") == "office"), None)
+        if office is None or self._stopping:
+            return
+        self.hub.emit("office_went_home", pid=office)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(office, signal.SIGKILL)
+
+    _office_leaves: asyncio.Future[None] | None = None
 
     def _not_ready(self) -> str:
         """What the room was still waiting for, in words (from the events so far)."""
@@ -399,6 +418,8 @@ class Round:
 
     def stop(self) -> None:
         self._stopping = True
+        if self._office_leaves is not None:
+            self._office_leaves.cancel()
         if self.launcher is not None:
             self.launcher.stop()
         with contextlib.suppress(RuntimeError):  # the loop is gone: its readers with it
