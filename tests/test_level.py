@@ -1026,6 +1026,7 @@ def test_level_is_a_dataclass_with_the_public_fields() -> None:
         "aisles",
         "hints",
         "speaker_notes",
+        "office_goes_home",
     } == fields
     assert {"path", "method", "headers"} <= set(Traffic.__dataclass_fields__)
     assert "forges" in Teacher.__dataclass_fields__
