@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from classroom.level import Level
+from classroom.level.script import Step
 from classroom.mesh.outcomes import explain
 from classroom.mesh.runtime import net
 from classroom.mesh.runtime.round import Round, RoundError
@@ -47,6 +48,7 @@ def run_headless(
     record: Recorder | None = None,
     metrics_port: int | None = None,
     serve: bool = False,
+    script: tuple[Step, ...] = (),
 ) -> dict[str, Any] | None:
     """Run a round in the terminal; its report, or None when it could not run.
 
@@ -56,7 +58,8 @@ def run_headless(
     """
     console = Console(stderr=True)
     counts: Counter[str] = Counter()
-    round_ = Round(level, resources, seed, speed, ca_dir=ca_dir, metrics_port=metrics_port)
+    round_ = Round(level, resources, seed, speed, ca_dir=ca_dir, metrics_port=metrics_port, script=script,
+                   on_say=lambda step: console.print(_said(step)))
     expected = round_.expected_notes()
     live = Live(_progress(counts, expected, level), console=console, refresh_per_second=8, transient=False)
 
@@ -79,6 +82,8 @@ def run_headless(
             counts["ready"] = 1
         elif kind == "tls_rejected":
             console.print(f"[yellow]refused[/] at {event.get('hand')}: {event.get('reason')}")
+        elif kind in ("paused", "resumed", "stepped", "rules_set", "live_action", "live_action_failed"):
+            console.print(f"[cyan]lecture[/]: {_lecture_line(event)}")
         elif kind == "protocol_error":
             console.print(f"[yellow]protocol error[/] at {event.get('hand')}: {event.get('reason')}")
         if not quiet:
@@ -105,6 +110,24 @@ def run_headless(
     _export_traces(console, result.events, level.name)
     print_summary(Console(), report, level)
     return report
+
+
+def _said(step: Step) -> str:
+    if step.do == "ask":
+        return f"[bold]ask[/]: {step.question} " + " ".join(f"({i}) {a}" for i, a in enumerate(step.answers, 1))
+    return f"[bold]say[/]: {step.say}"
+
+
+def _lecture_line(event: dict[str, Any]) -> str:
+    kind = event["kind"]
+    if kind == "stepped":
+        return f"stepped {event.get('seconds', 0) * 1000:.0f} ms of room time"
+    if kind == "rules_set":
+        return "rules pushed live: " + ", ".join(event.get("resources", []))
+    if kind in ("live_action", "live_action_failed"):
+        what = event.get("student") or "-".join(event.get("link") or [])
+        return f"{event.get('action')} {what}" + (f" failed: {event.get('reason')}" if kind.endswith("failed") else "")
+    return "the class is paused" if kind == "paused" else "the class goes on"
 
 
 def _announce(console: Console, round_: Round, serve: bool) -> None:

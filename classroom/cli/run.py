@@ -27,6 +27,8 @@ def arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--record", metavar="FILE", help="write every event of the round to FILE (JSON Lines)")
     run.add_argument("--metrics-port", type=port, metavar="N",
                      help="serve Prometheus metrics on http://127.0.0.1:N/metrics while the round runs")
+    run.add_argument("--script", metavar="FILE",
+                     help="play a lecture script on the round (pauses, live rule pushes, leave/back, cuts)")
     run.add_argument("--serve", action="store_true",
                      help="print the office's events port, for `classroom tap|stat|top --connect`")
 
@@ -62,6 +64,15 @@ def run(args: argparse.Namespace) -> int:
         if problem:
             return bad_input(f"--metrics-port {args.metrics_port}: {problem}")
     seed = level.seed if args.seed is None else args.seed
+    script = ()
+    if args.script:
+        from classroom.level import LevelError
+        from classroom.level.script import load_script
+
+        try:
+            script = load_script(args.script, level)
+        except LevelError as exc:
+            return bad_input(str(exc))
     if not args.headless and has_display():
         return _in_a_window(level, resources, seed, args)
     from classroom.headless import run_headless
@@ -74,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             return bad_input(f"{args.record}: cannot write the recording: {exc.strerror or exc}")
     report = run_headless(level, resources, seed, args.speed, quiet=args.quiet, ca_dir=args.ca_dir,
-                          record=recorder, metrics_port=args.metrics_port, serve=args.serve)
+                          record=recorder, metrics_port=args.metrics_port, serve=args.serve, script=script)
     if report is None:
         return EXIT_FAILED
     if args.report:
@@ -84,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _in_a_window(level: Any, resources: tuple[dict[str, Any], ...], seed: int, args: argparse.Namespace) -> int:
     """The round played in the game's window, with this configuration; the exit code by its objectives."""
-    for option in ("report", "record", "metrics_port", "serve", "ca_dir"):
+    for option in ("report", "record", "metrics_port", "serve", "ca_dir", "script"):
         if getattr(args, option):
             flag = "--" + option.replace("_", "-")
             return bad_input(f"{flag} goes with --headless (the window keeps its own recording)")

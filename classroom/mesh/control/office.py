@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from classroom.level.seating import route_table, seating_graph
 from classroom.mesh.control import pki, protocol
@@ -60,6 +60,7 @@ class Office(process.Role):
         )
         identity = spec.policy.get("identity", {})
         self.identity = identity
+        self.policy: dict[str, Any] = spec.policy  # the one every proxy gets; a lecture may push another
         self.cert_lifetime = float(identity.get("cert_lifetime", pki.DEFAULT_LEAF_LIFETIME))  # room seconds
         self.trusted = [self.ca]  # the roots in the trust bundle; the last one signs
         self.proxies: dict[str, FrameConnection] = {}
@@ -253,11 +254,22 @@ class Office(process.Role):
                     "roll": self.roll,
                     "present": present,
                     "labels": self.spec.labels,
-                    "policy": self.spec.policy,
+                    "policy": self.policy,
                 },
             )
         self.events.emit("config_pushed", version=self.version, proxies=len(self.proxies),
                          present=present, away=sorted(self.away))
+
+    def on_runner(self, message: dict[str, Any]) -> None:
+        """A rule change pushed live (a lecture's ``set``): a new version to every proxy."""
+        policy = message.get("policy")
+        if message.get("type") != "policy" or type(policy) is not dict:
+            super().on_runner(message)
+            return
+        self.policy = policy
+        self.events.emit("policy_changed", version=self.version + 1, resources=message.get("resources", []))
+        if self.version:  # before the first push, the first push carries it
+            self._push_config()
 
     def _on_ack(self, proxy_id: str, message: protocol.ConfigAck) -> None:
         if message.version != self.version:

@@ -346,8 +346,11 @@ class Hand:
                     present: frozenset[str], labels: dict[str, dict[str, str]]) -> list[dict[str, Any]]:
         first = not self.configured.is_set()
         if policy != self.policy or first:
+            mode = None if first else self.mode
             self.policy = policy
             self._assemble()
+            if mode is not None and self.mode != mode:
+                self._drain_refused()
         self.roll = roll
         self.labels = labels
         self.routes = config.routes
@@ -374,6 +377,17 @@ class Hand:
         self._roll_changed()
         return [{"from": self.name, "to": lk.peer, "up": lk.up, "error": lk.error,
                  "tls": lk.conn.tls_version if lk.conn else None} for lk in links]
+
+    def _drain_refused(self) -> None:
+        """A new mTLS mode: each open connection it would refuse now is told to go away (its tries
+        finish; the dialer's next connection meets the new mode at the handshake)."""
+        mode = self.mode
+        for conn in list(self.inbound):
+            tls = conn.ssl_object is not None
+            if (mode == "STRICT" and not tls) or (mode == DISABLE and tls):
+                conn.send_message(messages.LinkHello("goaway", self.name))
+                self.emit("link_drained", hand=self.name, peer=pki.student_of(conn.peer) if conn.peer else None,
+                          reason=f"mTLS mode is now {mode}")
 
     def _roll_changed(self) -> None:
         waiters, self._present_waiters = self._present_waiters, []

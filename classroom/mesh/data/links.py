@@ -198,10 +198,18 @@ class Dialer:
         link: Link = conn.context
         if frame.type is wire.FrameType.ACK:
             self.on_frame(link, frame)
-        elif frame.type is wire.FrameType.CONTROL and messages.LinkHello.decode(frame).type == "welcome":
+        elif frame.type is wire.FrameType.CONTROL:
+            kind = messages.LinkHello.decode(frame).type
             welcome = link.welcome
-            if welcome is not None and not welcome.done():
+            if kind == "welcome" and welcome is not None and not welcome.done():
                 welcome.set_result(None)
+            elif kind == "goaway" and link.conn is conn:
+                # The neighbour's new mode does not admit this connection: the tries on it finish,
+                # then it closes and is dialed again, under the mode in force now.
+                self.emit("link_drained", hand=self.hand.name, peer=link.peer, reason="the neighbour said goaway")
+                link.recycle(self.hand.name)
+            elif kind == "hello":
+                raise wire.RemoteProtocolError("a hello from the neighbour we dialed")
         else:
             raise wire.RemoteProtocolError(f"unexpected {frame.type.name} frame from a neighbour")
 

@@ -491,6 +491,7 @@ class Aisles(process.Role):
         self.catch = 0.0
         self.started_at: float | None = None
         self._timeline: list[tuple[float, int, Fault, str]] = []
+        self.live: list[Fault] = []  # faults a lecture started, until it heals them
         self._tasks: set[asyncio.Task[Any]] = set()
         self.servers: list[asyncio.AbstractServer] = []
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]  # set in main()
@@ -548,6 +549,27 @@ class Aisles(process.Role):
                             "aisle_reset", link=link.label, conn=pipe.number, fault=fault.kind, refused=False
                         )
                         pipe.abort(f"{fault.kind} by the aisles")
+
+    def on_runner(self, message: dict[str, Any]) -> None:
+        """A lecture cuts, slows or heals links live: a fault that starts now, until healed."""
+        kind, pairs = message.get("type"), message.get("links")
+        if kind not in ("fault", "heal") or type(pairs) is not list:
+            super().on_runner(message)
+            return
+        wanted = {frozenset(map(str, pair)) for pair in pairs if type(pair) is list and len(pair) == 2}
+        if kind == "heal":
+            for fault in [f for f in self.live if {frozenset(lk.pair) for lk in f.links} & wanted]:
+                self.live.remove(fault)
+                self._fault_ends(fault)
+            return
+        latency = message.get("latency")
+        fault = Fault(len(self.faults), AisleFaultSpec(
+            str(message.get("kind")), tuple((str(a), str(b)) for a, b in pairs),
+            latency=float(latency) if isinstance(latency, int | float) else None))
+        fault.links = [link for link in self.links if frozenset(link.pair) in wanted]
+        self.faults.append(fault)
+        self.live.append(fault)
+        self._fault_starts(fault)
 
     def _fault_ends(self, fault: Fault) -> None:
         for link in fault.links:

@@ -18,6 +18,7 @@ state, though the ledger her proxy kept died with it.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from classroom.mesh.control.request import Operation
 from classroom.mesh.runtime import messages, net, process, wire
@@ -43,6 +44,7 @@ class Student(process.Role):
         self.lost = asyncio.Event()
         self.finished = asyncio.Event()
         self.leaving = False
+        self.gone_for_good = False
         self.sent = 0
         self.unsettled: dict[str, str] = {}  # note id -> to: handed to her proxy, no RESULT yet
 
@@ -97,20 +99,42 @@ class Student(process.Role):
         if self.absent_after is None:
             return
         await self.clock.sleep(self.absent_after)
+        self.leave(for_good=self.back_after is None)
+        if self.back_after is None:
+            return
+        await self.clock.sleep(max(self.back_after - self.absent_after, 0.0))
+        await self.come_back()
+
+    def leave(self, for_good: bool = False) -> None:
+        """She leaves her desk: she drops the connection to her proxy (whose hand then tells the office)."""
+        if self.leaving:
+            return
         self.at_desk.clear()
         self.leaving = True
         if self.conn is not None:
-            if self.back_after is None:  # gone for good: nothing more will come from her
+            if for_good:  # nothing more will come from her
                 self.conn.send(wire.FrameType.CONTROL, {"type": "done", "sent": self.sent})
             self.conn.close()
-        if self.back_after is None:
+        if for_good:
+            self.gone_for_good = True
             self.finished.set()
+
+    async def come_back(self) -> None:
+        if not self.leaving or self.gone_for_good:
             return
-        await self.clock.sleep(max(self.back_after - self.absent_after, 0.0))
         self.leaving = False
         if await self._connect():
             await self.ready.wait()
             self.at_desk.set()
+
+    def on_runner(self, message: dict[str, Any]) -> None:
+        """The lecturer sends her out of the room, or back in."""
+        if message.get("type") == "leave":
+            self.leave()
+        elif message.get("type") == "back":
+            net.spawn(self.come_back())
+        else:
+            super().on_runner(message)
 
     async def _lesson(self) -> None:
         net.spawn(self._attendance())

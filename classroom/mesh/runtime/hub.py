@@ -89,12 +89,13 @@ class Hub:
             self.metrics = MeshMetrics()
 
     # --- the round's processes ---------------------------------------------------------------------
-    async def attach(self, sock: socket.socket, label: str) -> None:
-        """Read the events a process sends on its end of ``sock``."""
+    async def attach(self, sock: socket.socket, label: str) -> FrameConnection:
+        """Read the events a process sends on its end of ``sock`` (the runner's line to it, too)."""
         sock.setblocking(False)
         conn = FrameConnection(self._on_frame, None, label=label, on_protocol_error=self._protocol_error)
         await asyncio.get_running_loop().connect_accepted_socket(lambda: conn, sock)
         self.sources.append(conn)
+        return conn
 
     def _protocol_error(self, message: str) -> None:
         self.protocol_errors += 1

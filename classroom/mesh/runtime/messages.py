@@ -212,7 +212,9 @@ class Ack(NamedTuple):
 
 
 class LinkHello(NamedTuple):
-    """The first frame on a link, either way: ``hello`` from the dialer, ``welcome`` back."""
+    """The first frame on a link, either way: ``hello`` from the dialer, ``welcome`` back; later,
+    ``goaway`` from the accepting end whose mTLS mode no longer admits this connection (HTTP/2's
+    GOAWAY, as Envoy drains a listener whose filter chain changed): no new note on it."""
 
     type: str
     hand: str
@@ -220,8 +222,8 @@ class LinkHello(NamedTuple):
     @classmethod
     def decode(cls, frame: Frame) -> LinkHello:
         kind = text(frame.header, "type", "CONTROL")
-        if kind not in ("hello", "welcome"):
-            raise RemoteProtocolError(f"unexpected CONTROL {kind!r} on a link (only hello and welcome)")
+        if kind not in ("hello", "welcome", "goaway"):
+            raise RemoteProtocolError(f"unexpected CONTROL {kind!r} on a link (only hello, welcome and goaway)")
         return cls(kind, text(frame.header, "hand", "CONTROL"))
 
     def encode(self) -> bytes:

@@ -248,7 +248,7 @@ def ssl_failure_reason(exc: BaseException) -> str:
         if "unable to get local issuer" in text or "self-signed" in text or "self signed" in text:
             return f"certificate is not from a trusted class CA ({text})"
         if "expired" in text:
-            return "certificate has expired" if text == "certificate has expired" else f"certificate has expired ({text})"
+            return "certificate has expired" + ("" if text == "certificate has expired" else f" ({text})")
         return f"certificate rejected ({text})"
     lowered = text.lower()
     if "certificate required" in lowered or "peer did not return a certificate" in lowered:

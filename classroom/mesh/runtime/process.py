@@ -19,7 +19,9 @@ calls :func:`main`, which
 
 Every process gets, as its first file descriptor, its end of a socket pair
 to the runner's event hub (:mod:`classroom.mesh.runtime.hub`): its events go
-there, straight to where the round is judged, whatever else dies.  A role's
+there, straight to where the round is judged, whatever else dies.  The
+runner speaks on it only for a lecture's live actions (:meth:`Role.on_runner`:
+a new policy to the office, a student leaving, an aisle cut).  A role's
 control channel, when it has one, is another Unix socket the runner made
 before the process started; :meth:`Role.connect_unix` wraps one as a
 :class:`~classroom.mesh.runtime.net.FrameConnection`.  The role's own
@@ -38,7 +40,7 @@ import sys
 import traceback
 from typing import Any
 
-from classroom.mesh.runtime import net
+from classroom.mesh.runtime import net, wire
 from classroom.mesh.runtime.clock import RoomClock
 from classroom.mesh.runtime.dice import Dice
 from classroom.mesh.runtime.events import EventBatch
@@ -101,13 +103,22 @@ class Role:
     def finish(self) -> None:
         self.done.set()
 
+    def _from_runner(self, conn: FrameConnection, frame: Any) -> None:
+        if frame.type is not wire.FrameType.CONTROL:
+            raise wire.RemoteProtocolError(f"unexpected {frame.type.name} frame from the runner")
+        self.on_runner(frame.header)
+
+    def on_runner(self, message: dict[str, Any]) -> None:
+        """A live action the runner asks of this process (a lecture's step); most roles take none."""
+        net.log(self.title, f"ignored a live action it does not take: {message.get('type')!r}")
+
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self.done.set)
         loop.set_exception_handler(self._internal_error)
         self.clock.listen(loop)
         # The runner went away: the round is over for this process too (the launcher stops it anyway).
-        self.hub = await self.connect_unix(self.events_fd, _ignore, lambda c, e: self.finish(), "the runner")
+        self.hub = await self.connect_unix(self.events_fd, self._from_runner, lambda c, e: self.finish(), "the runner")
         await self.main()
         # What the process has made so far (modules, keys, contexts, its hands) lives as long as
         # the process: keep it out of the garbage collector's sweeps, which a busy proxy runs
@@ -129,9 +140,6 @@ class Role:
                              error=repr(exc) if exc is not None else None)
             self.events.flush()
 
-
-def _ignore(conn: FrameConnection, frame: Any) -> None:
-    """The runner does not speak on the events socket."""
 
 
 def main(role: type[Role], spec: Spec, fds: list[int]) -> None:

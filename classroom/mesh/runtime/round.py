@@ -36,17 +36,19 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from classroom.level import AisleFault, Level
+from classroom.level.script import Step
 from classroom.mesh.control.compile import mesh_policy
 from classroom.mesh.control.request import Operation
-from classroom.mesh.runtime import net, specs
+from classroom.mesh.runtime import lecture, net, specs
 from classroom.mesh.runtime.clock import SharedClock
 from classroom.mesh.runtime.hub import Hub
 from classroom.mesh.runtime.launcher import GRACE, Launcher
+from classroom.mesh.runtime.lecture import Controls
 from classroom.mesh.runtime.watch import Watch
 
 PER_ROW_PROFILES = {"cilium", "traefik"}
@@ -105,6 +107,13 @@ class Round:
     hub: Hub | None = None
     watch: Watch | None = None
     _pidfds: list[int] = field(default_factory=list)
+    # The runner's line to each process ("office", "aisles", "student ben", "proxy ben"): its
+    # events come in on it, and a lecture's live actions go out (classroom.mesh.runtime.lecture).
+    lines: dict[str, Any] = field(default_factory=dict)
+    script: tuple[Step, ...] = ()  # a lecture script, played from the class's start
+    on_say: Callable[[Step], None] | None = None  # a step that says something, or asks
+    wait_key: Callable[[], Awaitable[None]] | None = None  # the lecturer's key (None: headless, skip)
+    controls: Controls | None = None  # live actions, once the room is ready
     _planned: list[tuple[specs.Spec, list[socket.socket], socket.socket, dict[str, Any], str]] = field(
         default_factory=list)
 
@@ -260,6 +269,10 @@ class Round:
         if not await self._until_real(watch.ready, READY_LIMIT) or (watch.dismissed and watch.ready_at is None):
             raise RoundError(watch.dismissed or
                              f"the room did not get ready within {READY_LIMIT:.0f} s: {self._not_ready()}")
+        self.controls = Controls(self)
+        if self.script:
+            self._script_task = asyncio.ensure_future(
+                lecture.play(self.controls, self.script, clock.now(), self.on_say, self.wait_key))
         if level.office_goes_home is not None:
             self._office_leaves = asyncio.ensure_future(self._office_goes_home(level.office_goes_home))
         timed_out = False
@@ -290,6 +303,7 @@ class Round:
             os.kill(office, signal.SIGKILL)
 
     _office_leaves: asyncio.Future[None] | None = None
+    _script_task: asyncio.Future[None] | None = None
 
     def _not_ready(self) -> str:
         """What the room was still waiting for, in words (from the events so far)."""
@@ -378,7 +392,9 @@ class Round:
         assert self.launcher is not None and self.clock is not None and self.hub is not None
         planned, self._planned = self._planned, []
         for _, _, ours, entry, name in planned:
-            await self.hub.attach(ours, f"{entry['role']} {name}")
+            role = entry["role"]
+            key = f"{role} {name}" if role in ("student", "proxy") else role  # "student ben", "office"
+            self.lines[key] = await self.hub.attach(ours, f"{role} {name}")
         requests = [(spec, [s.fileno() for s in socks]) for spec, socks, *_ in planned]
         try:
             pids = await asyncio.to_thread(self.launcher.spawn_many, requests)
@@ -418,8 +434,9 @@ class Round:
 
     def stop(self) -> None:
         self._stopping = True
-        if self._office_leaves is not None:
-            self._office_leaves.cancel()
+        for task in (self._office_leaves, self._script_task):
+            if task is not None:
+                task.cancel()
         if self.launcher is not None:
             self.launcher.stop()
         with contextlib.suppress(RuntimeError):  # the loop is gone: its readers with it
