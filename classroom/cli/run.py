@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         if problem:
             return bad_input(f"--metrics-port {args.metrics_port}: {problem}")
     seed = level.seed if args.seed is None else args.seed
-    script = ()
+    script: tuple[Any, ...] = ()
     if args.script:
         from classroom.level import LevelError
         from classroom.level.script import load_script

@@ -35,14 +35,26 @@ import contextlib
 import os
 import signal
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from classroom.level import Level
 from classroom.level.script import Step, merge
 from classroom.mesh.control.compile import mesh_policy
 from classroom.mesh.runtime import wire
+from classroom.mesh.runtime.clock import SharedClock
+from classroom.mesh.runtime.hub import Hub
 
-if TYPE_CHECKING:
-    from classroom.mesh.runtime.round import Round
+
+class Round(Protocol):
+    """What the controls use of a running :class:`~classroom.mesh.runtime.round.Round`."""
+
+    level: Level
+    resources: tuple[dict[str, Any], ...]
+    speed: float
+    clock: SharedClock | None
+    hub: Hub | None
+    lines: dict[str, Any]
+    processes: list[dict[str, Any]]
 
 CONTROL = wire.FrameType.CONTROL
 
