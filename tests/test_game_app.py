@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import queue
 import subprocess
 import sys
 import time
@@ -205,6 +206,7 @@ class FakeSession:
         self.error: str | None = None
         self.stopped = False
         self.recording_path = ""
+        self.said: queue.SimpleQueue[Any] = queue.SimpleQueue()  # a lecture script's words (none here)
 
     def drain(self) -> list[dict[str, Any]]:
         out, self.queue = self.queue, []

@@ -184,3 +184,45 @@ def test_every_shipped_lecture_script_runs(lecture: Path, tmp_path: Path) -> Non
 def test_lectures_are_shipped() -> None:
     assert len(LECTURES) >= 3
 
+
+
+def test_the_window_session_pauses_the_whole_class_and_a_key_ends_a_scripted_wait(write_level, tmp_path) -> None:
+    from classroom.game.model.session import Session
+
+    doc = level_doc(traffic=[{"from": "alice", "to": "fay", "count": 30, "every": "100ms", "text": "tick"}])
+    level = load_level(str(write_level(doc)))
+    steps = load_script(script(tmp_path, "- {at: 300ms, do: wait_key, say: Press a key}\n"), level)
+    session = Session(level, level.resources, level.seed, script=steps, keys=True, record_dir=tmp_path).start()
+    seen: list[dict[str, Any]] = []
+    try:
+        said = session.said.get(timeout=60)  # the script reached its wait and says so
+        assert said.say == "Press a key"
+        assert session.control("pause")
+        deadline = time.monotonic() + 30
+        while not session.paused and time.monotonic() < deadline:
+            seen += session.drain()
+            time.sleep(0.01)
+        frozen = session.now()
+        assert session.paused
+        session.press_key()
+        assert session.control("resume")
+        assert session.wait(120), "the round did not end"
+        seen += session.drain()
+    finally:
+        session.stop()
+    kinds = [e["kind"] for e in seen]
+    assert "paused" in kinds and "resumed" in kinds
+    assert session.report is not None and session.report["notes"]["delivered"] == 30
+    assert session.now() > frozen
+
+
+@pytest.mark.parametrize(("argv", "phrase"), [
+    (["teach", "--script", "x.yaml"], "--script needs a LEVEL"),
+    (["teach", "first-note", "--script", "no-such-script.yaml"], "no-such-script.yaml: no such file"),
+    (["teach", "first-note", "--screen", "big"], "--screen"),
+])
+def test_teach_refuses_bad_input_in_one_line(argv: list[str], phrase: str) -> None:
+    proc = subprocess.run([sys.executable, "-m", "classroom.cli", *argv], capture_output=True, text=True, cwd=REPO,
+                          timeout=60, env={"PATH": "/usr/bin:/bin", "HOME": str(REPO)})
+    assert proc.returncode == 2 and phrase in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from classroom.level import Level
+from classroom.level.script import Step
 from classroom.mesh.runtime import net
 from classroom.mesh.runtime.round import Round, RoundError, RoundResult
 from classroom.report import build_report
@@ -59,20 +60,32 @@ class Session:
         seed: int,
         speed: float = 1.0,
         record_dir: str | Path | None = None,
+        script: tuple[Step, ...] = (),
+        keys: bool = False,
+        record_path: str | None = None,
     ) -> None:
         self.level = level
         self.resources = resources
         self.seed = seed
         self.speed = speed
         self.header = header(level, seed, speed)
-        fd, path = tempfile.mkstemp(prefix=f"classroom-{level.name}-", suffix=".jsonl",
-                                    dir=None if record_dir is None else str(record_dir))
-        os.close(fd)
+        if record_path is not None:  # where the lecturer asked for it (teach --record)
+            path = record_path
+        else:
+            fd, path = tempfile.mkstemp(prefix=f"classroom-{level.name}-", suffix=".jsonl",
+                                        dir=None if record_dir is None else str(record_dir))
+            os.close(fd)
         self.recording_path = path
+        self._keep_recording = record_path is not None
         self.report: dict[str, Any] | None = None
         self.error: str | None = None  # why the round could not run
         self.stopped = False  # ended early by stop()
-        self.round = Round(level, resources, seed, speed)
+        # A lecture script plays on the round; with ``keys`` its waits (a pause without ``for``,
+        # ask, wait_key) last until the lecturer presses a key (press_key), else they are skipped.
+        self.said: queue.SimpleQueue[Step] = queue.SimpleQueue()  # what the script says, for the screen
+        self._key: asyncio.Event | None = None
+        self.round = Round(level, resources, seed, speed, script=script, on_say=self.said.put,
+                           wait_key=self._wait_key if keys else None)
         self.expected = self.round.expected_notes()
         self._events: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
         self._recorder = Recorder(path, self.header)
@@ -123,6 +136,36 @@ class Session:
         elif not self._thread.ident:  # never started
             self._finish({"stopped": True})
 
+    # --- the lecturer's hands on the live round (thread-safe) -------------------------------
+    def control(self, action: str, *args: Any) -> bool:
+        """A live action on the round (``pause``, ``resume``, ``step``, ``leave``, ``back``, ``cut``,
+        ``heal``, ``set`` ...; see :class:`~classroom.mesh.runtime.lecture.Controls`); False if
+        the room is not ready yet or the round is over."""
+        loop, controls = self._loop, self.round.controls
+        if loop is None or controls is None or self.done:
+            return False
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(lambda: getattr(controls, action)(*args))
+            return True
+        return False
+
+    @property
+    def paused(self) -> bool:
+        """The whole class stands still (its shared clock is stopped)."""
+        controls = self.round.controls
+        return bool(controls is not None and controls.paused)
+
+    def press_key(self) -> None:
+        """The lecturer's key: a script waiting for it goes on."""
+        loop, key = self._loop, self._key
+        if loop is not None and key is not None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(key.set)
+
+    async def _wait_key(self) -> None:
+        self._key = key = asyncio.Event()
+        await key.wait()
+
     def now(self) -> float:
         """Room time: the clock the round's events carry."""
         return self.round.now()
@@ -136,8 +179,9 @@ class Session:
     def discard(self) -> None:
         """Stop the round and remove its recording."""
         self.stop()
-        with contextlib.suppress(OSError):
-            os.unlink(self.recording_path)
+        if not self._keep_recording:
+            with contextlib.suppress(OSError):
+                os.unlink(self.recording_path)
 
     # --- the round's side ----------------------------------------------------------------
 

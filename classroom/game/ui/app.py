@@ -117,7 +117,10 @@ class App:
     def start_session(self, level: Level, resources: tuple[dict[str, Any], ...], seed: int,
                       speed: float) -> Session:
         """Start a round in the background; the app stops it when the window closes."""
-        session = Session(level, resources, seed, speed).start()
+        options = self.options
+        script = options.script if options.script_level == level.name else ()
+        session = Session(level, resources, seed, speed, script=script, keys=options.teacher,
+                          record_path=options.record).start()
         self.sessions.append(session)
         return session
 

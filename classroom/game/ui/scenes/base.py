@@ -42,6 +42,9 @@ class Options:
     seed: int | None = None  # None: each level's own seed
     speed: float = 1.0
     teacher: bool = False  # teacher mode: every level open, the lesson narrated over the room
+    script: tuple[Any, ...] = ()  # classroom teach --script: a lecture script's steps ...
+    script_level: str = ""  # ... for this level's rounds
+    record: str | None = None  # classroom teach --record: each round's recording copied here
 
 
 class Host(Protocol):

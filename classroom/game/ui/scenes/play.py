@@ -129,6 +129,11 @@ class PlayScene(Scene):
             self._space()
         elif self.panel.editing:
             self.panel.handle(event)
+        elif (event.key in (pygame.K_RETURN, pygame.K_KP_ENTER) and self.state == RUNNING
+              and self.app.options.teacher and self.session is not None):
+            self.session.press_key()  # a lecture script waiting for the lecturer goes on
+        elif event.key == pygame.K_n and self.app.options.teacher and self.state == RUNNING:
+            self._step()
         elif event.key == pygame.K_SPACE or (
                 event.key in (pygame.K_RETURN, pygame.K_KP_ENTER) and self.state == ENDED):
             self._space()
@@ -150,12 +155,23 @@ class PlayScene(Scene):
     def _space(self) -> None:
         if self.state in (READY, ERROR):
             self.run()
+        elif self.state == RUNNING and self.app.options.teacher and self.session is not None:
+            # Teacher mode pauses the class itself: the round's clock stops in every process.
+            pausing = not self.session.paused
+            if self.session.control("pause" if pausing else "resume"):
+                self.message = ("Paused: the whole class stands still. N steps one passing time, Space goes on."
+                                if pausing else "")
         elif self.state == RUNNING:
             self.paused = not self.paused
             self.message = ("Paused: the view is frozen; the round goes on. Space to return to it live."
                             if self.paused else "")
         elif self.state == ENDED:
             self._show_results()
+
+    def _step(self) -> None:
+        """The class moves on by one passing time, and stands still again."""
+        if self.session is not None and self.session.control("step", self.level.room.passing_time or 0.1):
+            self.message = "Stepped one passing time. N again, or Space to go on."
 
     def _change_speed(self, step: int) -> None:
         nearest = min(range(len(SPEEDS)), key=lambda i: abs(SPEEDS[i] - self.speed))
@@ -179,11 +195,19 @@ class PlayScene(Scene):
             self.run()
         if self.session is None or self.paused:
             return
+        while not self.session.said.empty():  # what a lecture script says, on screen
+            step = self.session.said.get_nowait()
+            self.message = (f"{step.question}  " + "  ".join(f"({i}) {a}" for i, a in enumerate(step.answers, 1))
+                            if step.do == "ask" else step.say) + ("  [Enter]" if step.do in ("ask", "wait_key")
+                                                                  else "")
         for event in self.session.drain():
             self.model.apply(event)
             kind = event.get("kind")
             if kind == "result":
                 self.settled += 1
+            elif kind == "rules_set" and self.session.round.controls is not None:
+                # A rule change pushed live: the locks on the aisles follow the mode now in force.
+                self.model.set_resources(self.session.round.controls.resources)
             elif kind == END:
                 self._round_over()
         self.model.tick(self.wall())
