@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from classroom.level import istiovalues as v
+import classroom.level.istiovalues as v
 from classroom.level.checks import _At, _Check, _ListOf, _Map, _MapOf
 
 NO_PORTS = "notes have no ports: a student is reached by her name"

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from classroom.level import istiovalues as v
+import classroom.level.istiovalues as v
 from classroom.level.checks import _At, _Check, _choices, _ListOf, _Map, _MapOf, _walk
 
 MTLS_MODES = ("STRICT", "PERMISSIVE", "DISABLE", "UNSET")

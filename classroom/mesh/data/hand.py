@@ -31,7 +31,7 @@ import os
 import socket
 import ssl
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cryptography import x509
 
@@ -50,10 +50,32 @@ from classroom.mesh.outcomes import Outcome
 from classroom.mesh.runtime import messages, net, wire
 from classroom.mesh.runtime.clock import Clock
 from classroom.mesh.runtime.net import FrameConnection
-from classroom.mesh.runtime.specs import HandSpec
+from classroom.mesh.runtime.specs import HandSpec, ProxySpec
 
 if TYPE_CHECKING:
-    from classroom.mesh.data.proxy import Proxy
+    from classroom.mesh.runtime.dice import Dice
+    from classroom.mesh.runtime.events import EventBatch
+
+
+class Proxy(Protocol):
+    """What a hand asks of the proxy process it lives in (:class:`~classroom.mesh.data.proxy.Proxy`)."""
+
+    @property
+    def spec(self) -> ProxySpec: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def dice(self) -> Dice: ...
+
+    @property
+    def events(self) -> EventBatch: ...
+
+    @property
+    def stopping(self) -> bool: ...
+
+    def tell_office(self, message: dict[str, Any]) -> bool: ...
 
 HANDSHAKE_TIMEOUT = 10.0
 

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from classroom.mesh import outcomes
 from classroom.mesh.control import authz, pki
-from classroom.mesh.data.exchange import Exchange
+from classroom.mesh.data.exchange import Exchange, HandView
 from classroom.mesh.data.links import _TRANSPORT_LIMIT, HANDSHAKE_TIMEOUT
 from classroom.mesh.data.seal import SealError
 from classroom.mesh.outcomes import Outcome
@@ -53,8 +53,39 @@ from classroom.mesh.runtime.messages import Note
 from classroom.mesh.runtime.net import FrameConnection
 
 if TYPE_CHECKING:
-    from classroom.mesh.data.hand import Hand
+    from classroom.mesh.data.cluster import Cluster
     from classroom.mesh.data.outbound import Layer
+    from classroom.mesh.runtime import specs
+
+
+class Hand(HandView, Protocol):
+    """What the inbound layers ask of the hand they work for (:class:`~classroom.mesh.data.hand.Hand`):
+    the outbound layers' view and the receiving side's."""
+
+    identity: str
+    behaviour: specs.Behaviour
+    present: bool
+    configured: asyncio.Event
+    labels: dict[str, dict[str, str]]
+    neighbour_ids: frozenset[str]
+    inbound: set[FrameConnection]
+    app: FrameConnection | None
+    server_ctx: ssl.SSLContext | None
+
+    @property
+    def mode(self) -> str: ...
+
+    def cluster(self, host: str, subset: str | None) -> Cluster: ...
+
+    def seal(self, to: str, note_id: str, text: bytes) -> tuple[bytes, bool]: ...
+
+    def open(self, sender: str, note_id: str, body: bytes, sealed: bool) -> bytes: ...
+
+    def on_inbound_frame(self, conn: FrameConnection, frame: wire.Frame) -> None: ...
+
+    def on_inbound_closed(self, conn: FrameConnection, exc: Exception | None) -> None: ...
+
+    def protocol_error(self, message: str) -> None: ...
 
 RECEIPT_MARGIN = 10.0  # room seconds a receipt outlives its note's deadline
 

@@ -64,7 +64,7 @@ from classroom.mesh.control.policy import MeshPolicy
 from classroom.mesh.data import inbound, outbound
 
 if TYPE_CHECKING:
-    from classroom.mesh.data.hand import Hand
+    from classroom.mesh.data.inbound import Hand
 
 
 def _tries(hand: Hand, transport: outbound.Transport, policy: MeshPolicy) -> outbound.Layer:
