@@ -456,8 +456,15 @@ class ProxyHandle:
     control: socket.socket  # our end, until the loop adopts it
     peer_address: tuple[str, int]
     app_address: tuple[str, int]
+    events: socket.socket  # our end of its events line (the runner's hub, in a round)
     channel: ControlChannel | None = None
+    events_line: ControlChannel | None = None
     proc: subprocess.Popen[bytes] | None = None
+
+    def snapshot(self) -> dict[str, int]:
+        """The events it sent so far (a process sends them on its events line, not to the office)."""
+        assert self.events_line is not None
+        return self.events_line.snapshot()
 
 
 def proxy_spec(proxy_id: str, hand: str) -> specs.ProxySpec:
@@ -466,19 +473,22 @@ def proxy_spec(proxy_id: str, hand: str) -> specs.ProxySpec:
                            passing_time=0.0)
 
 
-def prepare_proxy(proxy_id: str) -> tuple[socket.socket, socket.socket, socket.socket,
-                                           socket.socket]:
+def prepare_proxy(proxy_id: str) -> tuple[socket.socket, socket.socket, socket.socket, socket.socket,
+                                           socket.socket, socket.socket]:
+    """Our ends and the proxy's of its events line and its control channel, and its two listeners."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    return ours, theirs, net.bound_listener(), net.bound_listener()
+    ours_events, theirs_events = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    return ours, theirs, ours_events, theirs_events, net.bound_listener(), net.bound_listener()
 
 
 def spawn_proxy(launcher: Launcher, proxy_id: str, hand: str) -> ProxyHandle:
-    ours, theirs, peer, app = prepare_proxy(proxy_id)
+    ours, theirs, ours_events, theirs_events, peer, app = prepare_proxy(proxy_id)
     try:
-        pid = launcher.spawn(proxy_spec(proxy_id, hand), [theirs.fileno(), peer.fileno(), app.fileno()])
-        return ProxyHandle(proxy_id, pid, ours, peer.getsockname(), app.getsockname())
+        pid = launcher.spawn(proxy_spec(proxy_id, hand),
+                             [theirs_events.fileno(), theirs.fileno(), peer.fileno(), app.fileno()])
+        return ProxyHandle(proxy_id, pid, ours, peer.getsockname(), app.getsockname(), ours_events)
     finally:  # the child has its own copies now
-        for sock in (theirs, peer, app):
+        for sock in (theirs, theirs_events, peer, app):
             sock.close()
 
 
@@ -501,16 +511,16 @@ profile.dump_stats(sys.argv[2])
 
 def spawn_profiled_proxy(proxy_id: str, hand: str, stats_path: str) -> ProxyHandle:
     """The same proxy code, started as a fresh interpreter under cProfile."""
-    ours, theirs, peer, app = prepare_proxy(proxy_id)
-    fds = [theirs.fileno(), peer.fileno(), app.fileno()]
+    ours, theirs, ours_events, theirs_events, peer, app = prepare_proxy(proxy_id)
+    fds = [theirs_events.fileno(), theirs.fileno(), peer.fileno(), app.fileno()]
     try:
         proc = subprocess.Popen(
             [sys.executable, "-c", PROFILE_CODE, json.dumps(proxy_spec(proxy_id, hand).to_json()),
              stats_path, *map(str, fds)], pass_fds=fds)
-        return ProxyHandle(proxy_id, proc.pid, ours, peer.getsockname(), app.getsockname(),
+        return ProxyHandle(proxy_id, proc.pid, ours, peer.getsockname(), app.getsockname(), ours_events,
                            proc=proc)
     finally:
-        for sock in (theirs, peer, app):
+        for sock in (theirs, theirs_events, peer, app):
             sock.close()
 
 
@@ -527,6 +537,10 @@ async def bring_up(ca: pki.CertificateAuthority, proxies: list[ProxyHandle],
         handle.control.setblocking(False)
         await loop.create_unix_connection(lambda ch=channel: ch, sock=handle.control)  # type: ignore[misc]
         handle.channel = channel
+        line = ControlChannel(f"{handle.id} events")
+        handle.events.setblocking(False)
+        await loop.create_unix_connection(lambda line=line: line, sock=handle.events)  # type: ignore[misc]
+        handle.events_line = line
     roll: dict[str, Any] = {}
     for handle in proxies:
         assert handle.channel is not None
@@ -822,7 +836,7 @@ async def measure(world: World, settings: Settings, log: Callable[[str], None]) 
     for name, client in clients.items():
         await prime(client, makers[name], f"{name}")
     assert world.hop.channel is not None
-    events_before = world.hop.channel.snapshot()
+    events_before = world.hop.snapshot()
     gc.collect()
     gc.freeze()  # set-up objects need no more scanning
 
@@ -858,7 +872,7 @@ async def measure(world: World, settings: Settings, log: Callable[[str], None]) 
             line.append(f"{name} {p50:.0f}")
         log(f"round {r + 1}/{settings.rounds}: p50 µs: " + ", ".join(line))
 
-    events_after = world.hop.channel.snapshot()
+    events_after = world.hop.snapshot()
     load1 = (machine_busy_ticks(), own_tree_ticks(), time.perf_counter())
     # CPU the rest of the machine used meanwhile, in cores: the noise all paths shared.
     background = max(0, (load1[0] - load0[0]) - (load1[1] - load0[1])) / os.sysconf(
@@ -885,8 +899,8 @@ async def measure(world: World, settings: Settings, log: Callable[[str], None]) 
         "background_cores": background,
         "events": {k: events_after[k] - events_before[k] for k in events_after},
         "pair_events": {
-            "alice": world.pair_alice.channel.snapshot() if world.pair_alice.channel else {},
-            "cara": world.pair_cara.channel.snapshot() if world.pair_cara.channel else {}},
+            "alice": world.pair_alice.snapshot() if world.pair_alice.events_line else {},
+            "cara": world.pair_cara.snapshot() if world.pair_cara.events_line else {}},
         "pair_rss": (rss_mb(world.pair_alice.pid), rss_mb(world.pair_cara.pid)),
         "profiled": profiled,
     }
@@ -1097,6 +1111,7 @@ def main() -> int:
         pair_cara = spawn_proxy(launcher, "pair-cara", "cara")
         for handle in (hop, pair_alice, pair_cara):
             stack.callback(handle.control.close)
+            stack.callback(handle.events.close)
         stats_path = None
         spawn_profiled = None
         if args.profile:
