@@ -77,13 +77,13 @@ class Mode:
 
 def spawn(launcher: Launcher, proxy_id: str, telemetry: bool) -> hl.ProxyHandle:
     """ben's proxy, with per-hop telemetry on or off (hop_latency.spawn_proxy, plus the switch)."""
-    ours, theirs, peer, app = hl.prepare_proxy(proxy_id)
+    ours, theirs, ours_events, theirs_events, peer, app = hl.prepare_proxy(proxy_id)
     try:
         spec = dataclasses.replace(hl.proxy_spec(proxy_id, "ben"), telemetry=telemetry)
-        pid = launcher.spawn(spec, [theirs.fileno(), peer.fileno(), app.fileno()])
-        return hl.ProxyHandle(proxy_id, pid, ours, peer.getsockname(), app.getsockname())
+        pid = launcher.spawn(spec, [theirs_events.fileno(), theirs.fileno(), peer.fileno(), app.fileno()])
+        return hl.ProxyHandle(proxy_id, pid, ours, peer.getsockname(), app.getsockname(), ours_events)
     finally:
-        for sock in (theirs, peer, app):
+        for sock in (theirs, theirs_events, peer, app):
             sock.close()
 
 
@@ -105,7 +105,7 @@ async def measure(ca: pki.CertificateAuthority, alice: hl.Identity, acker_pid: i
                                      ssl=client_ctx)
         await hl.prime(client, hl.note_frame, f"{name}.prime")
         clients[name] = client
-    before = {name: m.proxy.channel.snapshot() for name, m in modes.items() if m.proxy.channel}
+    before = {name: m.proxy.snapshot() for name, m in modes.items() if m.proxy.events_line}
     gc.collect()
     gc.freeze()
     hz = os.sysconf("SC_CLK_TCK")
@@ -127,8 +127,8 @@ async def measure(ca: pki.CertificateAuthority, alice: hl.Identity, acker_pid: i
             mode.round_p50.append(p50)
             line.append(f"{name} {p50:.0f}")
         log(f"round {r + 1}/{settings.rounds}: p50 µs: " + ", ".join(line))
-    events = {name: {k: m.proxy.channel.snapshot()[k] - before[name][k] for k in before[name]}
-              for name, m in modes.items() if m.proxy.channel}
+    events = {name: {k: m.proxy.snapshot()[k] - before[name][k] for k in before[name]}
+              for name, m in modes.items() if m.proxy.events_line}
     for client in clients.values():
         if client.transport is not None:
             client.transport.close()
@@ -240,6 +240,7 @@ def main() -> int:
                  "off": Mode("off", spawn(launcher, "ben-telemetry-off", False))}
         for mode in modes.values():
             stack.callback(mode.proxy.control.close)
+            stack.callback(mode.proxy.events.close)
         idle = net.bound_listener()
         stack.callback(idle.close)
         log(f"acker pid {acker.pid}; proxies: on pid {modes['on'].proxy.pid}, "
