@@ -152,6 +152,17 @@ def test_cls0001_retries_multiply_hop_by_hop_unless_a_budget_bounds_them() -> No
     assert "CLS0001" not in codes(list(level.solution or ()), level)
 
 
+def test_cls0001_leaves_out_a_rule_with_a_fault_whose_retries_istio_turns_off() -> None:
+    level = load_level("07-retry-storm")
+    abort = {"abort": {"percentage": {"value": 100}, "httpStatus": 503}}
+    faulted = vs("dana", {"fault": abort, "retries": {"attempts": 3, "retryOn": "5xx"}, "route": [route("dana")]})
+    assert "CLS0001" not in codes([faulted], level)
+    retrying = vs("dana", {"fault": abort, "match": [{"uri": {"prefix": "/drill"}}], "route": [route("dana")]},
+                  {"retries": {"attempts": 3, "retryOn": "5xx"}, "route": [route("dana")]})
+    [message] = [m for m in analyze([retrying], level) if m.code == "CLS0001"]
+    assert "4^4 = 256" in message.text
+
+
 def test_the_teacher_and_plaintext() -> None:
     teacher_level = load_level("08-teacher-in-the-aisle")
     assert "CLS0003" in codes([pa("DISABLE")], teacher_level)

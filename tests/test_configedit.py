@@ -8,9 +8,10 @@ import sys
 import pytest
 from conftest import LEVELS, REPO
 
-from classroom.game.model.configedit import TOGGLE, ConfigEditor, ConfigError, plain
+from classroom.game.model.configedit import CHOICE, TOGGLE, ConfigEditor, ConfigError, plain
 from classroom.level import Level, list_levels, load_level
 from classroom.mesh.control.compile import mesh_policy
+from classroom.mesh.control.request import Operation
 
 ALL_LEVELS = sorted(p.stem for p in LEVELS.glob("*.yaml"))
 
@@ -54,6 +55,40 @@ def test_fields_cover_only_editable_kinds() -> None:
     for lv in list_levels():
         kinds = {f.key.split("/", 1)[0] for f in ConfigEditor(lv).fields()}
         assert kinds <= set(lv.editable), lv.name
+
+
+def test_a_match_s_header_value_and_a_route_s_subset_are_fields() -> None:
+    lv = level("15-just-for-ben")
+    editor = ConfigEditor(lv)
+    header = "VirtualService/dana/spec.http[0].match[0].headers.end-user.exact"
+    assert editor.field(header).value == "Ben"
+    subset = editor.field("VirtualService/dana/spec.http[1].route[0].destination.subset")
+    assert subset.kind == CHOICE and subset.choices == ("v1", "v2")
+    ben = Operation("/note", "POST", (("end-user", "ben"),))
+    before = mesh_policy(editor.resources(), lv.profile).rule("dana", ben)
+    assert before is not None and before.name == "everyone"  # "Ben" is not "ben"
+    editor.set(header, "ben")
+    after = mesh_policy(editor.resources(), lv.profile).rule("dana", ben)
+    assert after is not None and after.name == "ben-tries-the-new-desk" and after.route[0].subset == "v2"
+    assert "exact: ben" in editor.yaml_text()
+
+
+def test_the_circuit_breaker_s_queue_is_a_field_and_a_fault_s_share_too() -> None:
+    lv = level("16-the-slow-hand")
+    editor = ConfigEditor(lv)
+    assert editor.field("DestinationRule/dana/spec.trafficPolicy.connectionPool").value is True
+    editor.set("DestinationRule/dana/spec.trafficPolicy.connectionPool.http.http1MaxPendingRequests", 1)
+    pool = mesh_policy(editor.resources(), lv.profile).traffic("dana").pool
+    assert pool is not None and (pool.max_connections, pool.max_pending) == (2, 1)
+    editor.set("DestinationRule/dana/spec.trafficPolicy.connectionPool.http.http1MaxPendingRequests", None)
+    assert "http:" not in editor.yaml_text()  # the emptied part goes with its last setting
+    drill = ConfigEditor(level("17-the-fire-drill"))
+    drill.set("VirtualService/dana/spec.http[0].fault.abort.percentage.value", 50)
+    rule = mesh_policy(drill.resources(), drill.level.profile).rule("dana")
+    assert rule is not None and rule.fault is not None and rule.fault.abort_percent == 50
+    drill.set("VirtualService/dana/spec.http[0].match[0].uri.prefix", "/drill")
+    note = mesh_policy(drill.resources(), drill.level.profile).rule("dana")
+    assert note is not None and note.name == "lessons"  # a /note is no longer the drill's
 
 
 def test_setting_retries_changes_the_resources_and_the_yaml() -> None:

@@ -35,15 +35,18 @@ ROUND_LIMIT = 150.0  # seconds; a round at this speed takes under 10
 LEVEL_FILES = sorted(LEVELS.glob("*.yaml"))
 
 
-def _command(level: Path, report: Path, solution: bool) -> list[str]:
+def _command(level: Path, report: Path, solution: bool, seed: int | None = None) -> list[str]:
     command = [sys.executable, "-m", "classroom.cli", "run", str(level), "--headless", "--quiet",
                "--speed", str(SPEED), "--report", str(report)]
+    if seed is not None:
+        command += ["--seed", str(seed)]
     return command + ["--solution"] if solution else command
 
 
-def _start(level: Path, report: Path, solution: bool) -> subprocess.Popen[str]:
+def _start(level: Path, report: Path, solution: bool, seed: int | None = None) -> subprocess.Popen[str]:
+    """A ``classroom run`` of the level (its solution, or its start), at the level's seed unless given."""
     env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy"}
-    return subprocess.Popen(_command(level, report, solution), cwd=REPO, env=env, text=True,
+    return subprocess.Popen(_command(level, report, solution, seed), cwd=REPO, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)  # its own group: we can stop all it started
 

@@ -223,21 +223,27 @@ def retry_storms(ctx: Context) -> None:
     budgets = _budgeted(ctx)
     for item in ctx.of_kind("VirtualService"):
         hosts = [str(h) for h in item.spec.get("hosts") or []]
-        attempts = max((int((r.get("retries") or {}).get("attempts", 0)) for r in item.spec.get("http") or []),
-                       default=0)
+        attempts = max((int((r.get("retries") or {}).get("attempts", 0)) for r in item.spec.get("http") or []
+                        if _retries_apply(r)), default=0)
         if attempts < 1 or any(h in budgets or "*" in budgets for h in hosts):
             continue
         ways = [w for w in _ways(ctx, hosts) if w[2] >= 2]
         if not ways:
             continue
         sender, host, hops = ways[0]
-        r = next(i for i, rule in enumerate(item.spec["http"]) if (rule.get("retries") or {}).get("attempts", 0))
+        r = next(i for i, rule in enumerate(item.spec["http"])
+                 if _retries_apply(rule) and (rule.get("retries") or {}).get("attempts", 0))
         ctx.report(RETRIES_MULTIPLY, item, (
             f"retries multiply hop by hop: a note from {sender} to {host} is passed on by {hops} hands ({sender} "
             f"and {hops - 1} classmate{'s' if hops > 2 else ''}) that each retry "
             f"{'once' if attempts == 1 else f'{attempts} times'}, so one note can reach the last hand up to "
             f"{1 + attempts}^{hops} = {(1 + attempts) ** hops} times; a retryBudget in a DestinationRule for {host} "
             "bounds them"), "http", r, "retries", "attempts")
+
+
+def _retries_apply(rule: Mapping[str, Any]) -> bool:
+    """Whether a rule's retries are used: Istio turns them off on a rule that injects a fault."""
+    return not rule.get("fault")
 
 
 def _budgeted(ctx: Context) -> dict[str, Item]:

@@ -7,8 +7,9 @@ Istio's shapes, as a level file writes them) and the level they belong to.
 
 * **Fields.**  :meth:`ConfigEditor.fields` walks the resources of the kinds in
   ``level.editable`` and lists one :class:`Field` per setting a player tunes:
-  a PeerAuthentication's mTLS mode; a VirtualService's timeout, retries and
-  route weights; a DestinationRule's outlier detection and retry budget; an
+  a PeerAuthentication's mTLS mode; a VirtualService's matches (paths and
+  header values), timeout, retries, fault shares, route subsets and weights;
+  a DestinationRule's outlier detection, retry budget and circuit breaker; an
   AuthorizationPolicy's selector, action and rule principals/hosts; an
   IdentityPolicy's card lifetime, renewal and CA rotation.  A field is a view
   of one path in one resource: reading it changes nothing, and everything a

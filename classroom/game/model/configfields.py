@@ -15,10 +15,13 @@ weighted routes that stay at 100 together).
 :data:`classroom.level.RESOURCE_KINDS` order:
 
 * PeerAuthentication: the mTLS mode;
-* VirtualService: per HTTP rule, timeout, retry attempts, per-try timeout,
-  retry conditions, and the route weights when a rule splits;
-* DestinationRule: outlier detection and retry budget, each a toggle, with
-  their settings while on;
+* VirtualService: per HTTP rule, the paths and header values its matches
+  compare (where it has them), timeout, retry attempts, per-try timeout,
+  retry conditions, the share and status of a fault it injects, each route's
+  subset (where the host has subsets) and the route weights when a rule
+  splits;
+* DestinationRule: outlier detection, retry budget and the circuit breaker
+  (connectionPool), each a toggle, with their settings while on;
 * AuthorizationPolicy: where it applies, its action, and each rule's
   principals and hosts;
 * IdentityPolicy: card lifetime, renewal point, CA rotation.
@@ -66,6 +69,8 @@ DEFAULT_OUTLIER: Resource = {
     "maxEjectionPercent": 10,
 }
 DEFAULT_BUDGET: Resource = {"percent": 20, "minRetryConcurrency": 3}
+DEFAULT_POOL: Resource = {"tcp": {"maxConnections": 100}}
+MAX_POOL = 100_000  # connectionPool limits: Istio's own default is 2^32-1, "no limit"
 MAX_ATTEMPTS = 10
 
 
@@ -187,6 +192,7 @@ class Form:
             at: PathKey = ("spec", "http", h)
             prefix = f"rule {h + 1}: " if len(rules) > 1 else ""
             floor = len(at)
+            slots += self._matches(index, resource, at, group, prefix)
             slots += [
                 self._slot(index, resource, (*at, "timeout"), group, f"{prefix}timeout", DURATION,
                            optional=True, floor=floor, help="how long a note may take, retries included"),
@@ -200,7 +206,19 @@ class Form:
                            TEXT, optional=True, floor=floor,
                            help="comma-separated: 5xx, reset, connect-failure, gateway-error ..."),
             ]
+            slots += self._fault(index, resource, at, group, prefix)
             routes = rule.get("route") or []
+            for j, route in enumerate(routes):
+                destination = route.get("destination") or {}
+                subsets = self._subsets(str(destination.get("host")))
+                if subsets or destination.get("subset"):
+                    current = destination.get("subset")
+                    choices = (*subsets, *(() if current in subsets or current is None else (str(current),)))
+                    slots.append(self._slot(
+                        index, resource, (*at, "route", j, "destination", "subset"), group,
+                        f"{prefix}route to: {destination.get('host')} subset", CHOICE, choices=choices,
+                        optional=True, floor=floor + 3,
+                        help="a subset of the DestinationRule; not set: any of the host's students"))
             if len(routes) > 1:
                 for j, route in enumerate(routes):
                     destination = route.get("destination") or {}
@@ -213,6 +231,54 @@ class Form:
                         slot.write = _pair_weight(at, j)
                     slots.append(slot)
         return slots
+
+    def _matches(self, index: int | None, resource: Resource, at: PathKey, group: str,
+                 prefix: str) -> list[Slot]:
+        """What a rule's matches compare: the path and each header's value (the form keeps their kinds)."""
+        slots: list[Slot] = []
+        matches = get_path(resource, (*at, "match")) or []
+        for m, match in enumerate(matches):
+            which = f"match {m + 1}" if len(matches) > 1 else "match"
+            for kind in ("exact", "prefix"):
+                if kind in (match.get("uri") or {}):
+                    slots.append(self._slot(index, resource, (*at, "match", m, "uri", kind), group,
+                                            f"{prefix}{which}: path ({kind})", TEXT,
+                                            help="the note's path, as its sender wrote it: /note, /drill ..."))
+            for name, value in (match.get("headers") or {}).items():
+                for kind in ("exact", "prefix"):
+                    if kind in (value or {}):
+                        slots.append(self._slot(index, resource, (*at, "match", m, "headers", name, kind), group,
+                                                f"{prefix}{which}: header {name} ({kind})", TEXT,
+                                                help="compared as written: capitals count"))
+        return slots
+
+    def _fault(self, index: int | None, resource: Resource, at: PathKey, group: str, prefix: str) -> list[Slot]:
+        """The share of notes a rule's fault touches, and the abort's status (where the rule has them)."""
+        slots: list[Slot] = []
+        for kind in ("abort", "delay"):
+            if get_path(resource, (*at, "fault", kind)) is None:
+                continue
+            slots.append(self._slot(index, resource, (*at, "fault", kind, "percentage", "value"), group,
+                                    f"{prefix}fault: {kind} %", NUMBER, minimum=0, maximum=100, step=5,
+                                    optional=True, floor=len(at) + 2,
+                                    help="the share of the rule's notes it touches; not set: none"))
+        if get_path(resource, (*at, "fault", "abort")) is not None:
+            slots.append(self._slot(index, resource, (*at, "fault", "abort", "httpStatus"), group,
+                                    f"{prefix}fault: abort status", INT, minimum=200, maximum=599,
+                                    help="the status the aborted notes fail with"))
+        if get_path(resource, (*at, "fault", "delay")) is not None:
+            slots.append(self._slot(index, resource, (*at, "fault", "delay", "fixedDelay"), group,
+                                    f"{prefix}fault: delay", DURATION, help="how long a delayed note waits"))
+        return slots
+
+    def _subsets(self, host: str) -> tuple[str, ...]:
+        """The subsets the level's DestinationRules give ``host`` (editable or not), in their order."""
+        names: list[str] = []
+        for resource in self.resources:
+            spec = resource.get("spec") or {}
+            if resource.get("kind") == "DestinationRule" and spec.get("host") == host:
+                names += [str(s.get("name")) for s in spec.get("subsets") or [] if s.get("name") not in names]
+        return tuple(names)
 
     def _destination_rule(self, index: int | None, resource: Resource) -> list[Slot]:
         spec = resource.get("spec") or {}
@@ -246,6 +312,21 @@ class Form:
                 self._slot(index, resource, (*budget, "minRetryConcurrency"), group,
                            "min retries", INT, minimum=0, maximum=MAX_ATTEMPTS, optional=True,
                            floor=3, help="retries always allowed at once, whatever the budget"),
+            ]
+        pool = (*policy, "connectionPool")
+        slots.append(self._toggle(index, resource, pool, group, "circuit breaker", DEFAULT_POOL,
+                                  "at most so many notes to the host at once; the rest wait in a line, or fail (UO)"))
+        if get_path(resource, pool) is not None:
+            slots += [
+                self._slot(index, resource, (*pool, "tcp", "maxConnections"), group, "notes at once", INT,
+                           minimum=1, maximum=MAX_POOL, optional=True, floor=3,
+                           help="tcp.maxConnections: a note to a connection, as HTTP/1.1 carries them"),
+                self._slot(index, resource, (*pool, "http", "http1MaxPendingRequests"), group,
+                           "notes waiting", INT, minimum=1, maximum=MAX_POOL, optional=True, floor=3,
+                           help="the line for a place; a note that finds it full fails at once (UO)"),
+                self._slot(index, resource, (*pool, "http", "maxRequestsPerConnection"), group,
+                           "notes per connection", INT, minimum=1, maximum=MAX_POOL, optional=True,
+                           floor=3, help="then the connection is dialed anew; not set: no limit"),
             ]
         return slots
 
