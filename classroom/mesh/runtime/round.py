@@ -43,6 +43,7 @@ from typing import Any
 from classroom.level import AisleFault, Level
 from classroom.level.script import Step
 from classroom.mesh.control.compile import mesh_policy
+from classroom.mesh.control.profiles import PER_ROW, PROFILES
 from classroom.mesh.control.request import Operation
 from classroom.mesh.runtime import lecture, net, specs
 from classroom.mesh.runtime.clock import SharedClock
@@ -51,7 +52,7 @@ from classroom.mesh.runtime.launcher import GRACE, Launcher
 from classroom.mesh.runtime.lecture import Controls
 from classroom.mesh.runtime.watch import Watch
 
-PER_ROW_PROFILES = {"cilium", "traefik"}
+PER_ROW_PROFILES = {name for name, p in PROFILES.items() if p.architecture == PER_ROW}  # cilium, traefik
 READY_LIMIT = 30.0
 EventCallback = Callable[[dict[str, Any]], None]
 
