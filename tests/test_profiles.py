@@ -99,3 +99,19 @@ def test_a_config_is_checked_under_the_level_profile(write_level, tmp_path) -> N
 def test_the_game_levels_still_load_under_istio() -> None:
     for path in sorted(LEVELS.glob("*.yaml")):
         assert load_level(str(path)).profile == "istio"
+
+
+def test_run_says_which_mesh_the_class_runs_in_one_line(write_level) -> None:
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    doc = level_doc(traffic=[{"from": "alice", "to": "cara", "count": 3, "every": "10ms", "text": "psst"}])
+    doc["mesh"] = {"profile": "traefik"}
+    done = subprocess.run([sys.executable, "-m", "classroom.cli", "run", str(write_level(doc)), "--headless",
+                           "--quiet"], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    line = ("mesh: Traefik Mesh (traefik): one proxy per row; by default no mTLS at all: every pass is plaintext; "
+            "no default retries; no ID cards; RETIRED: dormant")
+    assert line in done.stderr and line in done.stdout  # as the round starts, and in its summary

@@ -59,7 +59,7 @@ class Profile:
             card = f"ID cards last {self.identity_lifetime / HOUR:g}h"
         else:
             card = f"ID cards last {CLASS_LIFETIME / HOUR:g}h (the classroom's: {self.title} sets no default)"
-        line = f"mesh: {self.title} ({self.name}): {shape}; {self.mtls_words}; {retries}; {card}"
+        line = f"mesh: {self.title} ({self.name}): {shape}; by default {self.mtls_words}; {retries}; {card}"
         return line + (f"; RETIRED: {self.retired}" if self.retired else "")
 
 
