@@ -115,3 +115,17 @@ def test_run_says_which_mesh_the_class_runs_in_one_line(write_level) -> None:
     line = ("mesh: Traefik Mesh (traefik): one proxy per row; by default no mTLS at all: every pass is plaintext; "
             "no default retries; no ID cards; RETIRED: dormant")
     assert line in done.stderr and line in done.stdout  # as the round starts, and in its summary
+
+
+def test_analyze_warns_that_traefik_lets_the_teacher_read_with_no_rule_at_all(tmp_path) -> None:
+    import yaml
+
+    from classroom.analyze import analyze
+
+    doc = yaml.safe_load((LEVELS / "08-teacher-in-the-aisle.yaml").read_text())
+    doc["mesh"] = {"profile": "traefik"}
+    doc.pop("solution")
+    path = tmp_path / "t8.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    codes = {m.type.code for m in analyze((), load_level(str(path)))}
+    assert {"CLS0002", "CLS0003"} <= codes
