@@ -96,9 +96,10 @@ def test_a_config_is_checked_under_the_level_profile(write_level, tmp_path) -> N
         load_config(str(config), level)
 
 
-def test_the_game_levels_still_load_under_istio() -> None:
-    for path in sorted(LEVELS.glob("*.yaml")):
-        assert load_level(str(path)).profile == "istio"
+def test_the_game_levels_load_each_under_its_mesh() -> None:
+    profiles = {path.stem: load_level(str(path)).profile for path in sorted(LEVELS.glob("*.yaml"))}
+    assert profiles.pop("15-no-locks-at-all") == "traefik"
+    assert set(profiles.values()) == {"istio"}  # the fourteen before it, unchanged
 
 
 def test_run_says_which_mesh_the_class_runs_in_one_line(write_level) -> None:
@@ -129,3 +130,19 @@ def test_analyze_warns_that_traefik_lets_the_teacher_read_with_no_rule_at_all(tm
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     codes = {m.type.code for m in analyze((), load_level(str(path)))}
     assert {"CLS0002", "CLS0003"} <= codes
+
+
+def test_the_traefik_level_refuses_the_istio_fix_at_its_line(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    config = tmp_path / "strict.yaml"
+    config.write_text("- apiVersion: security.istio.io/v1\n  kind: PeerAuthentication\n"
+                      "  metadata: {name: default}\n  spec: {mtls: {mode: STRICT}}\n")
+    done = subprocess.run([sys.executable, "-m", "classroom.cli", "run", "no-locks-at-all", "--headless",
+                           "--config", str(config)], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert (f"{config}:2: resources[0].kind: PeerAuthentication is not a traefik resource; traefik does this "
+            "with nothing: there is no mTLS in Traefik Mesh") in done.stderr
