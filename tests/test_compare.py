@@ -75,7 +75,9 @@ def test_a_bad_profile_list_is_one_line_naming_the_seven(profiles: str) -> None:
     assert "the seven are istio, linkerd, cilium, traefik, consul, appmesh, nginx" in done.stderr
 
 
-def test_a_missing_config_dir_or_level_is_bad_input(tmp_path: Path) -> None:
+def test_a_missing_config_dir_report_dir_or_level_is_bad_input_before_any_round(tmp_path: Path) -> None:
     assert classroom("compare", "teacher-in-the-aisle", "--config-dir", str(tmp_path / "nope")).returncode == 2
+    nowhere = classroom("compare", "teacher-in-the-aisle", "--report", str(tmp_path / "nope" / "r.json"))
+    assert nowhere.returncode == 2 and nowhere.stderr.count("\n") == 1 and "no such directory" in nowhere.stderr
     missing = classroom("compare", "no-such-level")
     assert missing.returncode == 2 and "Traceback" not in missing.stderr

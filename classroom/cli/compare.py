@@ -57,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
         return bad_input(f"--profiles: {what}; the seven are {', '.join(PROFILES)}")
     if args.config_dir and not Path(args.config_dir).is_dir():
         return bad_input(f"--config-dir {args.config_dir}: no such directory")
+    if args.report and not Path(args.report).resolve().parent.is_dir():  # before the rounds, not after
+        return bad_input(f"--report {args.report}: no such directory to write it in")
     try:
         level = load_level(args.level)
         configs = {}
@@ -80,8 +82,11 @@ def run(args: argparse.Namespace) -> int:
     _print_table(wide, level.name, result["profiles"], sources, seed)
     summary = {"level": result["level"], "profiles": result["profiles"]}
     if args.report:
-        Path(args.report).write_text(json.dumps({**summary, "configs": sources, "seed": seed,
-                                                 "reports": result["reports"]}, indent=2) + "\n")
+        try:
+            Path(args.report).write_text(json.dumps({**summary, "configs": sources, "seed": seed,
+                                                     "reports": result["reports"]}, indent=2) + "\n")
+        except OSError as exc:
+            return bad_input(f"--report {args.report}: cannot write it: {exc.strerror or exc}")
     if args.json:
         print(json.dumps(summary, separators=(",", ":")), flush=True)
     return EXIT_OK
