@@ -14,6 +14,7 @@ from rich.text import Text
 
 from classroom.level import Level
 from classroom.level.script import Step
+from classroom.mesh.control.profiles import PROFILES
 from classroom.mesh.outcomes import explain
 from classroom.mesh.runtime import net
 from classroom.mesh.runtime.round import Round, RoundError
@@ -90,6 +91,7 @@ def run_headless(
             live.update(_progress(counts, expected, level))
 
     round_.on_event = on_event
+    console.print(mesh_line(level.profile), highlight=False, soft_wrap=True)
     end: dict[str, Any] = {"processes": round_.processes}
     try:
         with live if not quiet else contextlib.nullcontext():
@@ -150,6 +152,12 @@ def _export_traces(console: Console, events: list[dict[str, Any]], namespace: st
     console.print(export_otlp(events, namespace), highlight=False, soft_wrap=True)
 
 
+def mesh_line(profile: str) -> str:
+    """Which mesh the class runs, in one line: its name, its shape, its defaults, retired or not."""
+    known = PROFILES.get(profile)
+    return known.describe() if known is not None else f"mesh: {profile}"
+
+
 def print_summary(console: Console, report: dict[str, Any], level: Level | None = None) -> None:
     """The summary table, the objectives and the verdict of a report; then why it failed, in words,
     and what to do next (the level's first hint, or the next level)."""
@@ -168,6 +176,7 @@ def print_summary(console: Console, report: dict[str, Any], level: Level | None 
         "ok" if report["ledger_ok"] else "BROKEN",
     )
     console.print(table)
+    console.print(mesh_line(str(report.get("profile", "istio"))), highlight=False, soft_wrap=True)
     objectives = Table(title="objectives")
     for column in ("objective", "metric", "target", "value", ""):
         objectives.add_column(column)

@@ -40,8 +40,24 @@ from classroom.analyze.messages import (
 )
 from classroom.durations import format_duration, parse_duration
 from classroom.mesh.control.policy import PROFILE_DEFAULT_ATTEMPTS
+from classroom.mesh.control.profiles import PROFILES
 
 PERMISSIVE = "PERMISSIVE"
+
+
+def _default_mode(ctx: Context) -> str:
+    """The mode with no PeerAuthentication: the level's mesh's own (Istio's PERMISSIVE, Traefik's none)."""
+    known = PROFILES.get(ctx.level.profile) if ctx.level is not None else None
+    return known.mtls_mode if known is not None else PERMISSIVE
+
+
+def _what_refuses(ctx: Context) -> str:
+    """What would refuse a plaintext forger under the level's mesh."""
+    known = PROFILES.get(ctx.level.profile) if ctx.level is not None else None
+    if known is None or known.peer_authentication is None:
+        return "STRICT refuses her"
+    return (f"{known.name} has no PeerAuthentication to make STRICT "
+            f"({known.name} does that with {known.peer_authentication})")
 
 
 def _class_wide(ctx: Context) -> tuple[str, Item | None]:
@@ -49,8 +65,8 @@ def _class_wide(ctx: Context) -> tuple[str, Item | None]:
     for item in ctx.of_kind("PeerAuthentication"):
         if not (item.spec.get("selector") or {}).get("matchLabels"):
             mode = (item.spec.get("mtls") or {}).get("mode", "UNSET")
-            return (PERMISSIVE if mode == "UNSET" else mode), item
-    return PERMISSIVE, None
+            return (_default_mode(ctx) if mode == "UNSET" else mode), item
+    return _default_mode(ctx), None
 
 
 def _mode_of(ctx: Context, student: str) -> tuple[str, Item | None]:
@@ -94,18 +110,23 @@ def teacher(ctx: Context) -> None:
     if ctx.level.teacher.forges and not everyone_seals:  # a recipient refuses an unsealed note from a sealer
         lax = sorted({s.name for s in ctx.level.students if _mode_of(ctx, s.name)[0] != "STRICT"})
         if lax:
-            how = mode if item is not None else "no PeerAuthentication: PERMISSIVE"
+            how = mode if item is not None else f"no PeerAuthentication: {ctx.level.profile}'s default, {mode}"
             text = (f"the teacher forges notes: she connects in plaintext and claims to be a student, and "
                     f"{_names(lax)} accept{'s' if len(lax) == 1 else ''} plaintext ({how}), where a plaintext peer "
-                    "shows no ID card to check; STRICT refuses her")
+                    f"shows no ID card to check; {_what_refuses(ctx)}")
             if item is not None:
                 ctx.report(FORGER_ACCEPTED, item, text, "mtls", "mode")
             else:
                 _about_the_level(ctx, FORGER_ACCEPTED, text)
-    if ctx.level.teacher.eavesdrops and mode == "DISABLE" and item is not None and not everyone_seals:
-        ctx.report(TEACHER_READS_PLAINTEXT, item, "the teacher eavesdrops, and DISABLE sends every note in "
-                   "plaintext: she reads every unsealed note on the links she watches (PERMISSIVE or STRICT "
-                   "lock the passes between meshed classmates with mTLS)", "mtls", "mode")
+    if ctx.level.teacher.eavesdrops and mode == "DISABLE" and not everyone_seals:
+        if item is not None:
+            ctx.report(TEACHER_READS_PLAINTEXT, item, "the teacher eavesdrops, and DISABLE sends every note in "
+                       "plaintext: she reads every unsealed note on the links she watches (PERMISSIVE or STRICT "
+                       "lock the passes between meshed classmates with mTLS)", "mtls", "mode")
+        else:
+            _about_the_level(ctx, TEACHER_READS_PLAINTEXT, f"the teacher eavesdrops, and {ctx.level.profile} "
+                             "sends every note in plaintext by default: she reads every unsealed note on the links "
+                             "she watches")
 
 
 def nosy_hands(ctx: Context) -> None:

@@ -65,13 +65,14 @@ from classroom.level.model import (
     Teacher,
     Traffic,
 )
-from classroom.level.schema import RESOURCE_KINDS, _hosts, _resources, _roll
+from classroom.level.schema import RESOURCE_KINDS, _hosts, _resources, _roll, refuse_foreign_kind
 from classroom.level.seating import connected_parts, seating_graph
+from classroom.mesh.control.profiles import PROFILES as MESH_PROFILES
 from classroom.objectives import METRICS, OPS
 
 API_VERSION = "classroom.mesh/v1"
 KIND = "Level"
-PROFILES = ("istio", "linkerd", "cilium", "traefik", "consul", "appmesh", "nginx")
+PROFILES = tuple(MESH_PROFILES)  # istio, linkerd, cilium, traefik, consul, appmesh, nginx
 NEIGHBOURS = "neighbours"
 
 DEFAULT_SEED = 1
@@ -167,20 +168,23 @@ def _level(path: str, document: Any, line: int) -> Level:
     mesh = _mapping(ck, _optional(doc, "mesh", {}), mesh_at, ("profile", "resources", "editable"))
     profile = _choice(ck, _optional(mesh, "profile", DEFAULT_PROFILE), mesh_at.key(mesh, "profile"), PROFILES)
     resources_at = mesh_at.key(mesh, "resources")
-    resources = _level_resources(ck, _optional(mesh, "resources", []), resources_at, students, name)
+    resources = _level_resources(ck, _optional(mesh, "resources", []), resources_at, students, name, profile)
     editable_at = mesh_at.key(mesh, "editable")
     editable_list = _list(ck, _optional(mesh, "editable", []), editable_at)
     editable = tuple(
         _choice(ck, kind, editable_at.item(editable_list, i), tuple(RESOURCE_KINDS))
         for i, kind in enumerate(editable_list)
     )
+    for i, kind in enumerate(editable):
+        refuse_foreign_kind(ck, kind, editable_at.item(editable_list, i), profile)
 
     objectives = _objectives(ck, _optional(doc, "objectives", []), top.key(doc, "objectives"))
     solution = None
     if doc.get("solution") is not None:
         solution_at = top.key(doc, "solution")
         body = _mapping(ck, doc["solution"], solution_at, ("resources",), ("resources",))
-        solution = _level_resources(ck, body["resources"], solution_at.key(body, "resources"), students, name)
+        solution = _level_resources(ck, body["resources"], solution_at.key(body, "resources"), students, name,
+                                    profile)
 
     return Level(
         path=path,
@@ -218,11 +222,11 @@ def _hints(ck: _Check, value: Any, at: _At) -> tuple[str, ...]:
 
 
 def _level_resources(
-    ck: _Check, value: Any, at: _At, students: Collection[Student], namespace: str
+    ck: _Check, value: Any, at: _At, students: Collection[Student], namespace: str, profile: str | None = None
 ) -> tuple[dict[str, Any], ...]:
     items = _list(ck, value, at)
     located = [(item, at.item(items, i)) for i, item in enumerate(items)]
-    return _resources(ck, located, _roll(students, namespace))
+    return _resources(ck, located, _roll(students, namespace, profile))
 
 
 def _students(

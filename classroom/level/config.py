@@ -66,7 +66,7 @@ def load_config(path: str, level: Level | None = None) -> tuple[dict[str, Any], 
             )
     if level is None:
         return _resources(ck, items, None)
-    resources = _resources(ck, items, _roll(level.students, level.name))
+    resources = _resources(ck, items, _roll(level.students, level.name, level.profile))
     return merge_editable(level, level.resources, resources, path)
 
 

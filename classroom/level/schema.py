@@ -20,7 +20,10 @@ must fit at least one student (``_workloads``), and a namespace, when given,
 must be the level's own (the class is one namespace).  Without a level (a
 ``--config`` checked on its own) any name will do.  A list of resources
 (``_resources``, or :func:`validate_resources` for callers outside the
-package) also may not hold two of one kind with one name.
+package) also may not hold two of one kind with one name.  Under a profile
+whose mesh has no such resource (a PeerAuthentication under linkerd, consul or
+traefik: :func:`classroom.mesh.control.profiles.refusal`), a resource is
+refused at its kind, saying what that mesh does instead.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ from classroom.level.model import STUDENT_LABEL, Student
 from classroom.level.networking import DESTINATION_RULE, VIRTUAL_SERVICE
 from classroom.level.security import AUTHORIZATION_POLICY, PEER_AUTHENTICATION
 from classroom.level.yamlines import line_of
+from classroom.mesh.control.profiles import refusal
 
 RESOURCE_KINDS: dict[str, tuple[str, ...]] = {
     "PeerAuthentication": ("security.istio.io/v1", "security.istio.io/v1beta1"),
@@ -139,10 +143,18 @@ class _Roll:
     hosts: Collection[str]
     workloads: Collection[Mapping[str, str]] | None = None
     namespace: str | None = None
+    profile: str | None = None  # the level's mesh: the kinds it has
 
 
-def _roll(students: Collection[Student], namespace: str | None) -> _Roll:
-    return _Roll(_hosts(students), _workloads(students), namespace)
+def _roll(students: Collection[Student], namespace: str | None, profile: str | None = None) -> _Roll:
+    return _Roll(_hosts(students), _workloads(students), namespace, profile)
+
+
+def refuse_foreign_kind(ck: _Check, kind: Any, at: _At, profile: str | None) -> None:
+    """A kind the profile's mesh does not have is refused at its line, saying what the mesh does instead."""
+    why = refusal(profile, str(kind)) if profile is not None else None
+    if why is not None:
+        ck.fail(at.line, f"{at.name}: {why}")
 
 
 def _check_student(ck: _Check, value: Any, at: _At, roll: _Roll | None, what: str) -> None:
@@ -184,6 +196,7 @@ def _resource(ck: _Check, value: Any, at: _At, roll: _Roll | None) -> None:
     resource = _shape(ck, value, at)
     if roll is None:
         return
+    refuse_foreign_kind(ck, resource["kind"], at.key(resource, "kind"), roll.profile)
     metadata = resource["metadata"]
     if roll.namespace is not None and metadata.get("namespace", roll.namespace) != roll.namespace:
         ns_at = at.key(resource, "metadata").key(metadata, "namespace")
@@ -260,17 +273,18 @@ def validate_resources(
     line: int = 0,
     students: Collection[str] | None = None,
     namespace: str | None = None,
+    profile: str | None = None,
 ) -> tuple[dict[str, Any], ...]:
     """Check a list of Istio-shaped resources; returns them as a tuple.
 
     ``where`` and ``line`` name the list in messages; ``students``, when given,
     are the names that hosts and selectors may use, and ``namespace`` the one
-    namespace the resources may name.  Raises :class:`LevelError`.
+    namespace the resources may name, ``profile`` the mesh whose kinds they must be.  Raises :class:`LevelError`.
     """
     ck = _Check(path)
     at = _At(where, line_of(resources, None, line))
     items = _list(ck, resources, at)
-    roll = None if students is None else _Roll(students, None, namespace)
+    roll = None if students is None else _Roll(students, None, namespace, profile)
     return _resources(ck, [(item, at.item(items, i)) for i, item in enumerate(items)], roll)
 
 

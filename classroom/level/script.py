@@ -122,7 +122,7 @@ def _step(ck: _Check, item: Any, at: _At, level: Level) -> Step:
         fields["answers"] = tuple(_text(ck, a, answers_at.item(answers, i)) for i, a in enumerate(answers))
     if do == "set":
         fields["resources"] = _level_resources(ck, entry["resources"], at.key(entry, "resources"),
-                                               level.students, level.name)
+                                               level.students, level.name, level.profile)
     if "student" in entry:
         student_at = at.key(entry, "student")
         name = _text(ck, entry["student"], student_at)

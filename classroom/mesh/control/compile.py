@@ -22,7 +22,6 @@ from classroom.mesh.control.policy import (
     BACKOFF_BASE,
     LEAST_REQUEST,
     PERMISSIVE,
-    PROFILE_DEFAULT_ATTEMPTS,
     Budget,
     Destination,
     DestinationPolicy,
@@ -40,6 +39,7 @@ from classroom.mesh.control.policy import (
     Subset,
     TrafficPolicy,
 )
+from classroom.mesh.control.profiles import CLASS_LIFETIME, PROFILES
 
 Resource = Mapping[str, Any]
 
@@ -145,26 +145,30 @@ def _destination(spec: Mapping[str, Any]) -> DestinationPolicy:
     return DestinationPolicy(traffic=_traffic(spec.get("trafficPolicy")), subsets=subsets)
 
 
-def _identity(spec: Mapping[str, Any]) -> Identity:
+def _identity(spec: Mapping[str, Any], lifetime: float) -> Identity:
     rotation = spec.get("caRotation") or {}
-    return Identity(cert_lifetime=_seconds(spec.get("certLifetime"), 3600.0) or 3600.0,
+    return Identity(cert_lifetime=_seconds(spec.get("certLifetime"), lifetime) or lifetime,
                     renew_at=float(spec.get("renewAt", 0.5)), ca_rotate_at=_seconds(rotation.get("at")),
                     trust_old_root_until=_seconds(rotation.get("trustOldRootUntil")))
 
 
-def _mode(spec: Mapping[str, Any]) -> str:
+def _mode(spec: Mapping[str, Any], inherited: str = PERMISSIVE) -> str:
+    """UNSET inherits: Istio's "otherwise treated as PERMISSIVE", another profile's own default."""
     declared = (spec.get("mtls") or {}).get("mode", "UNSET")
-    return PERMISSIVE if declared == "UNSET" else str(declared)  # UNSET: "otherwise treated as PERMISSIVE"
+    return inherited if declared == "UNSET" else str(declared)
 
 
 def mesh_policy(resources: Iterable[Resource], profile: str = "istio", namespace: str = "classroom") -> MeshPolicy:
     """The policy the resources describe (they were validated when loaded)."""
     resources = list(resources)
-    mode = PERMISSIVE
+    defaults = PROFILES[profile]
+    # No PeerAuthentication: the mesh's own default (Istio's PERMISSIVE, Consul's STRICT, Traefik's none).
+    mode = defaults.mtls_mode
+    lifetime = defaults.identity_lifetime or CLASS_LIFETIME
     workload_modes: list[PeerMode] = []
     routes: dict[str, tuple[RouteRule, ...]] = {}
     destinations: dict[str, DestinationPolicy] = {}
-    identity = Identity()
+    identity = Identity(cert_lifetime=lifetime)
     seal = False
     sealing: list[Sealing] = []
     for resource in resources:
@@ -175,9 +179,9 @@ def mesh_policy(resources: Iterable[Resource], profile: str = "istio", namespace
             labels = (spec.get("selector") or {}).get("matchLabels")
             if labels:  # a workload's own PeerAuthentication beats the class-wide one
                 workload_modes.append(PeerMode(tuple(sorted((str(k), str(v)) for k, v in labels.items())),
-                                               _mode(spec), name))
+                                               _mode(spec, defaults.mtls_mode), name))
             else:
-                mode = _mode(spec)
+                mode = _mode(spec, defaults.mtls_mode)
         elif kind == "VirtualService":
             rules = tuple(_rule(http, name) for http in spec.get("http") or [])
             for host in spec.get("hosts") or []:
@@ -185,7 +189,7 @@ def mesh_policy(resources: Iterable[Resource], profile: str = "istio", namespace
         elif kind == "DestinationRule" and spec.get("host"):
             destinations[str(spec["host"])] = _destination(spec)
         elif kind == "IdentityPolicy":
-            identity = _identity(spec)
+            identity = _identity(spec, lifetime)
         elif kind == "EnvelopePolicy":
             labels = (spec.get("selector") or {}).get("matchLabels")
             if labels:
@@ -194,6 +198,7 @@ def mesh_policy(resources: Iterable[Resource], profile: str = "istio", namespace
             else:
                 seal = bool(spec.get("seal"))
     return MeshPolicy(mtls_mode=mode, workload_modes=tuple(workload_modes),
-                      default_attempts=PROFILE_DEFAULT_ATTEMPTS.get(profile, 0), routes=routes,
+                      default_attempts=defaults.default_attempts,
+                      default_retry_on=tuple(sorted(defaults.default_retry_on)), routes=routes,
                       destinations=destinations, authz=authz.policies_from(resources, namespace),  # type: ignore[arg-type]
                       identity=identity, seal=seal, workload_sealing=tuple(sealing))

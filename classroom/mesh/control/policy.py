@@ -18,8 +18,10 @@ proxy's configuration.  The questions a hand asks of it, per note:
   PeerAuthentication with a selector beats the class-wide one).
 
 Where a resource says nothing, the profile's defaults apply, as in the real
-meshes: Istio retries twice on ``connect-failure,refused-stream,unavailable,
-cancelled`` (the hidden default retries of istio/istio#20547).  All times are
+meshes (:mod:`classroom.mesh.control.profiles`): Istio retries twice on
+``connect-failure,refused-stream,unavailable,cancelled`` (the hidden default
+retries of istio/istio#20547), App Mesh twice on ``503,connect-failure,
+refused-stream``; Consul's class-wide mTLS is STRICT, Traefik Mesh's none.  All times are
 room seconds.  Nothing here does I/O.
 """
 
@@ -31,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from classroom.mesh.control import authz, jsonable
+from classroom.mesh.control.profiles import PROFILES
 from classroom.mesh.control.request import DEFAULT_OPERATION, Operation
 
 STRICT, PERMISSIVE, DISABLE = "STRICT", "PERMISSIVE", "DISABLE"
@@ -39,8 +42,8 @@ DEFAULT_RETRY_ON = frozenset({"connect-failure", "refused-stream", "unavailable"
 # A note's lifetime when no VirtualService sets a timeout (Istio's default is no timeout at all).
 DEFAULT_NOTE_TIMEOUT = 15.0
 BACKOFF_BASE = 0.025  # Envoy's default retry backoff base interval
-PROFILE_DEFAULT_ATTEMPTS = {"istio": 2, "consul": 0, "linkerd": 0, "cilium": 0, "traefik": 0,
-                            "appmesh": 0, "nginx": 0}
+# The retries a route gets with no VirtualService, per profile (the table: classroom.mesh.control.profiles).
+PROFILE_DEFAULT_ATTEMPTS = {name: p.default_attempts for name, p in PROFILES.items()}
 ROUND_ROBIN, LEAST_REQUEST, RANDOM = "ROUND_ROBIN", "LEAST_REQUEST", "RANDOM"
 
 
@@ -237,6 +240,7 @@ class MeshPolicy:
     mtls_mode: str = PERMISSIVE  # the class-wide mode (an unset PeerAuthentication is treated as PERMISSIVE)
     workload_modes: tuple[PeerMode, ...] = ()  # PeerAuthentications with a selector, in order
     default_attempts: int = 2
+    default_retry_on: tuple[str, ...] = tuple(sorted(DEFAULT_RETRY_ON))  # the profile's, with default_attempts
     routes: dict[str, tuple[RouteRule, ...]] = field(default_factory=dict)  # host -> its VirtualService's rules
     destinations: dict[str, DestinationPolicy] = field(default_factory=dict)
     authz: tuple[authz.Policy, ...] = ()
@@ -246,7 +250,8 @@ class MeshPolicy:
 
     def __post_init__(self) -> None:
         # Asked for at every hand for every note: the defaults are made once, not per call.
-        object.__setattr__(self, "_default_rule", RouteRule(retries=Retries(attempts=self.default_attempts)))
+        object.__setattr__(self, "_default_rule", RouteRule(retries=Retries(
+            attempts=self.default_attempts, retry_on=self.default_retry_on or Retries().retry_on)))
         object.__setattr__(self, "_traffic", {})
 
     # --- per note -------------------------------------------------------------------------------

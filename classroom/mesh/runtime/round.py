@@ -43,6 +43,7 @@ from typing import Any
 from classroom.level import AisleFault, Level
 from classroom.level.script import Step
 from classroom.mesh.control.compile import mesh_policy
+from classroom.mesh.control.profiles import PER_ROW, PROFILES
 from classroom.mesh.control.request import Operation
 from classroom.mesh.runtime import lecture, net, specs
 from classroom.mesh.runtime.clock import SharedClock
@@ -51,7 +52,7 @@ from classroom.mesh.runtime.launcher import GRACE, Launcher
 from classroom.mesh.runtime.lecture import Controls
 from classroom.mesh.runtime.watch import Watch
 
-PER_ROW_PROFILES = {"cilium", "traefik"}
+PER_ROW_PROFILES = {name for name, p in PROFILES.items() if p.architecture == PER_ROW}  # cilium, traefik
 READY_LIMIT = 30.0
 EventCallback = Callable[[dict[str, Any]], None]
 
@@ -111,6 +112,7 @@ class Round:
     # events come in on it, and a lecture's live actions go out (classroom.mesh.runtime.lecture).
     lines: dict[str, Any] = field(default_factory=dict)
     script: tuple[Step, ...] = ()  # a lecture script, played from the class's start
+    before_stop: Callable[[], None] | None = None  # called once every note settled, before any process stops
     on_say: Callable[[Step], None] | None = None  # a step that says something, or asks
     wait_key: Callable[[], Awaitable[None]] | None = None  # the lecturer's key (None: headless, skip)
     controls: Controls | None = None  # live actions, once the room is ready
@@ -284,6 +286,8 @@ class Round:
             await self._until(watch.both_sides, 2.0 * self.speed)
         if watch.dismissed:
             net.log("runner", watch.dismissed)
+        if self.before_stop is not None:  # e.g. `compare` reading each process's CPU time while it lives
+            self.before_stop()
         await self._drain(clock.now())
         return RoundResult(list(self.events), list(self.processes), expected, timed_out, watch.ready_at,
                            watch.dismissed)
