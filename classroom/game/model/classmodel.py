@@ -34,11 +34,12 @@ a recording older than format 2 is scaled by
 * **the teacher**: where she stands (from her patrol when the level is known,
   walked with the same :func:`classroom.level.seating.patrol_position` she uses; else
   eased towards her last ``teacher_moved`` position), the links she watches,
-  and a speech bubble: a note's text she read on a plaintext link, or
-  ciphertext gibberish when all she had was TLS records or a sealed envelope.
-  She reports TLS only once per connection, so once she is known to listen,
-  every note that sets off along an encrypted aisle she watches shows her
-  the gibberish again;
+  and a speech bubble: a note's text she read on a plaintext link, the
+  first bytes of the TLS record she heard under mTLS (``teacher_saw_ciphertext``),
+  or a sealed envelope;
+* **moments** (:mod:`classroom.game.model.moments`): every moment the lesson
+  names, placed at its desk or aisle, with the ticker's lines and the count
+  of what was shown;
 * **stats** and **objectives**: counted as events arrive; the objectives are
   judged by :func:`classroom.report.build_report` over the events so far, at
   most every :data:`JUDGE_SECONDS` of the events' time, so that a busy round
@@ -47,7 +48,6 @@ a recording older than format 2 is scaled by
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Iterable
 from typing import Any
@@ -63,6 +63,7 @@ from classroom.game.model.classstate import (
     Stats,
     TeacherState,
 )
+from classroom.game.model.moments import Moment, Moments
 from classroom.level import Level
 from classroom.level.seating import patrol_position, ranked_next_hops, seating_graph
 from classroom.mesh.control.compile import mesh_policy
@@ -77,7 +78,8 @@ UNJUDGED = frozenset({"span"})  # kinds the report does not read: not kept
 # Which arrival events turn a note away, and how it looks then.
 TURNED_AWAY = {"refused": "refused", "absent_refused": "refused", "policy_denied": "refused",
                "seal_broken": "refused", "dropped": "dropped"}
-__all__ = ["DESK_STATES", "LINGER", "LINK_MODES", "NOTE_STATES", "ClassModel", "Desk", "Link", "Note",
+BUBBLE_KINDS = {"bubble_plaintext": "read", "bubble_ciphertext": "ciphertext", "bubble_sealed": "sealed"}
+__all__ = ["DESK_STATES", "LINGER", "LINK_MODES", "NOTE_STATES", "ClassModel", "Desk", "Link", "Moment", "Note",
            "ObjectiveRow", "Stats", "TeacherState"]
 
 
@@ -112,7 +114,8 @@ class ClassModel:
         self._walk_start: float | None = None
         self._teacher_target: tuple[float, float] | None = None
         self._watched: set[tuple[str, str]] = set()
-        self._eavesdropping = False  # she listens to the aisles she watches (seen once she has)
+        self.moments = Moments(set(self.desks), self.time_scale)
+        self.moments.impostors = bool(self.level.teacher is not None and self.level.teacher.impersonates)
         self.stats = Stats()
         self.now = float(header.get("t", 0.0) or 0.0)
         self.events: list[dict[str, Any]] = []
@@ -186,6 +189,10 @@ class ClassModel:
         handler = _HANDLERS.get(str(kind))
         if handler is not None:
             handler(self, event, t)
+        moment = self.moments.observe(event, t)
+        if moment is not None and moment.kind in BUBBLE_KINDS:
+            self._say(moment.detail, BUBBLE_KINDS[moment.kind], t)
+            self.teacher.bubble_moment = moment
         if kind not in UNJUDGED:
             self.events.append(event)  # only once understood: the report reads the same fields
 
@@ -258,6 +265,9 @@ class ClassModel:
             self._next_hop(note, t)
 
     def _on_result(self, event: dict[str, Any], t: float) -> None:
+        failed_at = self.desks.get(str(event.get("at") or ""))
+        if event.get("state") != "delivered" and failed_at is not None:
+            failed_at.failed_here += 1
         if event.get("state") == "delivered":
             self.stats.delivered += 1
             if event.get("latency") is not None:
@@ -273,7 +283,12 @@ class ClassModel:
                 note.state = "delivered"
         elif note.state not in ("dropped", "refused", "confiscated"):
             note.state = "failed"
-            if note.hop is not None:
+            at = str(event.get("at") or "")
+            if at in self.desks:  # where it failed, though its last arrival said an earlier hand
+                note.hop = (note.at, at) if note.at != at and self._link(note.at, at) is not None else None
+                note.at = at
+                note.progress = 1.0
+            elif note.hop is not None:
                 self._land(note, note.at)
         note.final = True
         note.ended = note.ended if note.ended is not None and note.state != "failed" else t
@@ -332,15 +347,7 @@ class ClassModel:
             self.teacher.x, self.teacher.y = self._teacher_target
 
     def _on_teacher_heard(self, event: dict[str, Any], t: float) -> None:
-        kind = event["kind"]
-        if kind == "teacher_read":
-            self._say(str(event.get("text", "")), "read", t)
-        elif kind == "teacher_saw_sealed":
-            self._say(_gibberish(str(event.get("note", ""))), "sealed", t)
-        elif kind == "teacher_eavesdropped" and event.get("tls"):
-            self._eavesdropping = True
-            self._say(_gibberish(f"{event.get('link')}{event.get('conn')}"), "ciphertext", t)
-        elif kind == "teacher_impersonation":
+        if event["kind"] == "teacher_impersonation":
             self._say(f"Hi, I'm {event.get('victim', '?')}!", "impostor", t)
 
     # --- helpers -----------------------------------------------------------------------------------
@@ -391,18 +398,6 @@ class ClassModel:
         note.hop = (here, usable[0])
         note.hop_start = t
         note.progress = 0.0
-        if self._eavesdropping:
-            self._overheard(note, t)
-
-    def _overheard(self, note: Note, t: float) -> None:
-        """A note crossing an encrypted aisle she listens to: all she gets is ciphertext."""
-        assert note.hop is not None
-        a, b = note.hop
-        pair = (a, b) if a < b else (b, a)
-        link = self.links.get(pair)
-        if link is not None and link.tls and pair in self._watched \
-                and (self.teacher.bubble is None or self.teacher.bubble_kind == "ciphertext"):
-            self._say(_gibberish(note.id + str(len(note.visited))), "ciphertext", t)
 
     def _land(self, note: Note, hand: str) -> None:
         """The note has reached ``hand`` (or was turned away there): end of its hop."""
@@ -440,6 +435,7 @@ class ClassModel:
         if self.teacher.bubble is not None and now > self.teacher.bubble_until:
             self.teacher.bubble = None
         self._walk_teacher(now)
+        self.moments.expire(now)
         if any(d.state == "ejected" and d.ejected_until <= now for d in self.desks.values()):
             self._refresh_desks()
 
@@ -504,13 +500,6 @@ def _reportable(level: Level, event: dict[str, Any]) -> bool:
     return True
 
 
-def _gibberish(seed: str, length: int = 24) -> str:
-    """What a TLS record or a sealed envelope looks like to someone without the key."""
-    digest = hashlib.sha256(seed.encode()).digest()
-    alphabet = "0123456789abcdef#%&*@$?!~^"
-    return "".join(alphabet[digest[i % len(digest)] % len(alphabet)] for i in range(length))
-
-
 _HANDLERS = {
     "sent": ClassModel._on_sent,
     "forwarded": ClassModel._on_arrived,
@@ -533,8 +522,5 @@ _HANDLERS = {
     "roll_changed": ClassModel._on_roll,
     "ejected": ClassModel._on_ejected,
     "teacher_moved": ClassModel._on_teacher_moved,
-    "teacher_read": ClassModel._on_teacher_heard,
-    "teacher_saw_sealed": ClassModel._on_teacher_heard,
-    "teacher_eavesdropped": ClassModel._on_teacher_heard,
     "teacher_impersonation": ClassModel._on_teacher_heard,
 }

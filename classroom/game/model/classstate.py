@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from classroom.game.model.moments import Moment
 from classroom.report import percentile
 
 NOTE_STATES = ("in_flight", "delivered", "dropped", "refused", "confiscated", "retrying", "failed")
@@ -25,6 +26,7 @@ class Desk:
     absent: bool = False
     refusing: bool = False
     ejected_until: float = 0.0  # events' clock
+    failed_here: int = 0  # notes whose one outcome was a failure at this hand
 
 
 @dataclass
@@ -61,6 +63,7 @@ class TeacherState:
     bubble: str | None = None
     bubble_kind: str = ""  # "read", "ciphertext", "sealed", "caught", "impostor"
     bubble_until: float = 0.0
+    bubble_moment: Moment | None = None  # the moment her bubble shows (the view marks it seen)
 
 
 @dataclass
