@@ -56,7 +56,7 @@ TITLES = {
 }
 MOMENT_KINDS = tuple(TITLES)
 BUBBLES = {"teacher_read": "bubble_plaintext", "teacher_saw_ciphertext": "bubble_ciphertext",
-           "teacher_eavesdropped": "bubble_ciphertext", "teacher_saw_sealed": "bubble_sealed"}
+           "teacher_saw_sealed": "bubble_sealed"}
 
 
 @dataclass
@@ -107,8 +107,6 @@ class Moments:
 
     def _bubble(self, event: dict[str, Any], t: float) -> Moment | None:
         kind = BUBBLES[str(event["kind"])]
-        if event["kind"] == "teacher_eavesdropped" and not (event.get("tls") and event.get("record")):
-            return None  # frames in the clear (she reads them as teacher_read), or no bytes to show
         link = _pair(event.get("link"))
         if kind == "bubble_plaintext":
             detail, line = str(event.get("text", "")), f"the teacher reads {_note(event)}: “{event.get('text', '')}”"
@@ -156,14 +154,16 @@ class Moments:
         if event.get("direction") == "outbound" and isinstance(peer, str) and posing:
             card = self._posing.pop(peer, "") or f"a card from her own CA claiming sa/{peer}"
             shown = _identity(reason.split(",")[0].removeprefix("peer is ")) if "sa/" in reason else card
-            detail = f"expected {peer}, shown {_short_card(shown)}"
+            detail = f"wanted {peer}, got {_short_card(shown)}"
             line = f"{hand} refused an impostor posing as {peer}: {reason}"
             return self._add("impostor_refused", t, line, link=(hand, peer), detail=detail)
         if hand not in self.desks:
             return None
         link = (hand, peer) if isinstance(peer, str) and peer in self.desks else None
-        return self._add("tls_refused", t, f"{hand} refused a connection: {reason}",
-                         link=link, desk=None if link else hand, detail=reason)
+        plain = "plaintext" in reason
+        return self._add("tls_refused", t, f"{hand} refused a connection: {reason}", link=link,
+                         desk=None if link else hand, detail="no ID card shown" if plain else reason,
+                         title="refused plaintext" if plain else "refused a card")
 
     def _caught(self, event: dict[str, Any], t: float) -> Moment | None:
         link = _pair(event.get("link"))
@@ -215,7 +215,8 @@ class Moments:
 
     # --- keeping them ----------------------------------------------------------------------------
     def _add(self, kind: str, t: float, line: str, desk: str | None = None,
-             link: tuple[str, str] | None = None, detail: str = "", hold: float = 0.0) -> Moment | None:
+             link: tuple[str, str] | None = None, detail: str = "", hold: float = 0.0,
+             title: str = "") -> Moment | None:
         if desk is not None and desk not in self.desks:
             desk = None
         if link is not None and not (link[0] in self.desks and link[1] in self.desks):
@@ -229,7 +230,7 @@ class Moments:
                 moment.occurrences += 1
                 moment.detail = detail or moment.detail
                 return moment
-        moment = Moment(kind, t, until, desk, link, TITLES[kind], detail)
+        moment = Moment(kind, t, until, desk, link, title or TITLES[kind], detail)
         self.active.append(moment)
         return moment
 
@@ -284,9 +285,9 @@ def _identity(spiffe: str) -> str:
 
 def _short_card(card: str) -> str:
     if "own CA" in card:
-        return f"a card from her own CA as {_identity(card.split()[-1])}"
+        return "a fake card (her own CA)"
     if "sa/teacher" in card or card == "teacher":
-        return "the teacher's own card"
+        return "the teacher's card"
     return _identity(card)
 
 
@@ -299,7 +300,6 @@ _MAKERS = {
     "teacher_read": Moments._bubble,
     "teacher_saw_ciphertext": Moments._bubble,
     "teacher_saw_sealed": Moments._bubble,
-    "teacher_eavesdropped": Moments._bubble,
     "peeked": Moments._peek,
     "teacher_impersonation": Moments._impersonation,
     "teacher_impersonation_accepted": Moments._impersonation,

@@ -26,13 +26,15 @@ and saved after every finished round.
 **Autoplay** (``classroom play LEVEL --autoplay --screenshot DIR``) starts
 the level's play scene with its solution and no input; :class:`Autoplay`
 watches each drawn frame, saves ``<level>-play.png`` once half the notes have
-settled and ``<level>-results.png`` on the results screen, and ends the app
+settled, ``<level>-results.png`` on the results screen and ``<level>-seen.json``
+(how many times each kind of moment was shown, the legend entries drawn), and ends the app
 with 0 when the objectives were met, 1 when not.  Under SDL's dummy video
 driver this works on a machine with no screen.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -178,6 +180,7 @@ class Autoplay:
         self.clock = clock
         self.saved: list[Path] = []
         self._play_saved = False
+        self.moments: Any = None  # the play scene's moments: what the round showed
         self.passed: bool | None = None
         self.outcome = "no results"  # what the results screen said, in one line
 
@@ -188,9 +191,19 @@ class Autoplay:
         app.screenshot(path)
         self.saved.append(path)
 
+    def _save_seen(self, report: dict[str, Any]) -> None:
+        """``<level>-seen.json``: what the round showed the player, counted (see ``Moments.seen``)."""
+        if self.directory is None or self.moments is None:
+            return
+        path = self.directory / f"{self.level.name}-seen.json"
+        seen = {"level": self.level.name, "passed": bool(report.get("passed")), **self.moments.seen()}
+        path.write_text(json.dumps(seen, indent=2) + "\n")
+        self.saved.append(path)
+
     def __call__(self, app: App) -> None:
         scene: Any = app.scene
         if scene.name == "play":
+            self.moments = scene.model.moments
             if scene.state == "error":
                 print(f"classroom: {self.level.path}: {scene.message}", file=sys.stderr)
                 app.quit(1)
@@ -201,6 +214,7 @@ class Autoplay:
             if not self._play_saved:  # a round too quick to catch mid-way
                 self._play_saved = True
             self._save(app, "results")
+            self._save_seen(scene.report)
             self.passed = bool(scene.passed)
             notes = scene.report["notes"]
             self.outcome = (f"objectives {'met' if self.passed else 'missed'}, "

@@ -121,7 +121,7 @@ def draw_hud(surface: pygame.Surface, rect: pygame.Rect, model: ClassModel, scal
             pygame.draw.rect(surface, theme.GOOD, done, border_radius=bar.h // 2)
     y = bar.bottom + gap * 3
 
-    legend = _legend(scale)
+    legend = legend_sprites(scale)
     row_h = round(20 * scale)
     if y + row_h * ((len(legend) + 1) // 2) <= rect.bottom - pad:
         pygame.draw.line(surface, theme.PANEL_EDGE, (x, y - gap), (rect.right - pad, y - gap))
@@ -138,7 +138,7 @@ def draw_hud(surface: pygame.Surface, rect: pygame.Rect, model: ClassModel, scal
                 y += row_h
 
 
-def _legend(scale: float) -> list[tuple[str, pygame.Surface]]:
+def legend_sprites(scale: float) -> list[tuple[str, pygame.Surface]]:
     size = round(18 * scale)
     legend = _LEGEND.get(size)
     if legend is None:

@@ -74,6 +74,7 @@ class ClassroomView:
         self._bubble_key: tuple[str, str, float] | None = None
         self._bubble: pygame.Surface | None = None
         self._blits: list[tuple[pygame.Surface, Point]] = []
+        self.teacher_boxes: list[pygame.Rect] = []  # her figure and bubble as last drawn (kept clear)
 
     # --- where things are ---------------------------------------------------------------------------
     def layout(self, rect: pygame.Rect, scale: float) -> None:
@@ -101,6 +102,11 @@ class ClassroomView:
                 self._lanes[(src, dst)] = (sx + nx, sy + ny, tx - sx, ty - sy)
         self._make_sprites()
         self._static_key = None
+
+    @property
+    def desk_names(self) -> dict[str, Point]:
+        """The desks laid out (name -> centre)."""
+        return self._centers
 
     def seat_point(self, row: float, col: float) -> Point:
         """The pixel centre of a (possibly fractional) seat."""
@@ -250,10 +256,13 @@ class ClassroomView:
 
     def _draw_teacher(self, surface: pygame.Surface) -> None:
         t = self.model.teacher
+        self.teacher_boxes = []
         if not t.present:
             return
         x, y = self.seat_point(t.y, t.x)
         size = max(8.0, min(self.cell) * 0.16)
+        self.teacher_boxes.append(pygame.Rect(round(x - size * 0.8), round(y - size), round(size * 1.6),
+                                              round(size * 2.2)))
         body = [(x - size * 0.7, y + size * 1.1), (x + size * 0.7, y + size * 1.1), (x + size * 0.35, y),
                 (x - size * 0.35, y)]
         pygame.draw.polygon(surface, TEACHER, body)
@@ -262,15 +271,46 @@ class ClassroomView:
         pygame.draw.circle(surface, TEACHER_EDGE, (round(x), round(y - size * 0.45)), round(size * 0.45), 2)
         if t.bubble:
             bubble = self._bubble_surface(t.bubble, t.bubble_kind)
-            bw = bubble.get_width()
-            bx = min(max(x - bw / 2, self.rect.left + 4), self.rect.right - bw - 4)
-            by = y - size * 1.1 - bubble.get_height()
-            if by < self.rect.top + 4:
-                by = y + size * 1.4
-            tail_y = by + bubble.get_height() - 1 if by < y else by + 1
-            pygame.draw.polygon(surface, BUBBLE, [(x - size * 0.3, tail_y), (x + size * 0.3, tail_y),
-                                                  (x, y - size * 0.9 if by < y else y + size * 1.2)])
-            surface.blit(bubble, (bx, by))
+            box = self._bubble_place(bubble.get_size(), (x, y), size)
+            tip = (x, y - size * 0.9) if box.bottom <= y else (x, y + size * 1.2) if box.top >= y else (x, y)
+            base = (box.centerx, box.bottom - 1) if box.bottom <= y else (box.centerx, box.top + 1)
+            if box.top < y < box.bottom:  # beside her: the tail leaves from the side facing her
+                base = (box.right - 1, box.centery) if box.right <= x else (box.left + 1, box.centery)
+            across = (size * 0.3, 0.0) if base[1] in (box.bottom - 1, box.top + 1) else (0.0, size * 0.3)
+            pygame.draw.polygon(surface, BUBBLE, [(base[0] - across[0], base[1] - across[1]),
+                                                  (base[0] + across[0], base[1] + across[1]), tip])
+            surface.blit(bubble, box)
+            self.teacher_boxes.append(box)
+
+    def _bubble_place(self, bubble: tuple[int, int], at: Point, size: float) -> pygame.Rect:
+        """Where her bubble goes: above her, below, or to a side, wherever it covers no desk's name
+        (the middle band of a desk); the place that covers fewest when every one covers some."""
+        x, y = at
+        w, h = bubble
+        inside = self.rect.inflate(-8, -8)
+        gap = size * 1.1
+        spots = [(x - w / 2, y - gap - h), (x - w / 2, y + size * 1.4), (x + gap, y - h / 2),
+                 (x - gap - w, y - h / 2), (x + gap, y - gap - h), (x - gap - w, y - gap - h),
+                 (x + gap, y + size * 1.4), (x - gap - w, y + size * 1.4)]
+        names = self._name_bands()
+        best, best_cover = None, math.inf
+        for sx, sy in spots:
+            box = pygame.Rect(round(sx), round(sy), w, h)
+            box.clamp_ip(inside)
+            cover = sum(box.clip(band).w * box.clip(band).h for band in names)
+            if cover < best_cover:
+                best, best_cover = box, cover
+            if cover == 0:
+                break
+        assert best is not None
+        return best
+
+    def _name_bands(self) -> list[pygame.Rect]:
+        bands = []
+        for name in self._centers:
+            r = self.seat_rect(name)
+            bands.append(pygame.Rect(r.left, r.top + r.h // 4, r.w, r.h // 2))
+        return bands
 
     def _bubble_surface(self, text: str, kind: str) -> pygame.Surface:
         key = (text, kind, self.scale)
@@ -293,7 +333,8 @@ def speech_bubble(text: str, kind: str, scale: float) -> pygame.Surface:
     """A rounded bubble: a title saying what she got, then the text (monospace for ciphertext)."""
     title_font = scaled("bold", 12, scale)
     body_font = scaled("mono" if kind in ("ciphertext", "sealed") else "sans", 14, scale)
-    shown = text if len(text) <= 44 else text[:43] + "…"
+    limit = 36 if kind == "ciphertext" else 44
+    shown = text if len(text) <= limit else text[:limit - 1] + "…"
     title = title_font.render(BUBBLE_TITLES.get(kind, "The teacher:"), True, (90, 90, 100))
     body = body_font.render(f"“{shown}”" if kind == "read" else shown, True, BUBBLE_TEXT)
     pad = round(8 * scale)

@@ -41,6 +41,7 @@ from classroom.game.model.session import Session
 from classroom.game.ui import theme
 from classroom.game.ui.fonts import scaled
 from classroom.game.ui.hud import draw_hud
+from classroom.game.ui.moments_view import LEGEND_WIDTH, draw_legend, draw_moments, draw_ticker
 from classroom.game.ui.panel import ConfigPanel
 from classroom.game.ui.scenes.base import Host, Scene, register
 from classroom.game.ui.scenes.common import key_hints, paragraphs, text, wrap
@@ -73,6 +74,7 @@ class PlayScene(Scene):
         self.ended_at = 0.0
         self.message = ""  # one line under the top bar: an error, or what a key did
         self.narration = 0  # teacher mode: the lesson paragraph shown
+        self.legend = True  # the legend over the room (L toggles it)
         self.model = self._fresh_model()
         self.view = ClassroomView(self.model)
 
@@ -134,6 +136,8 @@ class PlayScene(Scene):
             self._space()
         elif event.key == pygame.K_r:
             self.reset()
+        elif event.key == pygame.K_l:
+            self.legend = not self.legend
         elif event.key in (pygame.K_PLUS, pygame.K_EQUALS, pygame.K_KP_PLUS):
             self._change_speed(+1)
         elif event.key in (pygame.K_MINUS, pygame.K_KP_MINUS):
@@ -215,16 +219,18 @@ class PlayScene(Scene):
         side_w = round(max(380 * scale, width * 0.30))
         body_top, body_bottom = bar_h + gap, height - foot_h - gap
         narration_h = round(NARRATION_PX * 6.6 * scale) if self.app.options.teacher else 0
-        room = pygame.Rect(gap, body_top, width - side_w - 3 * gap,
+        legend_w = round(LEGEND_WIDTH * scale) + gap if self.legend else 0
+        room = pygame.Rect(gap, body_top, width - side_w - 3 * gap - legend_w,
                            body_bottom - body_top - (narration_h + gap if narration_h else 0))
-        side = pygame.Rect(room.right + gap, body_top, side_w, body_bottom - body_top)
+        side = pygame.Rect(room.right + gap + legend_w, body_top, side_w, body_bottom - body_top)
         hud_h = round(side.height * 0.56)
         return {
             "bar": pygame.Rect(0, 0, width, bar_h),
             "room": room,
             "hud": pygame.Rect(side.left, side.top, side.width, hud_h),
             "panel": pygame.Rect(side.left, side.top + hud_h + gap, side.width, side.height - hud_h - gap),
-            "narration": pygame.Rect(room.left, room.bottom + gap, room.width, narration_h),
+            "narration": pygame.Rect(room.left, room.bottom + gap, room.width + legend_w, narration_h),
+            "legend": pygame.Rect(room.right + gap, room.top, legend_w - gap, room.height),
             "footer": pygame.Rect(0, height - foot_h, width, foot_h),
         }
 
@@ -233,6 +239,10 @@ class PlayScene(Scene):
         parts = self.layout(surface.get_size())
         surface.fill(theme.BACKGROUND)
         self.view.draw(surface, parts["room"], scale)
+        draw_moments(surface, self.view, self.model, scale)
+        if self.legend:
+            draw_legend(surface, parts["legend"], self.model.moments, scale)
+        draw_ticker(surface, parts["room"], self.model.moments, scale)
         draw_hud(surface, parts["hud"], self.model, scale)
         self.panel.draw(surface, parts["panel"], scale)
         self._draw_bar(surface, parts["bar"], scale)
@@ -312,7 +322,7 @@ class PlayScene(Scene):
             return [("type", "edit the rules"), ("Esc/F2", "back to the form"), ("F5", first)]
         if self.panel.editing:
             return [("type", "the value"), ("Enter", "done"), ("F5", first)]
-        hints = [("Space", first), ("R", "reset"), ("+/−", "speed"), ("Tab ↑↓", "choose a rule"),
+        hints = [("Space", first), ("R", "reset"), ("+/−", "speed"), ("L", "legend"), ("Tab ↑↓", "choose a rule"),
                  ("←→", "change it"), ("Y", "YAML"), ("Esc", "lesson")]
         if self.app.options.teacher:
             hints.insert(-1, ("PgUp/PgDn", "narration"))
