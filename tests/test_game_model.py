@@ -308,17 +308,20 @@ def test_the_teacher_walks_her_patrol_when_the_level_is_known() -> None:
     assert (model.teacher.y, model.teacher.x) != (start[0], start[1])
 
 
-def test_objectives_are_judged_live() -> None:
+def test_objectives_are_judged_live_on_the_notes_that_settled() -> None:
     model = ClassModel.from_header(row_header())
     assert [met for *_, met in model.objectives()] == [None, None]  # nothing sent yet
     model.apply(sent("n1", 0.0))
     model.apply(sent("n2", 0.0))
+    assert [met for *_, met in model.objectives()] == [None, None]  # both on their way: no verdict
     model.apply(result("n1", 3.0))
     rows = model.objectives()
-    assert rows[0][1] == "50%" and rows[0][3] is False
-    assert rows[1][3] is True
-    model.apply(result("n2", 4.0))
-    assert model.objectives()[0][1:] == ("100%", ">= 100%", True)
+    assert rows[0][1:] == ("100%", ">= 100%", True)  # n2 is still in flight: not a failure, on track
+    assert rows[1][3] is True and not model.over
+    model.apply(result("n2", 4.0, state="failed"))
+    assert model.objectives()[0][1:] == ("50%", ">= 100%", False)  # off track
+    model.apply(ev("round_end", 5.0, events=9))
+    assert model.over and model.objectives()[0][3] is False  # and now missed
 
 
 def test_a_level_tells_who_refuses_before_any_note() -> None:

@@ -117,7 +117,31 @@ def test_the_hud_marks_met_and_unmet_objectives() -> None:
     draw_hud(surface, hud, model, 1.0)
     top = pygame.Rect(hud.x, 0, 40, 160)  # the marks column beside the objectives
     assert count(surface, top, theme.GOOD) > 0  # every note delivered
-    assert count(surface, top, theme.BAD) > 0  # but the teacher read one
+    assert count(surface, top, theme.ORANGE) > 0  # but the teacher read one: off track...
+    assert count(surface, top, theme.BAD) == 0
+    model.apply(ev("round_end", 4.0, events=3))
+    draw_hud(surface, hud, model, 1.0)
+    assert count(surface, top, theme.BAD) > 0 and count(surface, top, theme.ORANGE) == 0  # ...then missed
+
+
+def test_four_objectives_and_the_numbers_fit_the_hud_at_1280x720() -> None:
+    header = row_header()
+    header["objectives"] = [{"metric": "delivered_ratio", "op": ">=", "value": 0.9},
+                            {"metric": "teacher_read", "op": "==", "value": 0},
+                            {"metric": "impersonations_accepted", "op": "==", "value": 0},
+                            {"metric": "ledger_ok", "op": "==", "value": True}]
+    model = ClassModel.from_header(header)
+    model.apply(sent("n1", 0.0))
+    model.apply(ev("result", 3.0, note="n1", **{"from": "alice"}, to="dev", state="delivered", latency=3.0))
+    surface = pygame.Surface(SIZE)
+    surface.fill(theme.BACKGROUND)
+    hud = pygame.Rect(890, 54, 380, 350)  # the play scene's HUD at 1280x720
+    draw_hud(surface, hud, model, 1.0, show_legend=False)
+    assert len(model.objectives()) == 4
+    # Everything, the success bar last, is drawn inside the HUD: nothing spills below it.
+    below = pygame.Rect(hud.x, hud.bottom, hud.w, 40)
+    assert count(surface, below, theme.GOOD) == 0 and count(surface, below, theme.TEXT) == 0
+    assert count(surface, hud, theme.GOOD) > 2000  # the success bar (350 x 10 px) made it in
 
 
 def test_the_histogram_draws_bars_only_when_there_are_latencies() -> None:

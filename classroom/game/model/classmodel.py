@@ -124,6 +124,8 @@ class ClassModel:
         self._objectives: list[ObjectiveRow] = []
         self._judged_at = -math.inf  # events' time of the last judgement
         self._judged_events = -1
+        self._settled: set[str] = set()  # notes with their one outcome: the objectives judge only these
+        self.over = False  # the round has ended (its round_end came): objectives are met or missed
         teacher = header.get("teacher")
         if isinstance(teacher, dict) and teacher.get("patrol"):
             self._patrol = [(float(p[0]), float(p[1])) for p in teacher["patrol"]]
@@ -185,6 +187,9 @@ class ClassModel:
         t = float(event.get("t", self.now) or self.now)
         self.now = max(self.now, t)
         if kind in (recorder.HEADER, recorder.END):
+            if kind == recorder.END:
+                self.over = True
+                self._judged_events = -1  # judge the whole round once more, at once
             return
         handler = _HANDLERS.get(str(kind))
         if handler is not None:
@@ -265,6 +270,7 @@ class ClassModel:
             self._next_hop(note, t)
 
     def _on_result(self, event: dict[str, Any], t: float) -> None:
+        self._settled.add(str(event.get("note")))
         failed_at = self.desks.get(str(event.get("at") or ""))
         if event.get("state") != "delivered" and failed_at is not None:
             failed_at.failed_here += 1
@@ -457,9 +463,10 @@ class ClassModel:
 
     # --- what the HUD shows ------------------------------------------------------------------------
     def objectives(self) -> list[ObjectiveRow]:
-        """Each objective: (label, current value, target, met) judged on the events so far.
+        """Each objective: (label, current value, target, met) judged on the notes settled so far.
 
-        ``met`` is None while nothing has been judged yet (no note sent).
+        ``met`` is None while no note has settled; during the round True means on track, False off
+        track; once the round is over (:attr:`over`), met or missed.
         """
         stale = len(self.events) != self._judged_events
         if self._judged_events < 0 or (stale and self.now - self._judged_at >= JUDGE_SECONDS):
@@ -470,13 +477,13 @@ class ClassModel:
         self._judged_at = self.now
         self._judged_events = len(self.events)
         try:
-            report = build_report(self.level, self.seed, self.events, [], self.speed)
+            report = build_report(self.level, self.seed, self._settled_events(), [], self.speed)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError, ZeroDivisionError):
             # An event the report cannot read: leave such events out, judge the rest.
             self.events = [e for e in self.events if _reportable(self.level, e)]
             self._judged_events = len(self.events)
             try:
-                report = build_report(self.level, self.seed, self.events, [], self.speed)
+                report = build_report(self.level, self.seed, self._settled_events(), [], self.speed)
             except (KeyError, TypeError, ValueError, AttributeError, IndexError, ZeroDivisionError):
                 return  # the last judgement stands
         rows: list[ObjectiveRow] = []
@@ -484,9 +491,17 @@ class ClassModel:
             metric = objective_metric(str(verdict["metric"]))
             value = None if verdict["value"] is None else float(verdict["value"])
             target = f"{verdict['op']} {metric.format(float(verdict['target']))}"
-            met: bool | None = bool(verdict["passed"]) if self.stats.sent else None
+            met: bool | None = bool(verdict["passed"]) if self._settled or self.over else None
             rows.append((metric.words, metric.format(value), target, met))
         self._objectives = rows
+
+    def _settled_events(self) -> list[dict[str, Any]]:
+        """The events so far, less the sending of notes still in flight: a note on its way is not
+        yet a failure (nor a success), so the objectives are judged on the notes that have settled."""
+        if self.over:
+            return self.events
+        settled = self._settled
+        return [e for e in self.events if e.get("kind") != "sent" or e.get("note") in settled]
 
     def notes_in_flight(self) -> list[Note]:
         return list(self.notes.values())

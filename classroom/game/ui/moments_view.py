@@ -258,15 +258,14 @@ def draw_ticker(surface: pygame.Surface, rect: pygame.Rect, moments: Moments, sc
                 lines: int = 4) -> None:
     """The last ``lines`` moments in words, newest at the bottom, over the bottom of ``rect``."""
     shown = list(moments.ticker)[-lines:]
-    if not shown:
-        return
     row = round(17 * scale)
     pad = round(6 * scale)
-    box = pygame.Rect(rect.left + pad, rect.bottom - pad - row * len(shown) - pad, rect.width - 2 * pad,
-                      row * len(shown) + pad)
-    shade = pygame.Surface(box.size, pygame.SRCALPHA)
-    shade.fill((*theme.PANEL, 215))
-    surface.blit(shade, box)
+    box = pygame.Rect(rect.left, rect.top + pad, rect.width, rect.height - pad)
+    pygame.draw.rect(surface, theme.PANEL, box, border_radius=round(4 * scale))
+    if not shown:
+        surface.blit(text("What happens in the room is told here.", "sans", 12, scale, theme.TEXT_DIM),
+                     (box.left + round(26 * scale), box.top + pad // 2))
+        return
     y = box.top + pad // 2
     width = box.width - round(40 * scale)
     for line in shown:

@@ -51,6 +51,7 @@ from classroom.telemetry.recorder import END
 
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 NARRATION_PX = 16  # teacher mode's narration, at 720 px
+TICKER_LINES = 4  # the moments the ticker under the room lists
 RESULTS_AFTER = 2.0  # seconds the ended round stays on screen before the results
 READY, RUNNING, ENDED, ERROR = "ready", "running", "ended", "error"
 
@@ -224,9 +225,13 @@ class PlayScene(Scene):
                            body_bottom - body_top - (narration_h + gap if narration_h else 0))
         side = pygame.Rect(room.right + gap + legend_w, body_top, side_w, body_bottom - body_top)
         hud_h = round(side.height * 0.56)
+        ticker_h = round(TICKER_LINES * 17 * scale + 14 * scale)  # under the room: it hides no desk
+        ticker = pygame.Rect(room.left, room.bottom - ticker_h, room.width, ticker_h)
+        room.height -= ticker_h
         return {
             "bar": pygame.Rect(0, 0, width, bar_h),
             "room": room,
+            "ticker": ticker,
             "hud": pygame.Rect(side.left, side.top, side.width, hud_h),
             "panel": pygame.Rect(side.left, side.top + hud_h + gap, side.width, side.height - hud_h - gap),
             "narration": pygame.Rect(room.left, room.bottom + gap, room.width + legend_w, narration_h),
@@ -242,8 +247,8 @@ class PlayScene(Scene):
         draw_moments(surface, self.view, self.model, scale)
         if self.legend:
             draw_legend(surface, parts["legend"], self.model.moments, scale)
-        draw_ticker(surface, parts["room"], self.model.moments, scale)
-        draw_hud(surface, parts["hud"], self.model, scale)
+        draw_ticker(surface, parts["ticker"], self.model.moments, scale, TICKER_LINES)
+        draw_hud(surface, parts["hud"], self.model, scale, show_legend=not self.legend)
         self.panel.draw(surface, parts["panel"], scale)
         self._draw_bar(surface, parts["bar"], scale)
         self._draw_banner(surface, parts["room"], scale)
