@@ -77,6 +77,7 @@ class App:
         self.surface = pygame.display.set_mode(size, pygame.RESIZABLE)
         pygame.key.set_repeat(350, 45)
         self.sessions: list[Session] = []
+        self.hints_shown: dict[str, int] = {}
         self.running = True
         self.exit_code = 0
         self.watchers: list[Callable[[App], None]] = []  # called after every drawn frame
