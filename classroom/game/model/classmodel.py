@@ -41,9 +41,10 @@ a recording older than format 2 is scaled by
   names, placed at its desk or aisle, with the ticker's lines and the count
   of what was shown;
 * **stats** and **objectives**: counted as events arrive; the objectives are
-  judged by :func:`classroom.report.build_report` over the events so far, at
-  most every :data:`JUDGE_SECONDS` of the events' time, so that a busy round
-  does not pay for a report every frame.
+  judged by :func:`classroom.report.build_report` over the notes settled so
+  far, at most every :data:`JUDGE_SECONDS` of the events' time and, in the
+  window, in a thread of its own (:mod:`classroom.game.model.judging`), so
+  that a busy round does not pay for a report in any frame.
 """
 
 from __future__ import annotations
@@ -63,24 +64,26 @@ from classroom.game.model.classstate import (
     Stats,
     TeacherState,
 )
+from classroom.game.model.judging import JUDGE_SECONDS, Judge
 from classroom.game.model.moments import Moment, Moments
 from classroom.level import Level
 from classroom.level.seating import patrol_position, ranked_next_hops, seating_graph
 from classroom.mesh.control.compile import mesh_policy
-from classroom.objectives import metric as objective_metric
-from classroom.report import build_report
 from classroom.telemetry import recorder
 
 LINGER = 3.0  # passing times a note with a known outcome stays visible
 BUBBLE_SECONDS = 2.5  # how long (room time) the teacher's speech bubble stays
-JUDGE_SECONDS = 0.5  # events' time between two judgements of the objectives
 UNJUDGED = frozenset({"span"})  # kinds the report does not read: not kept
+# A note's arrivals at hands that pass it on are read only for the busiest hand's load; they are most of
+# a round's events, so a level that does not judge that load keeps none of them (its report is cheaper).
+ARRIVALS_ONLY = frozenset({"forwarded"})
+IN_FLIGHT = "sent_in_flight"  # stands in the events for a note's sending until its result comes
 # Which arrival events turn a note away, and how it looks then.
 TURNED_AWAY = {"refused": "refused", "absent_refused": "refused", "policy_denied": "refused",
                "seal_broken": "refused", "dropped": "dropped"}
 BUBBLE_KINDS = {"bubble_plaintext": "read", "bubble_ciphertext": "ciphertext", "bubble_sealed": "sealed"}
-__all__ = ["DESK_STATES", "LINGER", "LINK_MODES", "NOTE_STATES", "ClassModel", "Desk", "Link", "Moment", "Note",
-           "ObjectiveRow", "Stats", "TeacherState"]
+__all__ = ["DESK_STATES", "JUDGE_SECONDS", "LINGER", "LINK_MODES", "NOTE_STATES", "ClassModel", "Desk", "Link",
+           "Moment", "Note", "ObjectiveRow", "Stats", "TeacherState"]
 
 
 class ClassModel:
@@ -121,10 +124,10 @@ class ClassModel:
         self.events: list[dict[str, Any]] = []
         self.version = 0  # bumped whenever desks or links change (the view's static layer)
         self.mtls_mode = "UNSET"
-        self._objectives: list[ObjectiveRow] = []
-        self._judged_at = -math.inf  # events' time of the last judgement
-        self._judged_events = -1
-        self._settled: set[str] = set()  # notes with their one outcome: the objectives judge only these
+        self.judge = Judge(self.level, self.seed, self.speed)  # the window sets judge.background
+        self._in_flight: dict[str, tuple[int, dict[str, Any]]] = {}  # note -> (index in events, its sent)
+        load = any(objective.metric == "max_hop_load" for objective in self.level.objectives)
+        self._unjudged = UNJUDGED if load else UNJUDGED | ARRIVALS_ONLY
         self.over = False  # the round has ended (its round_end came): objectives are met or missed
         teacher = header.get("teacher")
         if isinstance(teacher, dict) and teacher.get("patrol"):
@@ -188,8 +191,10 @@ class ClassModel:
         self.now = max(self.now, t)
         if kind in (recorder.HEADER, recorder.END):
             if kind == recorder.END:
-                self.over = True
-                self._judged_events = -1  # judge the whole round once more, at once
+                self.over = True  # judged once more, on every note, at once
+                for index, sent in self._in_flight.values():
+                    self.events[index] = sent
+                self._in_flight.clear()
             return
         handler = _HANDLERS.get(str(kind))
         if handler is not None:
@@ -198,8 +203,22 @@ class ClassModel:
         if moment is not None and moment.kind in BUBBLE_KINDS:
             self._say(moment.detail, BUBBLE_KINDS[moment.kind], t)
             self.teacher.bubble_moment = moment
-        if kind not in UNJUDGED:
-            self.events.append(event)  # only once understood: the report reads the same fields
+        if kind in self._unjudged:
+            return
+        # Only once understood: the report reads the same fields.  A note still in flight is neither
+        # a failure nor a success yet: its sending is kept as a stand-in the report skips, put back
+        # in its place when its result comes (or the round ends), so judging needs no pass to sort
+        # the settled from the rest.
+        note = str(event.get("note"))
+        if kind == "sent":
+            self._in_flight[note] = (len(self.events), event)
+            self.events.append({"kind": IN_FLIGHT, "note": note, "t": t})
+            return
+        if kind == "result":
+            pending = self._in_flight.pop(note, None)
+            if pending is not None:
+                self.events[pending[0]] = pending[1]
+        self.events.append(event)
 
     def _on_sent(self, event: dict[str, Any], t: float) -> None:
         note = Note(str(event["note"]), str(event["from"]), str(event["to"]), at=str(event["from"]))
@@ -270,7 +289,6 @@ class ClassModel:
             self._next_hop(note, t)
 
     def _on_result(self, event: dict[str, Any], t: float) -> None:
-        self._settled.add(str(event.get("note")))
         failed_at = self.desks.get(str(event.get("at") or ""))
         if event.get("state") != "delivered" and failed_at is not None:
             failed_at.failed_here += 1
@@ -463,56 +481,17 @@ class ClassModel:
 
     # --- what the HUD shows ------------------------------------------------------------------------
     def objectives(self) -> list[ObjectiveRow]:
-        """Each objective: (label, current value, target, met) judged on the notes settled so far.
+        """Each objective: (label, current value, target, met) judged on the notes settled so far
+        (:mod:`classroom.game.model.judging`).
 
         ``met`` is None while no note has settled; during the round True means on track, False off
         track; once the round is over (:attr:`over`), met or missed.
         """
-        stale = len(self.events) != self._judged_events
-        if self._judged_events < 0 or (stale and self.now - self._judged_at >= JUDGE_SECONDS):
-            self._judge()
-        return self._objectives
-
-    def _judge(self) -> None:
-        self._judged_at = self.now
-        self._judged_events = len(self.events)
-        try:
-            report = build_report(self.level, self.seed, self._settled_events(), [], self.speed)
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError, ZeroDivisionError):
-            # An event the report cannot read: leave such events out, judge the rest.
-            self.events = [e for e in self.events if _reportable(self.level, e)]
-            self._judged_events = len(self.events)
-            try:
-                report = build_report(self.level, self.seed, self._settled_events(), [], self.speed)
-            except (KeyError, TypeError, ValueError, AttributeError, IndexError, ZeroDivisionError):
-                return  # the last judgement stands
-        rows: list[ObjectiveRow] = []
-        for verdict in report["objectives"]:
-            metric = objective_metric(str(verdict["metric"]))
-            value = None if verdict["value"] is None else float(verdict["value"])
-            target = f"{verdict['op']} {metric.format(float(verdict['target']))}"
-            met: bool | None = bool(verdict["passed"]) if self._settled or self.over else None
-            rows.append((metric.words, metric.format(value), target, met))
-        self._objectives = rows
-
-    def _settled_events(self) -> list[dict[str, Any]]:
-        """The events so far, less the sending of notes still in flight: a note on its way is not
-        yet a failure (nor a success), so the objectives are judged on the notes that have settled."""
-        if self.over:
-            return self.events
-        settled = self._settled
-        return [e for e in self.events if e.get("kind") != "sent" or e.get("note") in settled]
+        settled = self.stats.delivered + self.stats.failed > 0
+        return self.judge.rows_for(self.events, self.now, self.over, settled)
 
     def notes_in_flight(self) -> list[Note]:
         return list(self.notes.values())
-
-
-def _reportable(level: Level, event: dict[str, Any]) -> bool:
-    try:
-        build_report(level, 0, [event], [])
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError, ZeroDivisionError):
-        return False
-    return True
 
 
 _HANDLERS = {

@@ -82,7 +82,9 @@ class PlayScene(Scene):
     # --- the round --------------------------------------------------------------------------
 
     def _fresh_model(self) -> ClassModel:
-        return ClassModel.from_level(self.level, self.seed, self.speed, self.panel.resources())
+        model = ClassModel.from_level(self.level, self.seed, self.speed, self.panel.resources())
+        model.judge.background = True  # a report over a big round must not cost a frame
+        return model
 
     def _show(self, model: ClassModel) -> None:
         self.model, self.view = model, ClassroomView(model)
