@@ -17,7 +17,7 @@ DESK_STATES = ("present", "absent", "refusing", "ejected", "unmeshed")
 LINK_MODES = ("mtls", "permissive", "plain", "unknown")
 
 
-@dataclass
+@dataclass(slots=True)
 class Desk:
     name: str
     seat: tuple[int, int]  # (row, col)
@@ -38,7 +38,7 @@ class Link:
     tls: bool | None = None  # None until a proxy reported the link
 
 
-@dataclass
+@dataclass(slots=True)  # thousands of them are read every frame: slots make that cheaper
 class Note:
     id: str
     sender: str

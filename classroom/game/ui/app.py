@@ -45,6 +45,7 @@ import pygame
 
 from classroom.game.model.progress import Progress, stars_for
 from classroom.game.model.session import Session
+from classroom.game.ui.collector import FrameCollector
 from classroom.game.ui.scenes import lesson as lesson_scene
 from classroom.game.ui.scenes import levels as levels_scene
 from classroom.game.ui.scenes import play as play_scene
@@ -82,6 +83,7 @@ class App:
         self.exit_code = 0
         self.watchers: list[Callable[[App], None]] = []  # called after every drawn frame
         self.scene: Scene = scene_class("title")(self)
+        self.collector = FrameCollector()
 
     # --- what scenes ask of the app (scenes.base.Host) -------------------------------------
 
@@ -94,6 +96,7 @@ class App:
         if target is not self.scene:
             self.scene.leave()
             self.scene = target
+            self.collector.quiet_moment()
         return target
 
     def quit(self, code: int = 0) -> None:
@@ -146,6 +149,7 @@ class App:
         for watch in list(self.watchers):
             watch(self)
         pygame.display.flip()
+        self.collector.after_frame()
 
     def run(self) -> int:
         """Run until the player quits (or autoplay is done); stops every round on the way out."""
@@ -164,6 +168,7 @@ class App:
         for session in self.sessions:
             session.discard()
         self.sessions.clear()
+        self.collector.close()
         pygame.display.quit()
 
     def screenshot(self, path: Path) -> None:

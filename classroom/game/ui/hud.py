@@ -68,14 +68,25 @@ def text(s: str, kind: str, px_at_720: float, scale: float, colour: theme.Colour
     return surface
 
 
-def _fit(s: str, kind: str, px: float, scale: float, width: int) -> str:
-    """``s``, shortened with an ellipsis until it fits ``width`` pixels."""
-    font = scaled(kind, px, scale)
-    if font.size(s)[0] <= width:
-        return s
-    while len(s) > 1 and font.size(s + "…")[0] > width:
-        s = s[:-1]
-    return s + "…"
+_FIT_CACHE: dict[tuple[str, str, int, int], str] = {}
+
+
+def fit(s: str, kind: str, px: float, scale: float, width: int) -> str:
+    """``s``, shortened with an ellipsis until it fits ``width`` pixels (remembered: a HUD asks the
+    same every frame)."""
+    key = (s, kind, round(px * scale), round(width))
+    shown = _FIT_CACHE.get(key)
+    if shown is None:
+        font = scaled(kind, px, scale)
+        shown = s
+        if font.size(s)[0] > width:
+            while len(shown) > 1 and font.size(shown + "…")[0] > width:
+                shown = shown[:-1]
+            shown += "…"
+        if len(_FIT_CACHE) > 4096:
+            _FIT_CACHE.clear()
+        _FIT_CACHE[key] = shown
+    return shown
 
 
 def draw_hud(surface: pygame.Surface, rect: pygame.Rect, model: ClassModel, scale: float,
@@ -102,7 +113,7 @@ def draw_hud(surface: pygame.Surface, rect: pygame.Rect, model: ClassModel, scal
         surface.blit(text(mark, "bold", 16, scale, colour), (x, y))
         lx = x + round(24 * scale)
         if two_lines:
-            surface.blit(text(_fit(label, "sans", 14, scale, rect.right - pad - lx), "sans", 14, scale, theme.TEXT),
+            surface.blit(text(fit(label, "sans", 14, scale, rect.right - pad - lx), "sans", 14, scale, theme.TEXT),
                          (lx, y))
             y += round(19 * scale)
             surface.blit(text(f"{value}  (goal {target}) · {word}", "sans", 12, scale,
@@ -112,7 +123,7 @@ def draw_hud(surface: pygame.Surface, rect: pygame.Rect, model: ClassModel, scal
             right = text(f"{value} · {word}", "bold", 12, scale, colour)
             surface.blit(right, (rect.right - pad - right.get_width(), y + round(2 * scale)))
             room = rect.right - pad - right.get_width() - lx - gap
-            surface.blit(text(_fit(label, "sans", 13, scale, room), "sans", 13, scale, theme.TEXT), (lx, y))
+            surface.blit(text(fit(label, "sans", 13, scale, room), "sans", 13, scale, theme.TEXT), (lx, y))
             y += round(22 * scale)
 
     y += gap

@@ -22,14 +22,14 @@ marks), each entry recorded in ``Moments.legend`` as it is drawn.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 
 import pygame
 
 from classroom.game.model.classmodel import ClassModel
 from classroom.game.model.moments import Moment, Moments
 from classroom.game.ui import theme
-from classroom.game.ui.fonts import scaled
-from classroom.game.ui.hud import LEGEND_NAMES, legend_sprites, text
+from classroom.game.ui.hud import LEGEND_NAMES, fit, legend_sprites, text
 from classroom.game.ui.view import AISLE_UP, ClassroomView, lock
 
 # Each kind of moment: its mark's colour and shape (no two kinds that can meet on screen share both).
@@ -72,8 +72,8 @@ def draw_moments(surface: pygame.Surface, view: ClassroomView, model: ClassModel
     stacked: dict[str, int] = {}
     now = model.now
     # What a pill must not cover: the desks' names, the teacher and her bubble, the marks.
-    taken = [_name_band(view.seat_rect(name)) for name in view.desk_names] + view.teacher_boxes
-    pills: list[tuple[str, str, theme.Colour, tuple[float, float]]] = []
+    taken = view.name_bands + view.teacher_boxes
+    pills: list[tuple[float, str, str, theme.Colour, tuple[float, float]]] = []
     for moment in moments.active:  # the marks first, then the pills round them
         if moment.kind in ("bubble_plaintext", "bubble_ciphertext", "bubble_sealed"):
             continue  # her speech bubble, drawn by the view
@@ -86,16 +86,17 @@ def draw_moments(surface: pygame.Surface, view: ClassroomView, model: ClassModel
         if 0.0 <= age < PULSE:  # a ring that grows and fades: it just happened
             ring = round(size * (1.2 + 1.8 * age / PULSE))
             pygame.draw.circle(surface, colour, (round(x), round(y)), ring, max(1, round(2 * scale)))
-        draw_mark(surface, shape, (x, y), size, colour)
+        _mark(surface, shape, (x, y), size, colour)
         taken.append(pygame.Rect(round(x - size * 1.2), round(y - size * 1.2), round(size * 2.4), round(size * 2.4)))
         words = (f"×{moment.occurrences} " if moment.occurrences > 1 else "") + moment.title
         if moment.kind == "ejected" and moment.ends is not None:
             left = max(moment.ends - now, 0.0) / max(moments.time_scale, 1e-9)
             words = f"ejected · back in {left:.1f} s"
             _timer(surface, (x, y), size, left / max((moment.ends - moment.t) / moments.time_scale, 1e-9))
-        pills.append((words, moment.detail, colour, below))
+        pills.append((moment.t, words, moment.detail, colour, below))
         moments.mark_shown(moment)
-    for words, detail, colour, below in pills:
+    pills.sort(key=lambda pill: -pill[0])
+    for _, words, detail, colour, below in pills[:MAX_PILLS]:
         _pill(surface, words, detail, colour, below, scale, view.rect, view.cell[0] * 0.96, taken)
     for name, desk in model.desks.items():  # a desk where notes failed keeps its count
         if desk.failed_here:
@@ -142,22 +143,42 @@ def _place(view: ClassroomView, moment: Moment, size: float, stacked: dict[str, 
     return (x, y), (r.centerx, r.bottom + 2 + i * size * 2.6)
 
 
-def _name_band(desk: pygame.Rect) -> pygame.Rect:
-    """The middle of a desk, where its name is written."""
-    return pygame.Rect(desk.left, desk.top + desk.h // 4, desk.w, desk.h // 2)
+_PILLS: OrderedDict[tuple[str, str, theme.Colour, int, float], pygame.Surface] = OrderedDict()
+_MARK_SPRITES: dict[tuple[str, theme.Colour, int], pygame.Surface] = {}
+MAX_PILLS = 16  # pills drawn in a frame, the newest moments' first; the others show their mark only
+
+
+def _pill_surface(title: str, detail: str, colour: theme.Colour, width: float, scale: float) -> pygame.Surface:
+    key = (title, detail, colour, round(width), scale)
+    pill = _PILLS.get(key)
+    if pill is not None:
+        _PILLS.move_to_end(key)
+        return pill
+    inner = max(round(width) - round(10 * scale), 20)
+    head = text(fit(title, "bold", 11, scale, inner), "bold", 11, scale, colour)
+    font = "mono" if _bytes(detail) else "sans"
+    body = text(fit(detail, font, 10, scale, inner), font, 10, scale, theme.TEXT) if detail else None
+    w = max(head.get_width(), body.get_width() if body else 0) + round(10 * scale)
+    h = head.get_height() + (body.get_height() if body else 0) + round(4 * scale)
+    pill = pygame.Surface((w, h), pygame.SRCALPHA)
+    pill.fill((*theme.PANEL, 230))
+    pygame.draw.rect(pill, colour, pill.get_rect(), 1, border_radius=round(3 * scale))
+    pill.blit(head, (round(5 * scale), round(2 * scale)))
+    if body:
+        pill.blit(body, (round(5 * scale), round(2 * scale) + head.get_height()))
+    _PILLS[key] = pill
+    if len(_PILLS) > 256:
+        _PILLS.popitem(last=False)
+    return pill
 
 
 def _pill(surface: pygame.Surface, title: str, detail: str, colour: theme.Colour, top: tuple[float, float],
           scale: float, bounds: pygame.Rect, width: float, taken: list[pygame.Rect]) -> None:
     """A title and a detail under a mark, no wider than ``width`` (a desk's cell), moved down (or
     up) until it covers no desk's name and no other pill; left out when there is no such place."""
-    inner = max(round(width) - round(10 * scale), 20)
-    head = text(_fit(title, 11, scale, inner, "bold"), "bold", 11, scale, colour)
-    font = "mono" if _bytes(detail) else "sans"
-    body = text(_fit(detail, 10, scale, inner, font), font, 10, scale, theme.TEXT) if detail else None
-    w = max(head.get_width(), body.get_width() if body else 0) + round(10 * scale)
-    h = head.get_height() + (body.get_height() if body else 0) + round(4 * scale)
-    box = pygame.Rect(0, 0, w, h)
+    pill = _pill_surface(title, detail, colour, width, scale)
+    box = pill.get_rect()
+    h = box.h
     for shift in (0, 1, 2, -1, 3, -2):
         box.midtop = (round(top[0]), round(top[1] + shift * (h + 2)))
         box.clamp_ip(bounds)
@@ -166,13 +187,20 @@ def _pill(surface: pygame.Surface, title: str, detail: str, colour: theme.Colour
     else:
         return
     taken.append(box)
-    shade = pygame.Surface(box.size, pygame.SRCALPHA)
-    shade.fill((*theme.PANEL, 230))
-    surface.blit(shade, box)
-    pygame.draw.rect(surface, colour, box, 1, border_radius=round(3 * scale))
-    surface.blit(head, (box.x + round(5 * scale), box.y + round(2 * scale)))
-    if body:
-        surface.blit(body, (box.x + round(5 * scale), box.y + round(2 * scale) + head.get_height()))
+    surface.blit(pill, box)
+
+
+def _mark(surface: pygame.Surface, shape: str, centre: tuple[float, float], size: float,
+          colour: theme.Colour) -> None:
+    """A moment's mark, drawn once per shape, colour and size and blitted after."""
+    key = (shape, colour, round(size * 4))
+    sprite = _MARK_SPRITES.get(key)
+    if sprite is None:
+        side = round(size * 2.4) + 4
+        sprite = pygame.Surface((side, side), pygame.SRCALPHA)
+        draw_mark(sprite, shape, (side / 2, side / 2), size, colour)
+        _MARK_SPRITES[key] = sprite
+    surface.blit(sprite, sprite.get_rect(center=(round(centre[0]), round(centre[1]))))
 
 
 def _bytes(detail: str) -> bool:
@@ -270,29 +298,37 @@ def draw_ticker(surface: pygame.Surface, rect: pygame.Rect, moments: Moments, sc
     width = box.width - round(40 * scale)
     for line in shown:
         colour, shape = MARKS.get(line.kind, (theme.TEXT_DIM, "cross"))
-        draw_mark(surface, shape, (box.left + round(12 * scale), y + row / 2), 5.5 * scale, colour)
+        _mark(surface, shape, (box.left + round(12 * scale), y + row / 2), 5.5 * scale, colour)
         words = f"{line.t:5.1f}s  {line.text}" + (f"  ×{line.count}" if line.count > 1 else "")
-        surface.blit(text(_fit(words, 12, scale, width), "sans", 12, scale, theme.TEXT),
+        surface.blit(text(fit(words, "sans", 12, scale, width), "sans", 12, scale, theme.TEXT),
                      (box.left + round(26 * scale), y))
         y += row
-
-
-def _fit(words: str, px: float, scale: float, width: int, kind: str = "sans") -> str:
-    font = scaled(kind, px, scale)
-    if font.size(words)[0] <= width:
-        return words
-    while len(words) > 1 and font.size(words + "…")[0] > width:
-        words = words[:-2]
-    return words + "…"
 
 
 LEGEND_WIDTH = 140  # px at 720: the column the legend takes beside the room
 LEGEND_LOCKS = {"mtls": "mTLS only", "permissive": "mTLS or plain", "plain": "plaintext"}
 
 
+_LEGENDS: dict[tuple[int, int, float], tuple[pygame.Surface, set[str]]] = {}
+
+
 def draw_legend(surface: pygame.Surface, box: pygame.Rect, moments: Moments, scale: float) -> None:
     """What every shape means, in a column of its own (``box``): the envelopes, the padlocks and the
-    marks of the moments, under a heading each; each entry drawn is recorded in ``moments.legend``."""
+    marks of the moments, under a heading each; each entry drawn is recorded in ``moments.legend``.
+    It is drawn once per size and blitted after."""
+    key = (box.w, box.h, scale)
+    if key not in _LEGENDS:
+        legend = pygame.Surface(box.size)
+        legend.fill(theme.BACKGROUND)
+        keys: set[str] = set()
+        _render_legend(legend, legend.get_rect(), keys, scale)
+        _LEGENDS[key] = (legend.convert() if pygame.display.get_surface() is not None else legend, keys)
+    legend, keys = _LEGENDS[key]
+    surface.blit(legend, box)
+    moments.legend |= keys
+
+
+def _render_legend(surface: pygame.Surface, box: pygame.Rect, drawn: set[str], scale: float) -> None:
     pad = round(7 * scale)
     sprites = legend_sprites(scale)
     entries = len(sprites) + len(LEGEND_LOCKS) + len(LEGEND_MARKS) + 4
@@ -311,9 +347,9 @@ def draw_legend(surface: pygame.Surface, box: pygame.Rect, moments: Moments, sca
 
     def entry(name: str, key: str) -> None:
         nonlocal y
-        surface.blit(text(_fit(name, 12, scale, width), "sans", 12, scale, theme.TEXT),
+        surface.blit(text(fit(name, "sans", 12, scale, width), "sans", 12, scale, theme.TEXT),
                      (x + icon_w, y + (row - round(15 * scale)) // 2))
-        moments.legend.add(key)
+        drawn.add(key)
         y += row
 
     heading("Notes")
