@@ -241,8 +241,10 @@ def autoplay_limit(level: Level, speed: float, resources: tuple[dict[str, Any], 
 
 def play(levels: list[Level], level: Level | None, options: Options, autoplay: bool = False,
          screenshot_dir: Path | None = None, size: tuple[int, int] = DEFAULT_SIZE,
-         resources: tuple[dict[str, Any], ...] | None = None) -> int:
+         resources: tuple[dict[str, Any], ...] | None = None, replay: str | None = None) -> int:
     """``classroom play``: the exit code (autoplay: 0 objectives met, 1 not).
+
+    ``replay`` (``play --replay FILE``) opens that recording in the replay scene; Esc closes it.
 
     Autoplay plays ``resources`` (by default the level's solution): ``classroom run`` with a
     display shows its round this way.
@@ -259,6 +261,8 @@ def play(levels: list[Level], level: Level | None, options: Options, autoplay: b
         shots = ", ".join(str(p) for p in watcher.saved) or "no screenshots"
         print(f"{level.name}: {watcher.outcome}; {shots}")
         return code
-    if level is not None:
+    if replay is not None:
+        app.switch("replay", path=replay)
+    elif level is not None:
         app.switch("lesson", level=level)
     return app.run()
