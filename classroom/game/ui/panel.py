@@ -109,6 +109,19 @@ class ConfigPanel:
         return next(iter(self._field_errors.values()), None)
 
     @property
+    def unapplied(self) -> str | None:
+        """Why what the panel shows is not what would run, in one line: an invalid YAML text or field
+        edit the last valid rules stand in for; None when what is shown is in force."""
+        if self.yaml_error is not None:
+            where = f" at line {self.yaml_error.line}" if self.yaml_error.line else ""
+            return f"the YAML is invalid{where}: {self.yaml_error.message}"
+        if self._field_errors:
+            key, message = next(iter(self._field_errors.items()))
+            label = next((f.label for f in self._fields if f.key == key), key)
+            return f"{label}: {message}"
+        return None
+
+    @property
     def editing(self) -> bool:
         """True while the panel takes every key (the YAML face, or a text field being typed in)."""
         return self.mode == YAML or (bool(self._widgets) and self._widgets[self._focus].editing)
@@ -214,16 +227,18 @@ class ConfigPanel:
         def change(value: Any) -> None:
             self._set_field(field.key, value)
 
+        # Not set, a field says what is in force then: "(not set: 2)", "(not set: 15s)".
+        not_set = f"(not set: {field.default})" if field.default else "(not set)"
         if field.kind == TOGGLE:
             return Toggle(bool(field.value), change)
         if field.kind == CHOICE:
             options: list[str | None] = [*([None] if field.optional else []), *field.choices]
-            return Choice(options, field.value, change)
+            return Choice(options, field.value, change, not_set=not_set)
         if field.kind in (INT, NUMBER):
             return Slider(field.value, field.minimum, field.maximum, field.step, optional=field.optional,
-                          on_change=change)
+                          on_change=change, not_set=not_set)
         text = "" if field.value is None else field.display()
-        return TextField(text, change, placeholder="(not set)" if field.optional else "")
+        return TextField(text, change, placeholder=not_set if field.optional else "")
 
     # ----------------------------------------------------------------- drawing
 

@@ -76,6 +76,8 @@ class PlayScene(Scene):
         self.message = ""  # one line under the top bar: an error, or what a key did
         self.narration = 0  # teacher mode: the lesson paragraph shown
         self.legend = True  # the legend over the room (L toggles it)
+        self.leaving = False  # Esc was pressed once with changed rules: a second Esc leaves
+        self._started_with = self.panel.resources()
         self.model = self._fresh_model()
         self.view = ClassroomView(self.model)
 
@@ -118,6 +120,10 @@ class PlayScene(Scene):
         if self.session is not None and self.state == RUNNING:
             self._stop()
 
+    def _changed(self) -> bool:
+        """The rules on show are not those the scene opened with (or are invalid): leaving loses them."""
+        return self.panel.unapplied is not None or self.panel.resources() != self._started_with
+
     @property
     def expected(self) -> int:
         return self.session.expected if self.session is not None else 0
@@ -130,6 +136,13 @@ class PlayScene(Scene):
             return
         if event.type != pygame.KEYDOWN:
             return
+        leaving, self.leaving = self.leaving, False
+        if event.key == pygame.K_ESCAPE and not self.panel.editing and (leaving or not self._changed()):
+            self._stop()
+            self.app.switch("lesson", level=self.level)
+            return
+        if leaving:
+            self.message = "Staying: your rules are as they were."
         if event.key == pygame.K_F5:
             self._space()
         elif self.panel.editing:
@@ -148,14 +161,19 @@ class PlayScene(Scene):
         elif event.key in (pygame.K_PAGEDOWN, pygame.K_PAGEUP) and self.app.options.teacher:
             step = 1 if event.key == pygame.K_PAGEDOWN else -1
             self.narration = max(0, min(self.narration + step, len(paragraphs(self.level.lesson)) - 1))
-        elif event.key == pygame.K_ESCAPE:
-            self._stop()
-            self.app.switch("lesson", level=self.level)
+        elif event.key == pygame.K_ESCAPE:  # rules changed, or invalid: ask first
+            self.leaving = True
+            why = "an invalid edit" if self.panel.unapplied else "the rules you changed"
+            self.message = f"Leave for the lesson? You will lose {why}. Esc again to leave, any other key to stay."
         else:
             self.panel.handle(event)
 
     def _space(self) -> None:
         if self.state in (READY, ERROR):
+            problem = self.panel.unapplied
+            if problem is not None:  # never run other rules than the ones on show
+                self.message = f"Not run: {problem}. Fix it first (the last valid rules are not what you see)."
+                return
             self.run()
         elif self.state == RUNNING:
             self.paused = not self.paused
