@@ -53,6 +53,7 @@ from classroom.game.ui.scenes import replay as replay_scene
 from classroom.game.ui.scenes import results as results_scene
 from classroom.game.ui.scenes import title as title_scene
 from classroom.game.ui.scenes.base import Options, Scene, scene_class
+from classroom.game.ui.scenes.common import click_to_key
 from classroom.level import Level
 from classroom.mesh.runtime.round import READY_LIMIT, Round
 
@@ -142,7 +143,7 @@ class App:
                                              and event.mod & pygame.KMOD_CTRL):
                 self.quit(0)
                 return
-            self.scene.handle(event)
+            self.scene.handle(click_to_key(event) or event)  # a click on a footer hint presses its key
         self.surface = pygame.display.get_surface() or self.surface  # a resize may give a new one
         self.scene.update()
         self.scene.draw(self.surface)

@@ -69,6 +69,10 @@ SMALL_PX = 13
 GAP_PX = 6
 
 
+def _key_event(key: int) -> pygame.event.Event:
+    return pygame.event.Event(pygame.KEYDOWN, key=key, mod=0, unicode="", scancode=0)
+
+
 class ConfigPanel:
     """The config panel of one level; ``resources`` are where it starts (the level's own by default)."""
 
@@ -89,6 +93,7 @@ class ConfigPanel:
         self._focus = 0
         self._scroll = 0
         self._rects: dict[str, pygame.Rect] = {}  # where each field's row was last drawn
+        self._tabs: dict[str, pygame.Rect] = {}  # where the Form and YAML tabs were last drawn
         self._text = TextEditor(self.editor.yaml_text(), self._yaml_changed)
         self._rebuild()
 
@@ -141,8 +146,43 @@ class ConfigPanel:
 
     # ----------------------------------------------------------------- input
 
+    def click(self, pos: tuple[int, int]) -> bool:
+        """A left click at ``pos``: on the Form/YAML tabs, shows that face; on a field, focuses it and
+        acts on its widget as the keys would (the left half of a choice or slider steps back, the
+        right half forward; a toggle flips; a text field starts an edit).  True when it was used."""
+        for mode, rect in self._tabs.items():
+            if rect.collidepoint(pos):
+                self.show(mode)
+                return True
+        if self.mode == YAML:
+            return False
+        for key, row in self._rects.items():
+            if not row.collidepoint(pos):
+                continue
+            index = next(i for i, f in enumerate(self._fields) if f.key == key)
+            if self._widgets[self._focus].editing and index != self._focus:
+                self._widgets[self._focus].handle(_key_event(pygame.K_RETURN))  # commit the edit first
+            self._set_focus(index)
+            widget = self._widgets[self._focus]
+            label_w = round(row.width * 0.48)
+            if pos[0] < row.x + label_w:
+                return True  # on the label: focus only
+            if isinstance(widget, (Toggle, TextField)):
+                if not widget.editing:
+                    widget.handle(_key_event(pygame.K_RETURN))
+            else:
+                middle = row.x + label_w + (row.width - label_w) / 2
+                widget.handle(_key_event(pygame.K_RIGHT if pos[0] >= middle else pygame.K_LEFT))
+            return True
+        return False
+
     def handle(self, event: pygame.event.Event) -> bool:
         """Take ``event`` if it is the panel's: True when it was used."""
+        if event.type == pygame.MOUSEBUTTONDOWN and getattr(event, "button", 0) == 1:
+            return self.click(event.pos)
+        if event.type == pygame.MOUSEWHEEL and self.mode == FORM and self._widgets:
+            self._set_focus(max(0, min(len(self._widgets) - 1, self._focus - int(event.y))))
+            return True
         if event.type == pygame.KEYDOWN and event.key == pygame.K_F2:
             self.show(FORM if self.mode == YAML else YAML)
             return True
@@ -268,6 +308,7 @@ class ConfigPanel:
             image_rect = blit_text(surface, label, (x, title.centery), small,
                                    theme.TEXT if self.mode == mode else theme.TEXT_DIM,
                                    "bold" if self.mode == mode else "sans", "midright")
+            self._tabs[mode] = image_rect.inflate(px(8, scale), px(6, scale))
             if self.mode == mode:
                 pygame.draw.line(surface, theme.ACCENT, (image_rect.x, image_rect.bottom + 1),
                                  (image_rect.right, image_rect.bottom + 1), max(1, px(2, scale)))

@@ -134,6 +134,9 @@ class PlayScene(Scene):
         if event.type == pygame.TEXTINPUT and self.panel.editing:
             self.panel.handle(event)  # typed text for a field or the YAML editor
             return
+        if event.type in (pygame.MOUSEBUTTONDOWN, pygame.MOUSEWHEEL):
+            self.panel.handle(event)  # a click on a rule, or the wheel over the form (the footer's
+            return                    # buttons reach the scene as their keys)
         if event.type != pygame.KEYDOWN:
             return
         leaving, self.leaving = self.leaving, False

@@ -70,6 +70,7 @@ class ResultsScene(Scene):
         return bool(self.report["passed"])
 
     def handle(self, event: pygame.event.Event) -> None:
+        event = self.menu.as_key(event)  # a click on a button is Enter on it
         if event.type != pygame.KEYDOWN or self.menu.handle(event):
             return
         if event.key in (pygame.K_RETURN, pygame.K_KP_ENTER, pygame.K_SPACE):
