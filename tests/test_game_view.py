@@ -14,7 +14,7 @@ from test_game_model import PEER_AUTH, T0, ev, row_header, sent  # noqa: E402
 from classroom.game.model.classmodel import ClassModel  # noqa: E402
 from classroom.game.ui import theme  # noqa: E402
 from classroom.game.ui.hud import draw_histogram, draw_hud  # noqa: E402
-from classroom.game.ui.view import AISLE_UP, BUBBLE, ClassroomView  # noqa: E402
+from classroom.game.ui.view import AISLE_UP, BUBBLE, ClassroomView, envelope  # noqa: E402
 
 SIZE = (1280, 720)
 
@@ -150,3 +150,21 @@ def test_the_histogram_draws_bars_only_when_there_are_latencies() -> None:
     assert count(surface, surface.get_rect(), theme.SKY_BLUE) == 0
     draw_histogram(surface, surface.get_rect(), [100.0, 120.0, 125.0, 130.0, 400.0], 1.0)
     assert count(surface, surface.get_rect(), theme.SKY_BLUE) > 500
+
+
+def _silhouette(state: str, w: int = 26, h: int = 18) -> set[tuple[int, int]]:
+    sprite = envelope(theme.NOTE_SHAPES[state], theme.NOTE_COLOURS[state], w, h)
+    mask = pygame.mask.from_surface(sprite)
+    return {(x, y) for x in range(w) for y in range(h) if mask.get_at((x, y))}
+
+
+def test_envelope_states_are_told_apart_without_colour() -> None:
+    # A colour-blind player tells dropped from refused (and each state from in flight) by shape alone.
+    for a, b in [("dropped", "refused"), ("in_flight", "delivered"), ("in_flight", "retrying"),
+                 ("refused", "confiscated"), ("dropped", "confiscated"), ("in_flight", "dropped")]:
+        assert _silhouette(a) != _silhouette(b), (a, b)
+    # Refused and failed share a cross; their colours differ in lightness, not only in hue.
+    def lightness(c: theme.Colour) -> float:
+        return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]
+
+    assert abs(lightness(theme.NOTE_COLOURS["failed"]) - lightness(theme.NOTE_COLOURS["refused"])) > 40

@@ -31,7 +31,7 @@ import math
 import pygame
 
 from classroom.game.model.classmodel import ClassModel, Note
-from classroom.game.ui import theme
+from classroom.game.ui import art, theme
 from classroom.game.ui.fonts import scaled
 from classroom.level.seating import REACH
 
@@ -198,7 +198,8 @@ class ClassroomView:
     # --- the static layer ---------------------------------------------------------------------------
     def _render_static(self) -> pygame.Surface:
         layer = pygame.Surface(self.rect.size)
-        layer.fill(theme.FLOOR)
+        art.floor(layer, self.cell)
+        art.board(layer, self.cell, str(self.model.header.get("title") or ""), self.scale)
         ox, oy = self.rect.topleft
         m = self.model
         unit = min(self.cell)
@@ -217,6 +218,8 @@ class ClassroomView:
                   AISLE_UP[link.mode] if link.up else AISLE_DOWN)
         name_font = scaled("bold", min(15.0, unit * 0.14 / max(self.scale, 0.01)), self.scale)
         tag_font = scaled("sans", min(12.0, unit * 0.11 / max(self.scale, 0.01)), self.scale)
+        for name, desk in m.desks.items():  # the students first: their desks hide all but head and shoulders
+            art.student(layer, self.seat_rect(name).move(-ox, -oy), name, desk.state not in ("absent",))
         for name, desk in m.desks.items():
             r = self.seat_rect(name).move(-ox, -oy)
             radius = max(2, r.h // 6)
@@ -270,12 +273,7 @@ class ClassroomView:
         size = max(8.0, min(self.cell) * 0.16)
         self.teacher_boxes.append(pygame.Rect(round(x - size * 0.8), round(y - size), round(size * 1.6),
                                               round(size * 2.2)))
-        body = [(x - size * 0.7, y + size * 1.1), (x + size * 0.7, y + size * 1.1), (x + size * 0.35, y),
-                (x - size * 0.35, y)]
-        pygame.draw.polygon(surface, TEACHER, body)
-        pygame.draw.polygon(surface, TEACHER_EDGE, body, 2)
-        pygame.draw.circle(surface, TEACHER, (round(x), round(y - size * 0.45)), round(size * 0.45))
-        pygame.draw.circle(surface, TEACHER_EDGE, (round(x), round(y - size * 0.45)), round(size * 0.45), 2)
+        art.teacher(surface, x, y, size)
         if t.bubble:
             bubble = self._bubble_surface(t.bubble, t.bubble_kind)
             box = self._bubble_place(bubble.get_size(), (x, y), size)
