@@ -7,7 +7,7 @@ Theory of operation
 :class:`~classroom.game.ui.view.ClassroomView` drew: a mark of its own shape
 and colour (an eye for a peek, a no-entry sign for a denial, a shield for a
 refused impostor, a circling arrow for a retry, a warning triangle on a
-broken desk, a clock on an ejected one...), a pulse while it is fresh, and a
+broken desk, a clock on an ejected one...), larger while it is fresh, and a
 pill under it with its title and detail (the bytes, the words, both
 identities, the policy's name).  A desk's moments sit on its top edge and
 its pills below it, so they never cover its name; an aisle's sit at its
@@ -83,10 +83,9 @@ def draw_moments(surface: pygame.Surface, view: ClassroomView, model: ClassModel
         (x, y), below = where
         colour, shape = MARKS[moment.kind]
         age = (now - moment.t) / max(moments.time_scale, 1e-9)
-        if 0.0 <= age < PULSE:  # a ring that grows and fades: it just happened
-            ring = round(size * (1.2 + 1.8 * age / PULSE))
-            pygame.draw.circle(surface, colour, (round(x), round(y)), ring, max(1, round(2 * scale)))
-        _mark(surface, shape, (x, y), size, colour)
+        # Fresh, the mark pulses: drawn larger, shrinking back in steps (it never grows over a name).
+        grow = 1.0 + 0.15 * (3 - min(3, int(3 * age / PULSE))) if 0.0 <= age < PULSE else 1.0
+        _mark(surface, shape, (x, y), size * grow, colour)
         taken.append(pygame.Rect(round(x - size * 1.2), round(y - size * 1.2), round(size * 2.4), round(size * 2.4)))
         words = (f"×{moment.occurrences} " if moment.occurrences > 1 else "") + moment.title
         if moment.kind == "ejected" and moment.ends is not None:
@@ -95,17 +94,17 @@ def draw_moments(surface: pygame.Surface, view: ClassroomView, model: ClassModel
             _timer(surface, (x, y), size, left / max((moment.ends - moment.t) / moments.time_scale, 1e-9))
         pills.append((moment.t, words, moment.detail, colour, below))
         moments.mark_shown(moment)
-    pills.sort(key=lambda pill: -pill[0])
-    for _, words, detail, colour, below in pills[:MAX_PILLS]:
-        _pill(surface, words, detail, colour, below, scale, view.rect, view.cell[0] * 0.96, taken)
-    for name, desk in model.desks.items():  # a desk where notes failed keeps its count
+    for name, desk in model.desks.items():  # a desk where notes failed keeps its count, by its foot
         if desk.failed_here:
             r = view.seat_rect(name)
             badge = text(f"✘ {desk.failed_here}", "bold", 11, scale, theme.TEXT)
-            box = badge.get_rect(center=(r.left + badge.get_width() / 2 + 4 * scale, r.top)).inflate(
-                round(8 * scale), 2)
+            box = badge.get_rect(midleft=(r.left + 3 * scale, r.bottom)).inflate(round(8 * scale), 2)
             pygame.draw.rect(surface, theme.BAD, box, border_radius=box.h // 3)
             surface.blit(badge, badge.get_rect(center=box.center))
+            taken.append(box)
+    pills.sort(key=lambda pill: -pill[0])
+    for _, words, detail, colour, below in pills[:MAX_PILLS]:
+        _pill(surface, words, detail, colour, below, scale, view.rect, view.cell[0] * 0.96, taken)
     surface.set_clip(clip)
 
 
@@ -139,8 +138,8 @@ def _place(view: ClassroomView, moment: Moment, size: float, stacked: dict[str, 
     i = stacked.get(moment.desk, 0)
     stacked[moment.desk] = i + 1
     x = r.right - size * (1.0 + 2.3 * i)
-    y = r.top + size * 0.2
-    return (x, y), (r.centerx, r.bottom + 2 + i * size * 2.6)
+    y = r.top - size * 0.35  # on the desk's top edge, above its name
+    return (x, y), (r.centerx, r.bottom + 2 + size * 0.6 + i * size * 2.6)
 
 
 _PILLS: OrderedDict[tuple[str, str, theme.Colour, int, float], pygame.Surface] = OrderedDict()
