@@ -185,7 +185,8 @@ class Moments:
     def _ejected(self, event: dict[str, Any], t: float) -> Moment | None:
         hand, peer = str(event.get("hand", "")), str(event.get("peer", ""))
         seconds = float(event.get("seconds", 0.0) or 0.0)
-        line = f"{hand} ejects {peer} from its routes for {seconds:g} s"
+        line = f"{hand} ejects {peer} from its routes for {seconds:.1f} s" if seconds < 10 else \
+            f"{hand} ejects {peer} from its routes for {seconds:.0f} s"
         moment = self._add("ejected", t, line, desk=peer, detail=f"by {hand}",
                            hold=seconds * self.time_scale)
         if moment is not None:

@@ -105,6 +105,7 @@ def draw_moments(surface: pygame.Surface, view: ClassroomView, model: ClassModel
     pills.sort(key=lambda pill: -pill[0])
     for _, words, detail, colour, below in pills[:MAX_PILLS]:
         _pill(surface, words, detail, colour, below, scale, view.rect, view.cell[0] * 0.96, taken)
+    view.redraw_bubble(surface)  # what she says stays readable over the marks round her
     surface.set_clip(clip)
 
 

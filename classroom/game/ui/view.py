@@ -77,6 +77,7 @@ class ClassroomView:
         self._blits: list[tuple[pygame.Surface, Point]] = []
         self.teacher_boxes: list[pygame.Rect] = []  # her figure and bubble as last drawn (kept clear)
         self.name_bands: list[pygame.Rect] = []
+        self._bubble_at: tuple[pygame.Surface, pygame.Rect] | None = None
 
     # --- where things are ---------------------------------------------------------------------------
     def layout(self, rect: pygame.Rect, scale: float) -> None:
@@ -267,12 +268,21 @@ class ClassroomView:
     def _draw_teacher(self, surface: pygame.Surface) -> None:
         t = self.model.teacher
         self.teacher_boxes = []
+        self._bubble_at = None
         if not t.present:
             return
         x, y = self.seat_point(t.y, t.x)
         size = max(8.0, min(self.cell) * 0.16)
-        self.teacher_boxes.append(pygame.Rect(round(x - size * 0.8), round(y - size), round(size * 1.6),
-                                              round(size * 2.2)))
+        # Standing at a desk, she steps into the aisle in front of it or behind it: never over a name.
+        step = self._desk_size()[1] / 2 + size * 1.2
+        for dy in (0.0, step, -step, step * 1.6, -step * 1.6):
+            figure = pygame.Rect(round(x - size * 0.8), round(y + dy - size), round(size * 1.6), round(size * 2.2))
+            if figure.collidelist(self.name_bands) < 0:
+                y += dy
+                break
+        else:
+            figure = pygame.Rect(round(x - size * 0.8), round(y - size), round(size * 1.6), round(size * 2.2))
+        self.teacher_boxes.append(figure)
         art.teacher(surface, x, y, size)
         if t.bubble:
             bubble = self._bubble_surface(t.bubble, t.bubble_kind)
@@ -286,6 +296,12 @@ class ClassroomView:
                                                   (base[0] + across[0], base[1] + across[1]), tip])
             surface.blit(bubble, box)
             self.teacher_boxes.append(box)
+            self._bubble_at = (bubble, box)
+
+    def redraw_bubble(self, surface: pygame.Surface) -> None:
+        """Her bubble again, over whatever was drawn after the room (the moments' marks)."""
+        if self._bubble_at is not None and self.model.teacher.bubble:
+            surface.blit(*self._bubble_at)
 
     def _bubble_place(self, bubble: tuple[int, int], at: Point, size: float) -> pygame.Rect:
         """Where her bubble goes: above her, below, or to a side, wherever it covers no desk's name
