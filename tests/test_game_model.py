@@ -372,3 +372,17 @@ def test_a_real_round_replayed_ends_with_every_note_delivered(tmp_path: Path) ->
     assert all(link.up and link.mode == "mtls" for link in model.links.values())
     model.tick(model.now + 60.0)
     assert not model.notes  # every note delivered and retired
+
+
+def test_a_goal_still_within_reach_is_not_yet_met_rather_than_off_track() -> None:
+    model = ClassModel.from_header(row_header())  # delivered_ratio >= 100%, teacher_read == 0
+    model.apply(sent("n1", 0.0))
+    model.apply(sent("n2", 0.0))
+    model.apply(result("n1", 3.0, state="failed"))
+    model.apply(ev("teacher_read", 3.5, note="n2", link=["alice", "ben"], text="hi"))
+    model.apply(result("n2", 4.0))
+    assert [met for *_, met in model.objectives()] == [False, False]
+    assert model.judge.short == [True, False]  # 50% may still rise; a note read stays read
+    model.apply(ev("round_end", 5.0, events=5))
+    model.objectives()
+    assert model.judge.short == [False, False]  # over: missed, both

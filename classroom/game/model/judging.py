@@ -44,10 +44,13 @@ _BAD = (KeyError, TypeError, ValueError, AttributeError, IndexError, ZeroDivisio
 
 
 def judge(level: Level, seed: int, speed: float, events: list[dict[str, Any]], over: bool,
-          settled: bool = True) -> list[ObjectiveRow] | None:
+          settled: bool = True) -> tuple[list[ObjectiveRow], list[bool]] | None:
     """The objectives' rows over ``events`` (of a round ``over`` or still running, in which notes
     have ``settled`` or not yet); None when no report could be made of them even without the events
-    it cannot read.  The sending of a note still in flight is left out of ``events`` by the model."""
+    it cannot read.  The sending of a note still in flight is left out of ``events`` by the model.
+
+    With the rows comes, for each, whether it is short of a goal it may still reach (a count or a
+    share below an ``>=`` or ``==`` goal while the round runs): not yet, rather than off track."""
     try:
         report = build_report(level, seed, events, [], speed)
     except _BAD:
@@ -56,13 +59,16 @@ def judge(level: Level, seed: int, speed: float, events: list[dict[str, Any]], o
         except _BAD:
             return None
     rows: list[ObjectiveRow] = []
+    short: list[bool] = []
     for verdict in report["objectives"]:
         metric = objective_metric(str(verdict["metric"]))
         value = None if verdict["value"] is None else float(verdict["value"])
         target = f"{verdict['op']} {metric.format(float(verdict['target']))}"
         met: bool | None = bool(verdict["passed"]) if settled or over else None
         rows.append((metric.words, metric.format(value), target, met))
-    return rows
+        below = value is not None and value < float(verdict["target"]) and verdict["op"] in (">=", "==")
+        short.append(bool(not over and met is False and below))
+    return rows, short
 
 
 def _reportable(level: Level, event: dict[str, Any]) -> bool:
@@ -82,18 +88,19 @@ class Judge:
         self.background = background
         self.wall = wall
         self.rows: list[ObjectiveRow] = []
+        self.short: list[bool] = []  # per row: short of a goal it may still reach (see judge)
         self._at = -math.inf  # events' time of the last judgement
         self._count = -1  # events it judged
         self._over = False
         self._next_wall = -math.inf
         self._worker: threading.Thread | None = None
-        self._done: list[ObjectiveRow] | None = None
+        self._done: tuple[list[ObjectiveRow], list[bool]] | None = None
 
     def rows_for(self, events: list[dict[str, Any]], now: float, over: bool, settled: bool = True
                  ) -> list[ObjectiveRow]:
         """The rows to show now; starts a judgement of ``events`` when one is due."""
         if self._done is not None:
-            self.rows, self._done = self._done, None
+            (self.rows, self.short), self._done = self._done, None
         stale = len(events) != self._count or over != self._over
         first = self._count < 0 or (over and not self._over)
         # In the window, also not sooner than its cost allows; a test or a script judges when it asks.
@@ -110,13 +117,13 @@ class Judge:
         else:
             self._run(snapshot, over, settled)
             if self._done is not None:
-                self.rows, self._done = self._done, None
+                (self.rows, self.short), self._done = self._done, None
         return self.rows
 
     def _run(self, events: list[dict[str, Any]], over: bool, settled: bool) -> None:
         start = self.wall()
-        rows = judge(self.level, self.seed, self.speed, events, over, settled)
+        judged = judge(self.level, self.seed, self.speed, events, over, settled)
         end = self.wall()
         self._next_wall = end + COST_FACTOR * (end - start)
-        if rows is not None:
-            self._done = rows
+        if judged is not None:
+            self._done = judged

@@ -39,20 +39,24 @@ LOCK_NAMES = {"mtls": "mTLS only (STRICT)", "permissive": "mTLS, plaintext allow
 VERDICTS = {
     "waiting": ("…", "waiting for a note", theme.TEXT_DIM),
     "on_track": ("✔", "on track", theme.GOOD),
+    "not_yet": ("…", "not yet", theme.TEXT),
     "off_track": ("!", "off track", theme.ORANGE),
     "met": ("✔", "met", theme.GOOD),
     "missed": ("✘", "missed", theme.BAD),
 }
 
 
-def verdict(met: bool | None, over: bool) -> str:
+def verdict(met: bool | None, over: bool, short: bool = False) -> str:
     """The word for an objective judged ``met`` (None: no note settled yet) in a round that is
-    ``over`` or still running: notes still in flight are not failures."""
+    ``over`` or still running: notes still in flight are not failures, and a goal still within reach
+    (``short``: a count below the number it must reach) is not yet met rather than off track."""
     if met is None:
         return "waiting"
     if over:
         return "met" if met else "missed"
-    return "on_track" if met else "off_track"
+    if met:
+        return "on_track"
+    return "not_yet" if short else "off_track"
 
 
 def text(s: str, kind: str, px_at_720: float, scale: float, colour: theme.Colour) -> pygame.Surface:
@@ -108,8 +112,9 @@ def draw_hud(surface: pygame.Surface, rect: pygame.Rect, model: ClassModel, scal
     line = round(22 * scale)
     rest = line * 3 + gap * 4 + line + max(4, round(10 * scale)) + gap * 3  # stats and the success bar
     two_lines = y + len(rows) * (round(38 * scale) + gap) + rest <= rect.bottom - pad
-    for label, value, target, met in rows:
-        mark, word, colour = VERDICTS[verdict(met, model.over)]
+    short = model.judge.short
+    for i, (label, value, target, met) in enumerate(rows):
+        mark, word, colour = VERDICTS[verdict(met, model.over, i < len(short) and short[i])]
         surface.blit(text(mark, "bold", 16, scale, colour), (x, y))
         lx = x + round(24 * scale)
         if two_lines:
