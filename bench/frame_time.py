@@ -10,8 +10,11 @@ into an off-screen surface of the window's size, so no vsync caps the rate):
 
 A *scene* frame is what the play scene does each frame: feed the model the events that came in
 since the last frame (a note reaching the end of its hop is forwarded, or delivered and replaced
-by a fresh note, so the count in flight stays put), ``ClassModel.tick``, ``ClassroomView.draw``
-and ``draw_hud``.  The *baseline* frame is the raw drawing of the same things with no model or
+by a fresh note, so the count in flight stays put; now and then a classmate peeks or a hand
+retries, so moments are on screen), ``ClassModel.tick``, ``ClassroomView.draw``, the moments,
+the legend, the ticker and ``draw_hud``, then the app's collection of the frame's garbage
+(``FrameCollector``: the young generations only; automatic collection is off while the window
+runs, as it is in the app).  The *baseline* frame is the raw drawing of the same things with no model or
 view: a fill, the desks as rectangles, one envelope sprite blitted per note (``fblits``) at
 positions computed beforehand, and the HUD panel as a rectangle.  Scene and baseline frames
 alternate in rounds so machine noise hits both alike.  Each row reports FPS (frames / seconds of
@@ -37,7 +40,9 @@ import pygame  # noqa: E402
 
 from classroom.game.model.classmodel import ClassModel  # noqa: E402
 from classroom.game.ui import theme  # noqa: E402
+from classroom.game.ui.collector import FrameCollector  # noqa: E402
 from classroom.game.ui.hud import draw_hud  # noqa: E402
+from classroom.game.ui.moments_view import LEGEND_WIDTH, draw_legend, draw_moments, draw_ticker  # noqa: E402
 from classroom.game.ui.view import ClassroomView, envelope  # noqa: E402
 from classroom.report import percentile  # noqa: E402
 
@@ -108,6 +113,9 @@ class Stream:
                 self._send(now)
             else:
                 model.apply({"kind": "forwarded", "t": now, "note": note.id, "hand": hand, "attempt": 1})
+                if self.rng.random() < 0.01:  # a moment, now and then, at the hand it reached
+                    model.apply({"kind": "peeked", "t": now, "note": note.id, "hand": hand, "readable": False,
+                                 "saw": "01f057496edf91a8c28bac364b1b7cc6"})
 
 
 def measure(scene: Scene, seconds: float, rounds: int) -> dict[str, float]:
@@ -116,9 +124,16 @@ def measure(scene: Scene, seconds: float, rounds: int) -> dict[str, float]:
     frame = pygame.Surface(scene.size).convert()
     scale = theme.scale_for(h)
     hud_w = round(HUD_WIDTH * scale)
-    room, hud = pygame.Rect(0, 0, w - hud_w, h), pygame.Rect(w - hud_w, 0, hud_w, h)
+    legend_w = round(LEGEND_WIDTH * scale)
+    ticker_h = round(82 * scale)
+    room = pygame.Rect(0, 0, w - hud_w - legend_w, h - ticker_h)
+    legend = pygame.Rect(room.right, 0, legend_w, room.h)
+    ticker = pygame.Rect(0, room.bottom, room.w, ticker_h)
+    hud = pygame.Rect(w - hud_w, 0, hud_w, h)
 
     model = ClassModel.from_header(header(scene.rows, scene.cols))
+    model.judge.background = True  # as the play scene has it
+    collector = FrameCollector()
     stream = Stream(model, scene.notes)
     view = ClassroomView(model)
 
@@ -127,7 +142,11 @@ def measure(scene: Scene, seconds: float, rounds: int) -> dict[str, float]:
         model.tick(stream.now)
         frame.fill(theme.BACKGROUND)
         view.draw(frame, room, scale)
-        draw_hud(frame, hud, model, scale)
+        draw_moments(frame, view, model, scale)
+        draw_legend(frame, legend, model.moments, scale)
+        draw_ticker(frame, ticker, model.moments, scale)
+        draw_hud(frame, hud, model, scale, show_legend=False)
+        collector.after_frame()  # as the app does after each frame
 
     # The baseline: the same rectangles and sprites, positions computed before timing.
     view.layout(room, scale)
@@ -167,6 +186,7 @@ def measure(scene: Scene, seconds: float, rounds: int) -> dict[str, float]:
         pygame.event.pump()
         screen.blit(frame, (0, 0))
         pygame.display.flip()
+    collector.close()
     in_flight = sum(1 for n in model.notes.values() if n.ended is None)
     scene_fps = len(times["scene"]) / sum(times["scene"])
     base_fps = len(times["baseline"]) / sum(times["baseline"])

@@ -23,6 +23,7 @@ import pytest
 from classroom.cli import main
 from classroom.game.model.progress import FILE_NAME, Progress, stars_for
 from classroom.game.model.session import Session
+from classroom.game.ui import app as app_module
 from classroom.game.ui import theme
 from classroom.game.ui.app import App, Options
 from classroom.level import Level, list_levels, load_level
@@ -386,12 +387,33 @@ def test_replay_of_a_broken_recording_shows_the_reason(app: App, tmp_path: Path)
     assert "bad.jsonl:1" in scene.error and scene.events == []
 
 
+def test_play_replay_opens_any_recording_in_the_replay_scene(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             levels: list[Level]) -> None:
+    level = load_level(str(FIRST))
+    path = tmp_path / "round.jsonl"
+    with Recorder(path, header(level, 1, 1.0)) as rec:
+        rec.write({"kind": "sent", "t": 2000.1, "note": "alice>fay#1", "from": "alice", "to": "fay"})
+    shown: list[Any] = []
+
+    def first_frame(window: App) -> int:
+        window.step()
+        shown.append(window.scene)
+        window.close()
+        return 0
+
+    monkeypatch.setattr(App, "run", first_frame)
+    assert app_module.play(levels, None, Options(), replay=str(path)) == 0
+    assert shown[0].name == "replay" and not shown[0].error and len(shown[0].events) == 1
+
+
 # --- the command line: bad input is one line, exit 2 ----------------------------------------------
 
 @pytest.mark.parametrize("argv, words", [
     (["play", "--autoplay"], "--autoplay needs a LEVEL"),
     (["play", "no-such-level", "--autoplay"], "no level named 'no-such-level'"),
     (["play", "first-note", "--screenshot", "x"], "--screenshot goes with --autoplay"),
+    (["play", "--replay", "/nonexistent/round.jsonl"], "round.jsonl"),
+    (["play", "first-note", "--replay", "round.jsonl"], "not with a LEVEL or --autoplay"),
 ])
 def test_play_rejects_bad_input_in_one_line(argv: list[str], words: str,
                                             capsys: pytest.CaptureFixture[str]) -> None:

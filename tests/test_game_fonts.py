@@ -28,3 +28,8 @@ def test_fonts_draw_text_again_after_pygame_quits_and_restarts() -> None:
         assert text.get_width() > 20
     finally:
         pygame.quit()
+    pygame.init()  # and again: every quit forgets the fonts, not only the first
+    try:
+        assert fonts.scaled("bold", 20, 1.0).render("Alice", True, theme.TEXT).get_width() > 20
+    finally:
+        pygame.quit()

@@ -223,7 +223,10 @@ def test_links_show_what_the_proxies_reported_against_the_configured_mode() -> N
     assert ClassModel.from_header(row_header()).links[("alice", "ben")].mode == "unknown"
 
 
-def test_the_teacher_reads_plaintext_but_only_gibberish_under_mtls() -> None:
+RECORD = "1703030135" + "9f3a2c71e0b45d88aa0127cc5e63b9104f"  # a TLS 1.3 application-data record's first bytes
+
+
+def test_the_teacher_reads_plaintext_but_only_the_tls_record_under_mtls() -> None:
     model = ClassModel.from_header(row_header())
     assert not model.teacher.present
     model.apply(ev("teacher_moved", 0.0, at=[0.0, 2.0], watching=[["ben", "cara"], ["cara", "dev"]]))
@@ -233,18 +236,65 @@ def test_the_teacher_reads_plaintext_but_only_gibberish_under_mtls() -> None:
     model.tick(T0 + 10.0)
     assert model.teacher.bubble is None  # she says it for a moment only
     model.apply(ev("teacher_eavesdropped", 11.0, link=["ben", "cara"], conn=2, tls=True))
+    assert model.teacher.bubble is None  # no bytes to show: nothing is made up
+    model.apply(ev("teacher_saw_ciphertext", 11.5, link=["ben", "cara"], conn=2, record=RECORD, bytes=314))
     assert model.teacher.bubble_kind == "ciphertext"
-    assert model.teacher.bubble and "Lunch" not in model.teacher.bubble
-    model.tick(T0 + 20.0)
-    model.apply(ev("link_up", 20.0, hand="alice", peer="ben", tls="TLSv1.3"))
-    model.apply(sent("n2", 20.0))  # crossing an encrypted aisle she watches: gibberish again
-    assert model.teacher.bubble is None
-    model.apply(ev("teacher_moved", 20.0, at=[0.0, 1.0], watching=[["alice", "ben"]]))
-    model.apply(sent("n3", 20.5))
-    assert model.teacher.bubble_kind == "ciphertext"
+    assert model.teacher.bubble is not None and model.teacher.bubble.startswith("17 03 03 01 35 9f 3a")
+    assert "314 bytes of TLS on ben–cara" in model.moments.ticker[-1].text
     model.apply(ev("teacher_moved", 12.0, at=[0.0, 3.0], watching=[]))
-    model.tick(T0 + 20.6)
+    model.tick(T0 + 12.1)
     assert 1.0 < model.teacher.x <= 3.0  # on her way, not jumping
+
+
+def test_each_moment_is_placed_where_it_happens_with_a_ticker_line() -> None:
+    model = ClassModel.from_header(row_header())
+    model.apply(ev("peeked", 0.1, note="n1", hand="ben", readable=False, saw="01f057496edf91a8c28b"))
+    model.apply(ev("peeked", 0.2, note="n2", hand="cara", readable=True, saw="Lunch?"))
+    model.apply(ev("policy_denied", 0.3, note="n3", hand="dev", policy="row/no-notes-from-alice",
+                   src_identity="spiffe://classroom.local/ns/row/sa/alice", reason="explicitly denied"))
+    model.apply(ev("retried", 0.4, note="n4", hand="alice", attempt=1, reason="reset"))
+    model.apply(ev("ejected", 0.5, hand="alice", peer="ben", seconds=5.0))
+    model.apply(ev("teacher_caught", 0.6, link=["ben", "cara"], conn=1))
+    model.apply(ev("aisle_redirected", 0.7, link=["alice", "ben"], conn=2, to="teacher"))
+    model.apply(ev("tls_rejected", 0.8, hand="alice", peer="ben", direction="outbound",
+                   reason="peer is spiffe://classroom.local/ns/row/sa/teacher, expected "
+                          "spiffe://classroom.local/ns/row/sa/ben"))
+    model.apply(ev("refused", 0.9, note="n5", hand="eli", attempt=1, what="own note"))
+    where = {m.kind: (m.desk, m.link, m.detail) for m in model.moments.active}
+    assert where["peek"][0] == "cara" and where["peek"][2] == "“Lunch?”"
+    assert where["denied"] == ("dev", None, "row/no-notes-from-alice")
+    assert where["retry"][0] == "alice" and where["ejected"][0] == "ben"
+    assert where["confiscated"][1] == ("ben", "cara")
+    assert where["impostor_refused"][:2] == (None, ("alice", "ben"))
+    assert where["impostor_refused"][2] == "wanted ben, got the teacher's card"
+    assert where["broken"][0] == "eli"
+    sealed = next(m for m in model.moments.active if m.kind == "peek" and m.desk == "ben")
+    assert sealed.detail.startswith("sealed: 01 f0 57")
+    lines = [line.text for line in model.moments.ticker]
+    assert any("policy row/no-notes-from-alice" in line for line in lines)
+    assert any("refused an impostor posing as ben" in line for line in lines)
+    model.tick(T0 + 3.5)  # each stays a moment; the ejection as long as it lasts
+    assert {m.kind for m in model.moments.active} == {"ejected"}
+    model.tick(T0 + 6.0)
+    assert not model.moments.active
+
+
+def test_a_broken_desk_repeating_is_one_mark_with_a_count_and_failures_sit_on_it() -> None:
+    model = ClassModel.from_header(row_header())
+    for i in range(5):
+        model.apply(sent(f"n{i}", i * 0.1, to="dev"))
+        model.apply(ev("forwarded", i * 0.1 + 0.05, note=f"n{i}", hand="ben", attempt=1))
+        # The sender's result can reach the window before the broken hand's own report.
+        model.apply(ev("result", i * 0.1 + 0.08, note=f"n{i}", **{"from": "alice"}, to="dev", state="failed",
+                       cause="refused", at="dev", attempts=1, latency=0.1))
+        model.apply(ev("refused", i * 0.1 + 0.09, note=f"n{i}", hand="dev", attempt=1, what="own note"))
+    broken = [m for m in model.moments.active if m.kind == "broken"]
+    assert len(broken) == 1 and broken[0].desk == "dev" and broken[0].occurrences == 5
+    assert model.desks["dev"].failed_here == 5 and model.desks["ben"].failed_here == 0
+    assert all(n.at == "dev" for n in model.notes.values())
+    assert model.moments.ticker[-1].count == 5
+    model.moments.mark_shown(broken[0])
+    assert model.moments.seen()["shown"]["broken"] == 5
 
 
 def test_the_teacher_walks_her_patrol_when_the_level_is_known() -> None:
@@ -258,17 +308,20 @@ def test_the_teacher_walks_her_patrol_when_the_level_is_known() -> None:
     assert (model.teacher.y, model.teacher.x) != (start[0], start[1])
 
 
-def test_objectives_are_judged_live() -> None:
+def test_objectives_are_judged_live_on_the_notes_that_settled() -> None:
     model = ClassModel.from_header(row_header())
     assert [met for *_, met in model.objectives()] == [None, None]  # nothing sent yet
     model.apply(sent("n1", 0.0))
     model.apply(sent("n2", 0.0))
+    assert [met for *_, met in model.objectives()] == [None, None]  # both on their way: no verdict
     model.apply(result("n1", 3.0))
     rows = model.objectives()
-    assert rows[0][1] == "50%" and rows[0][3] is False
-    assert rows[1][3] is True
-    model.apply(result("n2", 4.0))
-    assert model.objectives()[0][1:] == ("100%", ">= 100%", True)
+    assert rows[0][1:] == ("100%", ">= 100%", True)  # n2 is still in flight: not a failure, on track
+    assert rows[1][3] is True and not model.over
+    model.apply(result("n2", 4.0, state="failed"))
+    assert model.objectives()[0][1:] == ("50%", ">= 100%", False)  # off track
+    model.apply(ev("round_end", 5.0, events=9))
+    assert model.over and model.objectives()[0][3] is False  # and now missed
 
 
 def test_a_level_tells_who_refuses_before_any_note() -> None:
@@ -319,3 +372,17 @@ def test_a_real_round_replayed_ends_with_every_note_delivered(tmp_path: Path) ->
     assert all(link.up and link.mode == "mtls" for link in model.links.values())
     model.tick(model.now + 60.0)
     assert not model.notes  # every note delivered and retired
+
+
+def test_a_goal_still_within_reach_is_not_yet_met_rather_than_off_track() -> None:
+    model = ClassModel.from_header(row_header())  # delivered_ratio >= 100%, teacher_read == 0
+    model.apply(sent("n1", 0.0))
+    model.apply(sent("n2", 0.0))
+    model.apply(result("n1", 3.0, state="failed"))
+    model.apply(ev("teacher_read", 3.5, note="n2", link=["alice", "ben"], text="hi"))
+    model.apply(result("n2", 4.0))
+    assert [met for *_, met in model.objectives()] == [False, False]
+    assert model.judge.short == [True, False]  # 50% may still rise; a note read stays read
+    model.apply(ev("round_end", 5.0, events=5))
+    model.objectives()
+    assert model.judge.short == [False, False]  # over: missed, both

@@ -14,7 +14,7 @@ from test_game_model import PEER_AUTH, T0, ev, row_header, sent  # noqa: E402
 from classroom.game.model.classmodel import ClassModel  # noqa: E402
 from classroom.game.ui import theme  # noqa: E402
 from classroom.game.ui.hud import draw_histogram, draw_hud  # noqa: E402
-from classroom.game.ui.view import AISLE_UP, BUBBLE, ClassroomView  # noqa: E402
+from classroom.game.ui.view import AISLE_UP, BUBBLE, ClassroomView, envelope  # noqa: E402
 
 SIZE = (1280, 720)
 
@@ -117,7 +117,31 @@ def test_the_hud_marks_met_and_unmet_objectives() -> None:
     draw_hud(surface, hud, model, 1.0)
     top = pygame.Rect(hud.x, 0, 40, 160)  # the marks column beside the objectives
     assert count(surface, top, theme.GOOD) > 0  # every note delivered
-    assert count(surface, top, theme.BAD) > 0  # but the teacher read one
+    assert count(surface, top, theme.ORANGE) > 0  # but the teacher read one: off track...
+    assert count(surface, top, theme.BAD) == 0
+    model.apply(ev("round_end", 4.0, events=3))
+    draw_hud(surface, hud, model, 1.0)
+    assert count(surface, top, theme.BAD) > 0 and count(surface, top, theme.ORANGE) == 0  # ...then missed
+
+
+def test_four_objectives_and_the_numbers_fit_the_hud_at_1280x720() -> None:
+    header = row_header()
+    header["objectives"] = [{"metric": "delivered_ratio", "op": ">=", "value": 0.9},
+                            {"metric": "teacher_read", "op": "==", "value": 0},
+                            {"metric": "impersonations_accepted", "op": "==", "value": 0},
+                            {"metric": "ledger_ok", "op": "==", "value": True}]
+    model = ClassModel.from_header(header)
+    model.apply(sent("n1", 0.0))
+    model.apply(ev("result", 3.0, note="n1", **{"from": "alice"}, to="dev", state="delivered", latency=3.0))
+    surface = pygame.Surface(SIZE)
+    surface.fill(theme.BACKGROUND)
+    hud = pygame.Rect(890, 54, 380, 350)  # the play scene's HUD at 1280x720
+    draw_hud(surface, hud, model, 1.0, show_legend=False)
+    assert len(model.objectives()) == 4
+    # Everything, the success bar last, is drawn inside the HUD: nothing spills below it.
+    below = pygame.Rect(hud.x, hud.bottom, hud.w, 40)
+    assert count(surface, below, theme.GOOD) == 0 and count(surface, below, theme.TEXT) == 0
+    assert count(surface, hud, theme.GOOD) > 2000  # the success bar (350 x 10 px) made it in
 
 
 def test_the_histogram_draws_bars_only_when_there_are_latencies() -> None:
@@ -126,3 +150,21 @@ def test_the_histogram_draws_bars_only_when_there_are_latencies() -> None:
     assert count(surface, surface.get_rect(), theme.SKY_BLUE) == 0
     draw_histogram(surface, surface.get_rect(), [100.0, 120.0, 125.0, 130.0, 400.0], 1.0)
     assert count(surface, surface.get_rect(), theme.SKY_BLUE) > 500
+
+
+def _silhouette(state: str, w: int = 26, h: int = 18) -> set[tuple[int, int]]:
+    sprite = envelope(theme.NOTE_SHAPES[state], theme.NOTE_COLOURS[state], w, h)
+    mask = pygame.mask.from_surface(sprite)
+    return {(x, y) for x in range(w) for y in range(h) if mask.get_at((x, y))}
+
+
+def test_envelope_states_are_told_apart_without_colour() -> None:
+    # A colour-blind player tells dropped from refused (and each state from in flight) by shape alone.
+    for a, b in [("dropped", "refused"), ("in_flight", "delivered"), ("in_flight", "retrying"),
+                 ("refused", "confiscated"), ("dropped", "confiscated"), ("in_flight", "dropped")]:
+        assert _silhouette(a) != _silhouette(b), (a, b)
+    # Refused and failed share a cross; their colours differ in lightness, not only in hue.
+    def lightness(c: theme.Colour) -> float:
+        return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]
+
+    assert abs(lightness(theme.NOTE_COLOURS["failed"]) - lightness(theme.NOTE_COLOURS["refused"])) > 40

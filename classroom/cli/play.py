@@ -21,6 +21,8 @@ def arguments(play: argparse.ArgumentParser) -> None:
                       help="teacher mode: every level open, the lesson narrated over the room")
     play.add_argument("--size", type=window_size, default=(1280, 720), metavar="WxH",
                       help="the window's starting size (default 1280x720; resizable)")
+    play.add_argument("--replay", metavar="FILE",
+                      help="open a recording (run --record, or the window's own) in the replay scene")
 
 
 def prepare_display(off_screen_ok: bool) -> str | None:
@@ -44,6 +46,15 @@ def run(args: argparse.Namespace) -> int:
         return bad_input(str(exc))
     except OSError as exc:
         return bad_input(f"{exc.filename}: {exc.strerror}")
+    if args.replay is not None:
+        if args.autoplay or level is not None:
+            return bad_input("--replay FILE opens a recording: not with a LEVEL or --autoplay")
+        from classroom.telemetry.recorder import RecordingError, read_recording
+
+        try:
+            read_recording(args.replay)  # a recording that does not read is one line here, not a window
+        except RecordingError as exc:
+            return bad_input(str(exc))
     if args.autoplay and level is None:
         return bad_input("--autoplay needs a LEVEL to play (a file or a name)")
     if args.autoplay and level is not None and level.solution is None:
@@ -67,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
     from classroom.game.ui.app import Options, play
 
     options = Options(seed=args.seed, speed=args.speed, teacher=args.teacher)
-    return play(levels, level, options, autoplay=args.autoplay, screenshot_dir=screenshots, size=args.size)
+    return play(levels, level, options, autoplay=args.autoplay, screenshot_dir=screenshots, size=args.size,
+                replay=args.replay)
 
 
 COMMANDS = [Command("play", "play in a window: levels, lessons, the live class, results, replays", arguments, run)]

@@ -34,20 +34,21 @@ a recording older than format 2 is scaled by
 * **the teacher**: where she stands (from her patrol when the level is known,
   walked with the same :func:`classroom.level.seating.patrol_position` she uses; else
   eased towards her last ``teacher_moved`` position), the links she watches,
-  and a speech bubble: a note's text she read on a plaintext link, or
-  ciphertext gibberish when all she had was TLS records or a sealed envelope.
-  She reports TLS only once per connection, so once she is known to listen,
-  every note that sets off along an encrypted aisle she watches shows her
-  the gibberish again;
+  and a speech bubble: a note's text she read on a plaintext link, the
+  first bytes of the TLS record she heard under mTLS (``teacher_saw_ciphertext``),
+  or a sealed envelope;
+* **moments** (:mod:`classroom.game.model.moments`): every moment the lesson
+  names, placed at its desk or aisle, with the ticker's lines and the count
+  of what was shown;
 * **stats** and **objectives**: counted as events arrive; the objectives are
-  judged by :func:`classroom.report.build_report` over the events so far, at
-  most every :data:`JUDGE_SECONDS` of the events' time, so that a busy round
-  does not pay for a report every frame.
+  judged by :func:`classroom.report.build_report` over the notes settled so
+  far, at most every :data:`JUDGE_SECONDS` of the events' time and, in the
+  window, in a thread of its own (:mod:`classroom.game.model.judging`), so
+  that a busy round does not pay for a report in any frame.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Iterable
 from typing import Any
@@ -63,22 +64,26 @@ from classroom.game.model.classstate import (
     Stats,
     TeacherState,
 )
+from classroom.game.model.judging import JUDGE_SECONDS, Judge
+from classroom.game.model.moments import Moment, Moments
 from classroom.level import Level
 from classroom.level.seating import patrol_position, ranked_next_hops, seating_graph
 from classroom.mesh.control.compile import mesh_policy
-from classroom.objectives import metric as objective_metric
-from classroom.report import build_report
 from classroom.telemetry import recorder
 
 LINGER = 3.0  # passing times a note with a known outcome stays visible
 BUBBLE_SECONDS = 2.5  # how long (room time) the teacher's speech bubble stays
-JUDGE_SECONDS = 0.5  # events' time between two judgements of the objectives
 UNJUDGED = frozenset({"span"})  # kinds the report does not read: not kept
+# A note's arrivals at hands that pass it on are read only for the busiest hand's load; they are most of
+# a round's events, so a level that does not judge that load keeps none of them (its report is cheaper).
+ARRIVALS_ONLY = frozenset({"forwarded"})
+IN_FLIGHT = "sent_in_flight"  # stands in the events for a note's sending until its result comes
 # Which arrival events turn a note away, and how it looks then.
 TURNED_AWAY = {"refused": "refused", "absent_refused": "refused", "policy_denied": "refused",
                "seal_broken": "refused", "dropped": "dropped"}
-__all__ = ["DESK_STATES", "LINGER", "LINK_MODES", "NOTE_STATES", "ClassModel", "Desk", "Link", "Note",
-           "ObjectiveRow", "Stats", "TeacherState"]
+BUBBLE_KINDS = {"bubble_plaintext": "read", "bubble_ciphertext": "ciphertext", "bubble_sealed": "sealed"}
+__all__ = ["DESK_STATES", "JUDGE_SECONDS", "LINGER", "LINK_MODES", "NOTE_STATES", "ClassModel", "Desk", "Link",
+           "Moment", "Note", "ObjectiveRow", "Stats", "TeacherState"]
 
 
 class ClassModel:
@@ -112,15 +117,18 @@ class ClassModel:
         self._walk_start: float | None = None
         self._teacher_target: tuple[float, float] | None = None
         self._watched: set[tuple[str, str]] = set()
-        self._eavesdropping = False  # she listens to the aisles she watches (seen once she has)
+        self.moments = Moments(set(self.desks), self.time_scale)
+        self.moments.impostors = bool(self.level.teacher is not None and self.level.teacher.impersonates)
         self.stats = Stats()
         self.now = float(header.get("t", 0.0) or 0.0)
         self.events: list[dict[str, Any]] = []
         self.version = 0  # bumped whenever desks or links change (the view's static layer)
         self.mtls_mode = "UNSET"
-        self._objectives: list[ObjectiveRow] = []
-        self._judged_at = -math.inf  # events' time of the last judgement
-        self._judged_events = -1
+        self.judge = Judge(self.level, self.seed, self.speed)  # the window sets judge.background
+        self._in_flight: dict[str, tuple[int, dict[str, Any]]] = {}  # note -> (index in events, its sent)
+        load = any(objective.metric == "max_hop_load" for objective in self.level.objectives)
+        self._unjudged = UNJUDGED if load else UNJUDGED | ARRIVALS_ONLY
+        self.over = False  # the round has ended (its round_end came): objectives are met or missed
         teacher = header.get("teacher")
         if isinstance(teacher, dict) and teacher.get("patrol"):
             self._patrol = [(float(p[0]), float(p[1])) for p in teacher["patrol"]]
@@ -182,12 +190,35 @@ class ClassModel:
         t = float(event.get("t", self.now) or self.now)
         self.now = max(self.now, t)
         if kind in (recorder.HEADER, recorder.END):
+            if kind == recorder.END:
+                self.over = True  # judged once more, on every note, at once
+                for index, sent in self._in_flight.values():
+                    self.events[index] = sent
+                self._in_flight.clear()
             return
         handler = _HANDLERS.get(str(kind))
         if handler is not None:
             handler(self, event, t)
-        if kind not in UNJUDGED:
-            self.events.append(event)  # only once understood: the report reads the same fields
+        moment = self.moments.observe(event, t)
+        if moment is not None and moment.kind in BUBBLE_KINDS:
+            self._say(moment.detail, BUBBLE_KINDS[moment.kind], t)
+            self.teacher.bubble_moment = moment
+        if kind in self._unjudged:
+            return
+        # Only once understood: the report reads the same fields.  A note still in flight is neither
+        # a failure nor a success yet: its sending is kept as a stand-in the report skips, put back
+        # in its place when its result comes (or the round ends), so judging needs no pass to sort
+        # the settled from the rest.
+        note = str(event.get("note"))
+        if kind == "sent":
+            self._in_flight[note] = (len(self.events), event)
+            self.events.append({"kind": IN_FLIGHT, "note": note, "t": t})
+            return
+        if kind == "result":
+            pending = self._in_flight.pop(note, None)
+            if pending is not None:
+                self.events[pending[0]] = pending[1]
+        self.events.append(event)
 
     def _on_sent(self, event: dict[str, Any], t: float) -> None:
         note = Note(str(event["note"]), str(event["from"]), str(event["to"]), at=str(event["from"]))
@@ -258,6 +289,9 @@ class ClassModel:
             self._next_hop(note, t)
 
     def _on_result(self, event: dict[str, Any], t: float) -> None:
+        failed_at = self.desks.get(str(event.get("at") or ""))
+        if event.get("state") != "delivered" and failed_at is not None:
+            failed_at.failed_here += 1
         if event.get("state") == "delivered":
             self.stats.delivered += 1
             if event.get("latency") is not None:
@@ -273,7 +307,12 @@ class ClassModel:
                 note.state = "delivered"
         elif note.state not in ("dropped", "refused", "confiscated"):
             note.state = "failed"
-            if note.hop is not None:
+            at = str(event.get("at") or "")
+            if at in self.desks:  # where it failed, though its last arrival said an earlier hand
+                note.hop = (note.at, at) if note.at != at and self._link(note.at, at) is not None else None
+                note.at = at
+                note.progress = 1.0
+            elif note.hop is not None:
                 self._land(note, note.at)
         note.final = True
         note.ended = note.ended if note.ended is not None and note.state != "failed" else t
@@ -332,15 +371,7 @@ class ClassModel:
             self.teacher.x, self.teacher.y = self._teacher_target
 
     def _on_teacher_heard(self, event: dict[str, Any], t: float) -> None:
-        kind = event["kind"]
-        if kind == "teacher_read":
-            self._say(str(event.get("text", "")), "read", t)
-        elif kind == "teacher_saw_sealed":
-            self._say(_gibberish(str(event.get("note", ""))), "sealed", t)
-        elif kind == "teacher_eavesdropped" and event.get("tls"):
-            self._eavesdropping = True
-            self._say(_gibberish(f"{event.get('link')}{event.get('conn')}"), "ciphertext", t)
-        elif kind == "teacher_impersonation":
+        if event["kind"] == "teacher_impersonation":
             self._say(f"Hi, I'm {event.get('victim', '?')}!", "impostor", t)
 
     # --- helpers -----------------------------------------------------------------------------------
@@ -391,18 +422,6 @@ class ClassModel:
         note.hop = (here, usable[0])
         note.hop_start = t
         note.progress = 0.0
-        if self._eavesdropping:
-            self._overheard(note, t)
-
-    def _overheard(self, note: Note, t: float) -> None:
-        """A note crossing an encrypted aisle she listens to: all she gets is ciphertext."""
-        assert note.hop is not None
-        a, b = note.hop
-        pair = (a, b) if a < b else (b, a)
-        link = self.links.get(pair)
-        if link is not None and link.tls and pair in self._watched \
-                and (self.teacher.bubble is None or self.teacher.bubble_kind == "ciphertext"):
-            self._say(_gibberish(note.id + str(len(note.visited))), "ciphertext", t)
 
     def _land(self, note: Note, hand: str) -> None:
         """The note has reached ``hand`` (or was turned away there): end of its hop."""
@@ -440,6 +459,7 @@ class ClassModel:
         if self.teacher.bubble is not None and now > self.teacher.bubble_until:
             self.teacher.bubble = None
         self._walk_teacher(now)
+        self.moments.expire(now)
         if any(d.state == "ejected" and d.ejected_until <= now for d in self.desks.values()):
             self._refresh_desks()
 
@@ -461,54 +481,17 @@ class ClassModel:
 
     # --- what the HUD shows ------------------------------------------------------------------------
     def objectives(self) -> list[ObjectiveRow]:
-        """Each objective: (label, current value, target, met) judged on the events so far.
+        """Each objective: (label, current value, target, met) judged on the notes settled so far
+        (:mod:`classroom.game.model.judging`).
 
-        ``met`` is None while nothing has been judged yet (no note sent).
+        ``met`` is None while no note has settled; during the round True means on track, False off
+        track; once the round is over (:attr:`over`), met or missed.
         """
-        stale = len(self.events) != self._judged_events
-        if self._judged_events < 0 or (stale and self.now - self._judged_at >= JUDGE_SECONDS):
-            self._judge()
-        return self._objectives
-
-    def _judge(self) -> None:
-        self._judged_at = self.now
-        self._judged_events = len(self.events)
-        try:
-            report = build_report(self.level, self.seed, self.events, [], self.speed)
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError, ZeroDivisionError):
-            # An event the report cannot read: leave such events out, judge the rest.
-            self.events = [e for e in self.events if _reportable(self.level, e)]
-            self._judged_events = len(self.events)
-            try:
-                report = build_report(self.level, self.seed, self.events, [], self.speed)
-            except (KeyError, TypeError, ValueError, AttributeError, IndexError, ZeroDivisionError):
-                return  # the last judgement stands
-        rows: list[ObjectiveRow] = []
-        for verdict in report["objectives"]:
-            metric = objective_metric(str(verdict["metric"]))
-            value = None if verdict["value"] is None else float(verdict["value"])
-            target = f"{verdict['op']} {metric.format(float(verdict['target']))}"
-            met: bool | None = bool(verdict["passed"]) if self.stats.sent else None
-            rows.append((metric.words, metric.format(value), target, met))
-        self._objectives = rows
+        settled = self.stats.delivered + self.stats.failed > 0
+        return self.judge.rows_for(self.events, self.now, self.over, settled)
 
     def notes_in_flight(self) -> list[Note]:
         return list(self.notes.values())
-
-
-def _reportable(level: Level, event: dict[str, Any]) -> bool:
-    try:
-        build_report(level, 0, [event], [])
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError, ZeroDivisionError):
-        return False
-    return True
-
-
-def _gibberish(seed: str, length: int = 24) -> str:
-    """What a TLS record or a sealed envelope looks like to someone without the key."""
-    digest = hashlib.sha256(seed.encode()).digest()
-    alphabet = "0123456789abcdef#%&*@$?!~^"
-    return "".join(alphabet[digest[i % len(digest)] % len(alphabet)] for i in range(length))
 
 
 _HANDLERS = {
@@ -533,8 +516,5 @@ _HANDLERS = {
     "roll_changed": ClassModel._on_roll,
     "ejected": ClassModel._on_ejected,
     "teacher_moved": ClassModel._on_teacher_moved,
-    "teacher_read": ClassModel._on_teacher_heard,
-    "teacher_saw_sealed": ClassModel._on_teacher_heard,
-    "teacher_eavesdropped": ClassModel._on_teacher_heard,
     "teacher_impersonation": ClassModel._on_teacher_heard,
 }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from classroom.game.model.moments import Moment
 from classroom.report import percentile
 
 NOTE_STATES = ("in_flight", "delivered", "dropped", "refused", "confiscated", "retrying", "failed")
@@ -16,7 +17,7 @@ DESK_STATES = ("present", "absent", "refusing", "ejected", "unmeshed")
 LINK_MODES = ("mtls", "permissive", "plain", "unknown")
 
 
-@dataclass
+@dataclass(slots=True)
 class Desk:
     name: str
     seat: tuple[int, int]  # (row, col)
@@ -25,6 +26,7 @@ class Desk:
     absent: bool = False
     refusing: bool = False
     ejected_until: float = 0.0  # events' clock
+    failed_here: int = 0  # notes whose one outcome was a failure at this hand
 
 
 @dataclass
@@ -36,7 +38,7 @@ class Link:
     tls: bool | None = None  # None until a proxy reported the link
 
 
-@dataclass
+@dataclass(slots=True)  # thousands of them are read every frame: slots make that cheaper
 class Note:
     id: str
     sender: str
@@ -61,6 +63,7 @@ class TeacherState:
     bubble: str | None = None
     bubble_kind: str = ""  # "read", "ciphertext", "sealed", "caught", "impostor"
     bubble_until: float = 0.0
+    bubble_moment: Moment | None = None  # the moment her bubble shows (the view marks it seen)
 
 
 @dataclass

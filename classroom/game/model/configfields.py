@@ -51,6 +51,7 @@ from classroom.game.model.configtext import (
     put_path,
 )
 from classroom.level import ACTIONS, MTLS_MODES, RESOURCE_KINDS, STUDENT_LABEL, Level
+from classroom.mesh.control.policy import DEFAULT_NOTE_TIMEOUT, DEFAULT_RETRY_ON, PROFILE_DEFAULT_ATTEMPTS
 
 # Field kinds, and how a widget shows each.
 CHOICE = "choice"  # one of ``choices`` (cycle with left/right)
@@ -94,6 +95,7 @@ class Field:
     step: float = 1.0
     optional: bool = False
     help: str = ""
+    default: str = ""  # what is in force while it is not set, as the form says it ("2", "15s", "ALLOW")
 
     def display(self) -> str:
         """The value as text for the form; "(not set)" for none."""
@@ -188,6 +190,7 @@ class Form:
         group = f"VirtualService {resource_name(resource)} (notes to {', '.join(spec.get('hosts') or [])})"
         rules = spec.get("http") or []
         slots: list[Slot] = []
+        attempts = PROFILE_DEFAULT_ATTEMPTS.get(self.level.profile, 0)
         for h, rule in enumerate(rules):
             at: PathKey = ("spec", "http", h)
             prefix = f"rule {h + 1}: " if len(rules) > 1 else ""
@@ -195,16 +198,19 @@ class Form:
             slots += self._matches(index, resource, at, group, prefix)
             slots += [
                 self._slot(index, resource, (*at, "timeout"), group, f"{prefix}timeout", DURATION,
-                           optional=True, floor=floor, help="how long a note may take, retries included"),
+                           optional=True, floor=floor, help="how long a note may take, retries included",
+                           default=format_duration(DEFAULT_NOTE_TIMEOUT)),
                 self._slot(index, resource, (*at, "retries", "attempts"), group, f"{prefix}retry attempts",
                            INT, minimum=0, maximum=MAX_ATTEMPTS, optional=True, floor=floor,
-                           help=f"not set: the {self.level.profile} default"),
+                           help=f"not set: {attempts}, the {self.level.profile} default",
+                           default=str(attempts)),
                 self._slot(index, resource, (*at, "retries", "perTryTimeout"), group,
                            f"{prefix}per-try timeout", DURATION, optional=True, floor=floor,
-                           help="give up on one try after this long"),
+                           help="give up on one try after this long", default="the whole timeout"),
                 self._slot(index, resource, (*at, "retries", "retryOn"), group, f"{prefix}retry on",
                            TEXT, optional=True, floor=floor,
-                           help="comma-separated: 5xx, reset, connect-failure, gateway-error ..."),
+                           help="comma-separated: 5xx, reset, connect-failure, gateway-error ...",
+                           default=", ".join(sorted(DEFAULT_RETRY_ON))),
             ]
             slots += self._fault(index, resource, at, group, prefix)
             routes = rule.get("route") or []
@@ -292,14 +298,16 @@ class Form:
             slots += [
                 self._slot(index, resource, (*outlier, "consecutive5xxErrors"), group,
                            "eject after (fails)", INT, minimum=0, maximum=20, optional=True, floor=3,
-                           help="failures in a row that get a classmate ejected"),
+                           help="failures in a row that get a classmate ejected",
+                           default=str(DEFAULT_OUTLIER["consecutive5xxErrors"])),
                 self._slot(index, resource, (*outlier, "interval"), group, "check every",
-                           DURATION, optional=True, floor=3),
+                           DURATION, optional=True, floor=3, default=str(DEFAULT_OUTLIER["interval"])),
                 self._slot(index, resource, (*outlier, "baseEjectionTime"), group, "eject for",
-                           DURATION, optional=True, floor=3),
+                           DURATION, optional=True, floor=3, default=str(DEFAULT_OUTLIER["baseEjectionTime"])),
                 self._slot(index, resource, (*outlier, "maxEjectionPercent"), group,
                            "max ejected %", INT, minimum=0, maximum=100, step=5,
-                           optional=True, floor=3, help="the share of the class that may be ejected at once"),
+                           optional=True, floor=3, help="the share of the class that may be ejected at once",
+                           default=str(DEFAULT_OUTLIER["maxEjectionPercent"])),
             ]
         slots.append(self._toggle(index, resource, budget, group, "retry budget", DEFAULT_BUDGET,
                                   "retries may add at most this share of notes: no retry storms"))
@@ -336,9 +344,9 @@ class Form:
         slots = [
             self._slot(index, resource, ("spec", "selector", "matchLabels", STUDENT_LABEL), group,
                        "applies at", CHOICE, choices=self.hosts, optional=True, floor=1,
-                       help="the student whose proxy enforces it; not set: every student"),
+                       help="the student whose proxy enforces it; not set: every student", default="every student"),
             self._slot(index, resource, ("spec", "action"), group, "action", CHOICE, choices=ACTIONS,
-                       optional=True, help="not set: ALLOW"),
+                       optional=True, help="not set: ALLOW", default="ALLOW"),
         ]
         for r, _rule in enumerate(get_path(resource, ("spec", "rules")) or []):
             at: PathKey = ("spec", "rules", r)
@@ -389,6 +397,7 @@ class Form:
         optional: bool = False,
         floor: int = 1,
         help: str = "",
+        default: str = "",
     ) -> Slot:
         value = get_path(resource, path)
         if kind == NAMES and value is not None:
@@ -405,6 +414,7 @@ class Form:
             step=step,
             optional=optional or value is None,
             help=help,
+            default=default,
         )
         return Slot(field, index, path, floor, resource if index is None else None)
 

@@ -26,13 +26,15 @@ and saved after every finished round.
 **Autoplay** (``classroom play LEVEL --autoplay --screenshot DIR``) starts
 the level's play scene with its solution and no input; :class:`Autoplay`
 watches each drawn frame, saves ``<level>-play.png`` once half the notes have
-settled and ``<level>-results.png`` on the results screen, and ends the app
+settled, ``<level>-results.png`` on the results screen and ``<level>-seen.json``
+(how many times each kind of moment was shown, the legend entries drawn), and ends the app
 with 0 when the objectives were met, 1 when not.  Under SDL's dummy video
 driver this works on a machine with no screen.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -43,6 +45,7 @@ import pygame
 
 from classroom.game.model.progress import Progress, stars_for
 from classroom.game.model.session import Session
+from classroom.game.ui.collector import FrameCollector
 from classroom.game.ui.scenes import lesson as lesson_scene
 from classroom.game.ui.scenes import levels as levels_scene
 from classroom.game.ui.scenes import play as play_scene
@@ -50,6 +53,7 @@ from classroom.game.ui.scenes import replay as replay_scene
 from classroom.game.ui.scenes import results as results_scene
 from classroom.game.ui.scenes import title as title_scene
 from classroom.game.ui.scenes.base import Options, Scene, scene_class
+from classroom.game.ui.scenes.common import click_to_key
 from classroom.level import Level
 from classroom.mesh.runtime.round import READY_LIMIT, Round
 
@@ -75,10 +79,12 @@ class App:
         self.surface = pygame.display.set_mode(size, pygame.RESIZABLE)
         pygame.key.set_repeat(350, 45)
         self.sessions: list[Session] = []
+        self.hints_shown: dict[str, int] = {}
         self.running = True
         self.exit_code = 0
         self.watchers: list[Callable[[App], None]] = []  # called after every drawn frame
         self.scene: Scene = scene_class("title")(self)
+        self.collector = FrameCollector()
 
     # --- what scenes ask of the app (scenes.base.Host) -------------------------------------
 
@@ -91,6 +97,7 @@ class App:
         if target is not self.scene:
             self.scene.leave()
             self.scene = target
+            self.collector.quiet_moment()
         return target
 
     def quit(self, code: int = 0) -> None:
@@ -139,13 +146,14 @@ class App:
                                              and event.mod & pygame.KMOD_CTRL):
                 self.quit(0)
                 return
-            self.scene.handle(event)
+            self.scene.handle(click_to_key(event) or event)  # a click on a footer hint presses its key
         self.surface = pygame.display.get_surface() or self.surface  # a resize may give a new one
         self.scene.update()
         self.scene.draw(self.surface)
         for watch in list(self.watchers):
             watch(self)
         pygame.display.flip()
+        self.collector.after_frame()
 
     def run(self) -> int:
         """Run until the player quits (or autoplay is done); stops every round on the way out."""
@@ -164,6 +172,7 @@ class App:
         for session in self.sessions:
             session.discard()
         self.sessions.clear()
+        self.collector.close()
         pygame.display.quit()
 
     def screenshot(self, path: Path) -> None:
@@ -181,6 +190,7 @@ class Autoplay:
         self.clock = clock
         self.saved: list[Path] = []
         self._play_saved = False
+        self.moments: Any = None  # the play scene's moments: what the round showed
         self.passed: bool | None = None
         self.outcome = "no results"  # what the results screen said, in one line
 
@@ -191,9 +201,19 @@ class Autoplay:
         app.screenshot(path)
         self.saved.append(path)
 
+    def _save_seen(self, report: dict[str, Any]) -> None:
+        """``<level>-seen.json``: what the round showed the player, counted (see ``Moments.seen``)."""
+        if self.directory is None or self.moments is None:
+            return
+        path = self.directory / f"{self.level.name}-seen.json"
+        seen = {"level": self.level.name, "passed": bool(report.get("passed")), **self.moments.seen()}
+        path.write_text(json.dumps(seen, indent=2) + "\n")
+        self.saved.append(path)
+
     def __call__(self, app: App) -> None:
         scene: Any = app.scene
         if scene.name == "play":
+            self.moments = scene.model.moments
             if scene.state == "error":
                 print(f"classroom: {self.level.path}: {scene.message}", file=sys.stderr)
                 app.quit(1)
@@ -204,6 +224,7 @@ class Autoplay:
             if not self._play_saved:  # a round too quick to catch mid-way
                 self._play_saved = True
             self._save(app, "results")
+            self._save_seen(scene.report)
             self.passed = bool(scene.passed)
             notes = scene.report["notes"]
             self.outcome = (f"objectives {'met' if self.passed else 'missed'}, "
@@ -224,8 +245,10 @@ def autoplay_limit(level: Level, speed: float, resources: tuple[dict[str, Any], 
 
 def play(levels: list[Level], level: Level | None, options: Options, autoplay: bool = False,
          screenshot_dir: Path | None = None, size: tuple[int, int] = DEFAULT_SIZE,
-         resources: tuple[dict[str, Any], ...] | None = None) -> int:
+         resources: tuple[dict[str, Any], ...] | None = None, replay: str | None = None) -> int:
     """``classroom play``: the exit code (autoplay: 0 objectives met, 1 not).
+
+    ``replay`` (``play --replay FILE``) opens that recording in the replay scene; Esc closes it.
 
     Autoplay plays ``resources`` (by default the level's solution): ``classroom run`` with a
     display shows its round this way.
@@ -242,6 +265,8 @@ def play(levels: list[Level], level: Level | None, options: Options, autoplay: b
         shots = ", ".join(str(p) for p in watcher.saved) or "no screenshots"
         print(f"{level.name}: {watcher.outcome}; {shots}")
         return code
-    if level is not None:
+    if replay is not None:
+        app.switch("replay", path=replay)
+    elif level is not None:
         app.switch("lesson", level=level)
     return app.run()

@@ -12,13 +12,24 @@ from classroom.game.ui.theme import FONT_FILES
 @functools.lru_cache(maxsize=128)
 def font(kind: str, px: int) -> pygame.font.Font:
     """``kind`` is "sans", "bold" or "mono"; ``px`` the font size in pixels (at least 6)."""
+    global _forgetting
     if not pygame.font.get_init():
         pygame.font.init()
+    if not _forgetting:
+        # A Font does not survive pygame.quit(); forget them all then, so the next call loads
+        # afresh.  pygame calls a quit function once, so it is registered again after each quit.
+        pygame.register_quit(_forget)
+        _forgetting = True
     return pygame.font.Font(str(FONT_FILES[kind]), max(6, int(px)))
 
 
-# A Font does not survive pygame.quit(); forget them all then, so the next call loads afresh.
-pygame.register_quit(font.cache_clear)
+_forgetting = False
+
+
+def _forget() -> None:
+    global _forgetting
+    font.cache_clear()
+    _forgetting = False
 
 
 def scaled(kind: str, px_at_720: float, scale: float) -> pygame.font.Font:

@@ -35,8 +35,28 @@ LEGEND_NAMES = {"in_flight": "in flight", "delivered": "delivered", "dropped": "
                 "failed": "failed"}
 LOCK_NAMES = {"mtls": "mTLS only (STRICT)", "permissive": "mTLS, plaintext allowed (PERMISSIVE)",
               "plain": "plaintext: anyone can read"}
-MARKS = {True: ("✔", "met", theme.GOOD), False: ("✘", "not yet", theme.BAD),
-         None: ("…", "waiting", theme.TEXT_DIM)}
+# What an objective's mark says: a shape and a word for each verdict, not colour alone.
+VERDICTS = {
+    "waiting": ("…", "waiting for a note", theme.TEXT_DIM),
+    "on_track": ("✔", "on track", theme.GOOD),
+    "not_yet": ("…", "not yet", theme.TEXT),
+    "off_track": ("!", "off track", theme.ORANGE),
+    "met": ("✔", "met", theme.GOOD),
+    "missed": ("✘", "missed", theme.BAD),
+}
+
+
+def verdict(met: bool | None, over: bool, short: bool = False) -> str:
+    """The word for an objective judged ``met`` (None: no note settled yet) in a round that is
+    ``over`` or still running: notes still in flight are not failures, and a goal still within reach
+    (``short``: a count below the number it must reach) is not yet met rather than off track."""
+    if met is None:
+        return "waiting"
+    if over:
+        return "met" if met else "missed"
+    if met:
+        return "on_track"
+    return "not_yet" if short else "off_track"
 
 
 def text(s: str, kind: str, px_at_720: float, scale: float, colour: theme.Colour) -> pygame.Surface:
@@ -52,18 +72,32 @@ def text(s: str, kind: str, px_at_720: float, scale: float, colour: theme.Colour
     return surface
 
 
-def _fit(s: str, kind: str, px: float, scale: float, width: int) -> str:
-    """``s``, shortened with an ellipsis until it fits ``width`` pixels."""
-    font = scaled(kind, px, scale)
-    if font.size(s)[0] <= width:
-        return s
-    while len(s) > 1 and font.size(s + "…")[0] > width:
-        s = s[:-1]
-    return s + "…"
+_FIT_CACHE: dict[tuple[str, str, int, int], str] = {}
 
 
-def draw_hud(surface: pygame.Surface, rect: pygame.Rect, model: ClassModel, scale: float) -> None:
-    """Objectives with live progress, delivered / failed, success rate, p50 / p99, retries, a legend."""
+def fit(s: str, kind: str, px: float, scale: float, width: int) -> str:
+    """``s``, shortened with an ellipsis until it fits ``width`` pixels (remembered: a HUD asks the
+    same every frame)."""
+    key = (s, kind, round(px * scale), round(width))
+    shown = _FIT_CACHE.get(key)
+    if shown is None:
+        font = scaled(kind, px, scale)
+        shown = s
+        if font.size(s)[0] > width:
+            while len(shown) > 1 and font.size(shown + "…")[0] > width:
+                shown = shown[:-1]
+            shown += "…"
+        if len(_FIT_CACHE) > 4096:
+            _FIT_CACHE.clear()
+        _FIT_CACHE[key] = shown
+    return shown
+
+
+def draw_hud(surface: pygame.Surface, rect: pygame.Rect, model: ClassModel, scale: float,
+             show_legend: bool = True) -> None:
+    """Objectives judged on the notes settled so far (on track / off track, then met / missed),
+    delivered / failed, success rate, p50 / p99, retries, and the envelopes' legend when there is
+    room and ``show_legend`` (the play scene has a legend of its own)."""
     rect = pygame.Rect(rect)
     pygame.draw.rect(surface, theme.PANEL, rect)
     pygame.draw.line(surface, theme.PANEL_EDGE, rect.topleft, rect.bottomleft, max(1, round(2 * scale)))
@@ -74,36 +108,50 @@ def draw_hud(surface: pygame.Surface, rect: pygame.Rect, model: ClassModel, scal
 
     surface.blit(text("Objectives", "bold", 17, scale, theme.TEXT), (x, y))
     y += round(28 * scale)
-    for label, value, target, met in model.objectives():
-        mark, word, colour = MARKS[met]
-        icon = text(mark, "bold", 16, scale, colour)
-        surface.blit(icon, (x, y))
+    rows = model.objectives()
+    line = round(22 * scale)
+    rest = line * 3 + gap * 4 + line + max(4, round(10 * scale)) + gap * 3  # stats and the success bar
+    two_lines = y + len(rows) * (round(38 * scale) + gap) + rest <= rect.bottom - pad
+    short = model.judge.short
+    for i, (label, value, target, met) in enumerate(rows):
+        mark, word, colour = VERDICTS[verdict(met, model.over, i < len(short) and short[i])]
+        surface.blit(text(mark, "bold", 16, scale, colour), (x, y))
         lx = x + round(24 * scale)
-        shown_label = _fit(label, "sans", 14, scale, rect.right - pad - lx)
-        surface.blit(text(shown_label, "sans", 14, scale, theme.TEXT), (lx, y))
-        y += round(19 * scale)
-        surface.blit(text(f"{value}  (goal {target}) · {word}", "sans", 12, scale, colour if met is not None
-                          else theme.TEXT_DIM), (lx, y))
-        y += round(19 * scale) + gap
+        if two_lines:
+            surface.blit(text(fit(label, "sans", 14, scale, rect.right - pad - lx), "sans", 14, scale, theme.TEXT),
+                         (lx, y))
+            y += round(19 * scale)
+            surface.blit(text(f"{value}  (goal {target}) · {word}", "sans", 12, scale,
+                              colour if met is not None else theme.TEXT_DIM), (lx, y))
+            y += round(19 * scale) + gap
+        else:  # many objectives: one line each, the value and the verdict's word at the right
+            right = text(f"{value} · {word}", "bold", 12, scale, colour)
+            surface.blit(right, (rect.right - pad - right.get_width(), y + round(2 * scale)))
+            room = rect.right - pad - right.get_width() - lx - gap
+            surface.blit(text(fit(label, "sans", 13, scale, room), "sans", 13, scale, theme.TEXT), (lx, y))
+            y += round(22 * scale)
 
     y += gap
     pygame.draw.line(surface, theme.PANEL_EDGE, (x, y), (rect.right - pad, y))
     y += gap * 2
     stats = model.stats
-    rows = [
+    # Two to a row, so that four objectives and the numbers fit at 1280x720.
+    cells = [
         ("Delivered", f"{stats.delivered}", theme.GOOD),
         ("Failed", f"{stats.failed}", theme.BAD if stats.failed else theme.TEXT),
         ("In flight", f"{max(stats.sent - stats.delivered - stats.failed, 0)}", theme.TEXT),
         ("Retries", f"{stats.retries}", theme.YELLOW if stats.retries else theme.TEXT),
-        ("Delivery p50", f"{stats.p50_ms:.0f} ms" if stats.latencies_ms else "–", theme.TEXT),
-        ("Delivery p99", f"{stats.p99_ms:.0f} ms" if stats.latencies_ms else "–", theme.TEXT),
+        ("p50", f"{stats.p50_ms:.0f} ms" if stats.latencies_ms else "no note yet", theme.TEXT),
+        ("p99", f"{stats.p99_ms:.0f} ms" if stats.latencies_ms else "no note yet", theme.TEXT),
     ]
-    line = round(22 * scale)
-    for name, value, colour in rows:
-        surface.blit(text(name, "sans", 14, scale, theme.TEXT_DIM), (x, y))
+    half = inner // 2
+    for i, (name, value, colour) in enumerate(cells):
+        cx = x + (i % 2) * (half + gap)
+        surface.blit(text(name, "sans", 14, scale, theme.TEXT_DIM), (cx, y))
         shown = text(value, "bold", 14, scale, colour)
-        surface.blit(shown, (rect.right - pad - shown.get_width(), y))
-        y += line
+        surface.blit(shown, (cx + half - gap - shown.get_width(), y))
+        if i % 2:
+            y += line
 
     y += gap
     rate = stats.success_rate
@@ -121,9 +169,9 @@ def draw_hud(surface: pygame.Surface, rect: pygame.Rect, model: ClassModel, scal
             pygame.draw.rect(surface, theme.GOOD, done, border_radius=bar.h // 2)
     y = bar.bottom + gap * 3
 
-    legend = _legend(scale)
+    legend = legend_sprites(scale)
     row_h = round(20 * scale)
-    if y + row_h * ((len(legend) + 1) // 2) <= rect.bottom - pad:
+    if show_legend and y + row_h * ((len(legend) + 1) // 2) <= rect.bottom - pad:
         pygame.draw.line(surface, theme.PANEL_EDGE, (x, y - gap), (rect.right - pad, y - gap))
         half = inner // 2
         for i, (name, sprite) in enumerate(legend):
@@ -138,7 +186,7 @@ def draw_hud(surface: pygame.Surface, rect: pygame.Rect, model: ClassModel, scal
                 y += row_h
 
 
-def _legend(scale: float) -> list[tuple[str, pygame.Surface]]:
+def legend_sprites(scale: float) -> list[tuple[str, pygame.Surface]]:
     size = round(18 * scale)
     legend = _LEGEND.get(size)
     if legend is None:

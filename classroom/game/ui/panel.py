@@ -69,6 +69,10 @@ SMALL_PX = 13
 GAP_PX = 6
 
 
+def _key_event(key: int) -> pygame.event.Event:
+    return pygame.event.Event(pygame.KEYDOWN, key=key, mod=0, unicode="", scancode=0)
+
+
 class ConfigPanel:
     """The config panel of one level; ``resources`` are where it starts (the level's own by default)."""
 
@@ -89,6 +93,7 @@ class ConfigPanel:
         self._focus = 0
         self._scroll = 0
         self._rects: dict[str, pygame.Rect] = {}  # where each field's row was last drawn
+        self._tabs: dict[str, pygame.Rect] = {}  # where the Form and YAML tabs were last drawn
         self._text = TextEditor(self.editor.yaml_text(), self._yaml_changed)
         self._rebuild()
 
@@ -107,6 +112,19 @@ class ConfigPanel:
         if focused is not None and focused in self._field_errors:
             return self._field_errors[focused]
         return next(iter(self._field_errors.values()), None)
+
+    @property
+    def unapplied(self) -> str | None:
+        """Why what the panel shows is not what would run, in one line: an invalid YAML text or field
+        edit the last valid rules stand in for; None when what is shown is in force."""
+        if self.yaml_error is not None:
+            where = f" at line {self.yaml_error.line}" if self.yaml_error.line else ""
+            return f"the YAML is invalid{where}: {self.yaml_error.message}"
+        if self._field_errors:
+            key, message = next(iter(self._field_errors.items()))
+            label = next((f.label for f in self._fields if f.key == key), key)
+            return f"{label}: {message}"
+        return None
 
     @property
     def editing(self) -> bool:
@@ -128,8 +146,43 @@ class ConfigPanel:
 
     # ----------------------------------------------------------------- input
 
+    def click(self, pos: tuple[int, int]) -> bool:
+        """A left click at ``pos``: on the Form/YAML tabs, shows that face; on a field, focuses it and
+        acts on its widget as the keys would (the left half of a choice or slider steps back, the
+        right half forward; a toggle flips; a text field starts an edit).  True when it was used."""
+        for mode, rect in self._tabs.items():
+            if rect.collidepoint(pos):
+                self.show(mode)
+                return True
+        if self.mode == YAML:
+            return False
+        for key, row in self._rects.items():
+            if not row.collidepoint(pos):
+                continue
+            index = next(i for i, f in enumerate(self._fields) if f.key == key)
+            if self._widgets[self._focus].editing and index != self._focus:
+                self._widgets[self._focus].handle(_key_event(pygame.K_RETURN))  # commit the edit first
+            self._set_focus(index)
+            widget = self._widgets[self._focus]
+            label_w = round(row.width * 0.48)
+            if pos[0] < row.x + label_w:
+                return True  # on the label: focus only
+            if isinstance(widget, (Toggle, TextField)):
+                if not widget.editing:
+                    widget.handle(_key_event(pygame.K_RETURN))
+            else:
+                middle = row.x + label_w + (row.width - label_w) / 2
+                widget.handle(_key_event(pygame.K_RIGHT if pos[0] >= middle else pygame.K_LEFT))
+            return True
+        return False
+
     def handle(self, event: pygame.event.Event) -> bool:
         """Take ``event`` if it is the panel's: True when it was used."""
+        if event.type == pygame.MOUSEBUTTONDOWN and getattr(event, "button", 0) == 1:
+            return self.click(event.pos)
+        if event.type == pygame.MOUSEWHEEL and self.mode == FORM and self._widgets:
+            self._set_focus(max(0, min(len(self._widgets) - 1, self._focus - int(event.y))))
+            return True
         if event.type == pygame.KEYDOWN and event.key == pygame.K_F2:
             self.show(FORM if self.mode == YAML else YAML)
             return True
@@ -214,16 +267,18 @@ class ConfigPanel:
         def change(value: Any) -> None:
             self._set_field(field.key, value)
 
+        # Not set, a field says what is in force then: "(not set: 2)", "(not set: 15s)".
+        not_set = f"(not set: {field.default})" if field.default else "(not set)"
         if field.kind == TOGGLE:
             return Toggle(bool(field.value), change)
         if field.kind == CHOICE:
             options: list[str | None] = [*([None] if field.optional else []), *field.choices]
-            return Choice(options, field.value, change)
+            return Choice(options, field.value, change, not_set=not_set)
         if field.kind in (INT, NUMBER):
             return Slider(field.value, field.minimum, field.maximum, field.step, optional=field.optional,
-                          on_change=change)
+                          on_change=change, not_set=not_set)
         text = "" if field.value is None else field.display()
-        return TextField(text, change, placeholder="(not set)" if field.optional else "")
+        return TextField(text, change, placeholder=not_set if field.optional else "")
 
     # ----------------------------------------------------------------- drawing
 
@@ -253,6 +308,7 @@ class ConfigPanel:
             image_rect = blit_text(surface, label, (x, title.centery), small,
                                    theme.TEXT if self.mode == mode else theme.TEXT_DIM,
                                    "bold" if self.mode == mode else "sans", "midright")
+            self._tabs[mode] = image_rect.inflate(px(8, scale), px(6, scale))
             if self.mode == mode:
                 pygame.draw.line(surface, theme.ACCENT, (image_rect.x, image_rect.bottom + 1),
                                  (image_rect.right, image_rect.bottom + 1), max(1, px(2, scale)))

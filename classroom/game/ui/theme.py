@@ -59,7 +59,7 @@ NOTE_COLOURS: dict[str, Colour] = {
     "refused": VERMILLION,
     "confiscated": REDDISH_PURPLE,
     "retrying": YELLOW,
-    "failed": VERMILLION,
+    "failed": (168, 168, 176),  # grey: no colour of its own to share with "refused", whose cross it has
 }
 NOTE_SHAPES: dict[str, str] = {
     "in_flight": "envelope",

@@ -173,7 +173,8 @@ class Choice(Widget):
     """One of ``options``; Left/Right cycle through them.  ``None`` is an option shown as "(not set)"."""
 
     def __init__(self, options: Sequence[str | None], value: str | None,
-                 on_change: Callable[[str | None], None] | None = None) -> None:
+                 on_change: Callable[[str | None], None] | None = None, not_set: str = NOT_SET) -> None:
+        self.not_set = not_set  # what "not set" shows: the value then in force, where it is known
         self.options = list(options)
         if value not in self.options:
             self.options.insert(0, value)
@@ -197,7 +198,7 @@ class Choice(Widget):
         pad = px(8, scale)
         left = blit_text(surface, "◀", (rect.x + pad, rect.centery), size, colour, anchor="midleft")
         right = blit_text(surface, "▶", (rect.right - pad, rect.centery), size, colour, anchor="midright")
-        text = NOT_SET if self.value is None else self.value
+        text = self.not_set if self.value is None else self.value
         room = right.left - left.right - 2 * pad
         blit_text(surface, fit("sans", size, text, room), rect.center, size,
                   theme.TEXT if self.value is not None else theme.TEXT_DIM, anchor="center")
@@ -210,7 +211,9 @@ class Slider(Widget):
     """
 
     def __init__(self, value: float | None, minimum: float, maximum: float, step: float = 1.0, *,
-                 optional: bool = False, on_change: Callable[[float | None], None] | None = None) -> None:
+                 optional: bool = False, on_change: Callable[[float | None], None] | None = None,
+                 not_set: str = NOT_SET) -> None:
+        self.not_set = not_set
         self.value = value
         self.minimum = minimum
         self.maximum = maximum
@@ -253,7 +256,7 @@ class Slider(Widget):
     def draw(self, surface: pygame.Surface, rect: pygame.Rect, scale: float) -> None:
         size = px(FONT_PX, scale)
         label_w = px(64, scale)
-        text = NOT_SET if self.value is None else f"{self.value:g}"
+        text = self.not_set if self.value is None else f"{self.value:g}"
         blit_text(surface, fit("sans", size, text, label_w), (rect.right, rect.centery), size,
                   theme.TEXT if self.value is not None else theme.TEXT_DIM, anchor="midright")
         track = pygame.Rect(rect.x + px(6, scale), rect.centery - px(3, scale),

@@ -9,7 +9,13 @@ changes, which links she is watching and what she does there:
 
 * **eavesdrop**: the aisles copy her the bytes that cross those links.  On a
   plaintext link she decodes the frames and reads the notes' text (unless a
-  note is sealed); under mTLS all she has is TLS records: ciphertext.
+  note is sealed); under mTLS all she has is TLS records: ciphertext, and
+  each application-data record she sees is reported with its first bytes
+  (``teacher_saw_ciphertext``).  She tells TLS from plaintext by the record
+  layer (:class:`RecordTap`): a content type, version 3.x and a length that
+  chain from record to record, found even when she starts listening in the
+  middle of a record of a TLS 1.3 link whose handshake went by before she
+  came.
 * **confiscate** (``catches``): the aisles, drawing from the round's seed,
   cut the connection under a note she takes in passing; its sender sees a
   reset and may retry another way.
@@ -56,7 +62,78 @@ def looks_like_tls(data: bytes) -> bool:
     """Whether bytes off the wire start a TLS record: a content type (change cipher spec, alert,
     handshake, application data) then the record version 3.x.  She may start listening mid-stream,
     after the handshake: a TLS 1.3 link's records are then application data (0x17)."""
-    return len(data) >= 3 and data[0] in (0x14, 0x15, 0x16, 0x17) and data[1] == 3
+    return len(data) >= 3 and data[0] in TLS_CONTENT_TYPES and data[1] == 3
+
+
+TLS_CONTENT_TYPES = (0x14, 0x15, 0x16, 0x17)
+APPLICATION_DATA = 0x17
+TLS_RECORD_MAX = 2**14 + 256  # a TLS 1.3 record's ciphertext is at most this long
+SHOWN_BYTES = 24  # how much of a record she reports: its header and the start of its ciphertext
+UNDECIDED_CHUNKS = 8  # chunks she listens to before giving up on telling what a connection carries
+
+
+def _chain(data: bytes, start: int) -> bool:
+    """Whether TLS records laid end to end from ``start`` account for every byte of ``data`` (the
+    last one may go on past its end)."""
+    at = start
+    while at + 5 <= len(data):
+        if data[at] not in TLS_CONTENT_TYPES or data[at + 1] != 3:
+            return False
+        length = int.from_bytes(data[at + 3:at + 5], "big")
+        if not 0 < length <= TLS_RECORD_MAX:
+            return False
+        at += 5 + length
+    return at >= len(data) or (at < len(data) and data[at] in TLS_CONTENT_TYPES)
+
+
+class RecordTap:
+    """The TLS record layer of one tapped connection, as she hears it chunk by chunk.
+
+    ``feed`` returns the records that start in the chunk, as (content type, the record's first
+    bytes); ``tls`` is None until she can tell, then True (TLS records) or False (something else).
+    She may join mid-record: the first chunk is searched for a record header from which whole
+    records chain to its end, so the tail of a record she missed does not make her think it is
+    plaintext.
+    """
+
+    def __init__(self) -> None:
+        self.tls: bool | None = None
+        self._skip = 0  # bytes of the current record still to come
+        self._head = b""  # a record header split across two chunks
+        self._chunks = 0
+
+    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+        if self.tls is None:
+            self._chunks += 1
+            # From the chunk's start any record type; inside it only what a record of an established
+            # TLS 1.2/1.3 connection starts with (application data, version 3.3), so that stray bytes
+            # of a plaintext stream are not taken for a record.
+            start = 0 if looks_like_tls(data) and _chain(data, 0) else next(
+                (i for i in range(1, min(len(data) - 4, TLS_RECORD_MAX + 5))
+                 if data[i] == APPLICATION_DATA and data[i + 1:i + 3] == b"\x03\x03" and _chain(data, i)), None)
+            if start is None:
+                if self._chunks >= UNDECIDED_CHUNKS:
+                    self.tls = False
+                return []
+            self.tls = True
+            data = data[start:]
+        elif not self.tls:
+            return []
+        records: list[tuple[int, bytes]] = []
+        data = self._head + data
+        self._head = b""
+        at = min(self._skip, len(data))
+        self._skip -= at
+        while at < len(data):
+            if len(data) - at < 5:
+                self._head = data[at:]
+                break
+            length = int.from_bytes(data[at + 3:at + 5], "big")
+            records.append((data[at], data[at:at + min(5 + length, SHOWN_BYTES)]))
+            end = at + 5 + length
+            self._skip = max(end - len(data), 0)
+            at = end
+        return records
 
 
 class Teacher(process.Role):
@@ -80,6 +157,8 @@ class Teacher(process.Role):
         self.aisles: FrameConnection | None = None
         self.watching: list[tuple[str, str]] = []
         self.decoders: dict[tuple[str, str, int], wire.FrameDecoder | None] = {}
+        self.taps: dict[tuple[str, str, int], RecordTap] = {}
+        self.heard: set[tuple[str, str, int]] = set()  # connections she has reported hearing
         self.read: set[str] = set()
         self.attempts = 0
         # Her two ways to pose as a student: a CA of her own, and a genuine card for herself.
@@ -114,20 +193,39 @@ class Teacher(process.Role):
             self.victims.append((str(message["as"]), [str(x) for x in message.get("link", ())]))
 
     def _overheard(self, link: tuple[str, ...], conn: int, data: bytes) -> None:
+        """A chunk she heard on ``link``: frames she can read, or TLS records she cannot."""
         key = (link[0], link[1], conn)
-        if key not in self.decoders:
-            tls = looks_like_tls(data)
-            self.decoders[key] = None if tls else wire.FrameDecoder()
-            self.events.emit("teacher_eavesdropped", link=list(link), conn=conn, tls=tls)
-        decoder = self.decoders[key]
-        if decoder is None:
-            return  # TLS records: ciphertext, nothing to read
-        decoder.receive_data(data)
-        try:
-            for frame in decoder.frames():
-                self._read(frame, list(link))
-        except wire.RemoteProtocolError:
-            self.decoders[key] = None  # she joined mid-stream; give up on this one
+        tap = self.taps.get(key)
+        if tap is None:
+            tap = self.taps[key] = RecordTap()
+            if not looks_like_tls(data):  # frames in the clear may start here
+                self.decoders[key] = wire.FrameDecoder()
+        decoder = self.decoders.get(key)
+        if decoder is not None:
+            decoder.receive_data(data)
+            try:
+                for frame in decoder.frames():
+                    self._heard(key, False, b"")
+                    self._read(frame, list(link))
+                return
+            except wire.RemoteProtocolError:
+                # Not frames from their start: the middle of a TLS record, or a plaintext stream
+                # she joined mid-frame.  The record layer will tell, or nothing will.
+                self.decoders[key] = None
+                if key in self.heard:
+                    return
+        for content, head in tap.feed(data):
+            self._heard(key, True, head)
+            if content == APPLICATION_DATA:  # a note or a hello, locked by TLS: all she gets
+                self.events.emit("teacher_saw_ciphertext", link=list(link), conn=conn, record=head.hex(),
+                                 bytes=int.from_bytes(head[3:5], "big") + 5)
+
+    def _heard(self, key: tuple[str, str, int], tls: bool, record: bytes) -> None:
+        """Report once per connection what she hears on it: TLS records, or frames in the clear."""
+        if key not in self.heard:
+            self.heard.add(key)
+            self.events.emit("teacher_eavesdropped", link=[key[0], key[1]], conn=key[2], tls=tls,
+                             **({"record": record.hex()} if tls else {}))
 
     def _read(self, frame: wire.Frame, link: list[str]) -> None:
         if frame.type is not wire.FrameType.NOTE:

@@ -53,6 +53,7 @@ class Host(Protocol):
     levels: list[Level]
     options: Options
     progress: Progress
+    hints_shown: dict[str, int]  # per level, how many of its hints this window has shown
 
     def switch(self, scene: str | Scene, **arguments: Any) -> Scene:
         """Show the scene registered as ``scene`` (made with ``arguments``), or that scene itself."""

@@ -56,8 +56,28 @@ def paragraphs(words: str) -> list[str]:
     return [" ".join(p.split()) for p in words.strip().split("\n\n") if p.strip()]
 
 
+# The keys a footer hint names, for a click on it: each hint is a button that presses its key.
+HINT_KEYS = {"Space": pygame.K_SPACE, "Enter": pygame.K_RETURN, "Esc": pygame.K_ESCAPE, "Esc/F2": pygame.K_ESCAPE,
+             "R": pygame.K_r, "L": pygame.K_l, "Y": pygame.K_y, "H": pygame.K_h, "F5": pygame.K_F5,
+             "F2": pygame.K_F2, "PgUp/PgDn": pygame.K_PAGEDOWN, "+/−": pygame.K_PLUS, "+/-": pygame.K_PLUS,
+             "Home/End": pygame.K_HOME}
+HINT_TARGETS: list[tuple[pygame.Rect, int]] = []  # the footer's buttons as last drawn: (rect, key)
+
+
+def click_to_key(event: pygame.event.Event) -> pygame.event.Event | None:
+    """A left click on a footer hint, as the key it names (None for any other event)."""
+    if event.type != pygame.MOUSEBUTTONDOWN or getattr(event, "button", 0) != 1:
+        return None
+    for rect, key in HINT_TARGETS:
+        if rect.collidepoint(event.pos):
+            return pygame.event.Event(pygame.KEYDOWN, key=key, mod=0, unicode="", scancode=0)
+    return None
+
+
 def key_hints(surface: pygame.Surface, hints: Sequence[tuple[str, str]], scale: float) -> None:
-    """A footer of key hints, e.g. ``[("Enter", "play"), ("Esc", "back")]``."""
+    """A footer of key hints, e.g. ``[("Enter", "play"), ("Esc", "back")]``; each one whose key is
+    in :data:`HINT_KEYS` is also a button (:func:`click_to_key`)."""
+    HINT_TARGETS.clear()
     width, height = surface.get_size()
     bar = pygame.Rect(0, height - round(30 * scale), width, round(30 * scale))
     surface.fill(theme.PANEL, bar)
@@ -71,6 +91,8 @@ def key_hints(surface: pygame.Surface, hints: Sequence[tuple[str, str]], scale: 
         pygame.draw.rect(surface, theme.TEXT_DIM, cap, border_radius=round(4 * scale))
         surface.blit(keycap, keycap.get_rect(center=cap.center))
         drawn = text(surface, label, label_font, theme.TEXT, (cap.right + 6 * scale, bar.centery), "midleft")
+        if key in HINT_KEYS:
+            HINT_TARGETS.append((cap.union(drawn).inflate(round(6 * scale), round(4 * scale)), HINT_KEYS[key]))
         x = drawn.right + 22 * scale
 
 
@@ -105,10 +127,27 @@ class Menu:
         self.labels = list(labels)
         self.horizontal = horizontal
         self.index = 0
+        self.rects: list[pygame.Rect] = []  # where each button was last drawn (for the mouse)
 
     @property
     def choice(self) -> str:
         return self.labels[self.index]
+
+    def click(self, event: pygame.event.Event) -> bool:
+        """The mouse: hovering a button selects it; True when a left click chose one (act as Enter)."""
+        if event.type not in (pygame.MOUSEMOTION, pygame.MOUSEBUTTONDOWN):
+            return False
+        for i, rect in enumerate(self.rects):
+            if rect.collidepoint(event.pos):
+                self.index = i
+                return event.type == pygame.MOUSEBUTTONDOWN and getattr(event, "button", 0) == 1
+        return False
+
+    def as_key(self, event: pygame.event.Event) -> pygame.event.Event:
+        """``event``, or Enter when it is a click that chose a button (hovering selects)."""
+        if self.click(event):
+            return pygame.event.Event(pygame.KEYDOWN, key=pygame.K_RETURN, mod=0, unicode="\r", scancode=0)
+        return event
 
     def handle(self, event: pygame.event.Event) -> bool:
         """Arrows (and Tab) move the selection; True when the event was used."""
@@ -145,4 +184,5 @@ class Menu:
                 x = rect.right + gap
             else:
                 y = rect.bottom + gap
+        self.rects = rects
         return rects

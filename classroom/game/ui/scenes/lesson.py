@@ -23,6 +23,7 @@ class LessonScene(Scene):
         self._lines_total = 0
 
     def handle(self, event: pygame.event.Event) -> None:
+        event = self.menu.as_key(event)  # a click on a button is Enter on it
         if event.type != pygame.KEYDOWN or self.menu.handle(event):
             return
         if event.key in (pygame.K_DOWN, pygame.K_PAGEDOWN):

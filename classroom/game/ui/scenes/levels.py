@@ -33,6 +33,20 @@ class LevelSelectScene(Scene):
         return self.app.levels[self.index]
 
     def handle(self, event: pygame.event.Event) -> None:
+        if event.type == pygame.MOUSEBUTTONDOWN and getattr(event, "button", 0) == 1:
+            # A click selects a level; a click on the selected one opens it, as Enter does.
+            names = [level.name for level in self.app.levels]
+            hit = next((name for name, rect in self.row_rects.items() if rect.collidepoint(event.pos)), None)
+            if hit is None:
+                return
+            if names.index(hit) != self.index:
+                self.index, self.notice = names.index(hit), ""
+                return
+            event = pygame.event.Event(pygame.KEYDOWN, key=pygame.K_RETURN, mod=0, unicode="\r", scancode=0)
+        elif event.type == pygame.MOUSEWHEEL:
+            count = len(self.app.levels)
+            self.index = max(0, min(count - 1, self.index - int(event.y)))
+            return
         if event.type != pygame.KEYDOWN:
             return
         count = len(self.app.levels)

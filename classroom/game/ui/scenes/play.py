@@ -41,6 +41,7 @@ from classroom.game.model.session import Session
 from classroom.game.ui import theme
 from classroom.game.ui.fonts import scaled
 from classroom.game.ui.hud import draw_hud
+from classroom.game.ui.moments_view import LEGEND_WIDTH, draw_legend, draw_moments, draw_ticker
 from classroom.game.ui.panel import ConfigPanel
 from classroom.game.ui.scenes.base import Host, Scene, register
 from classroom.game.ui.scenes.common import key_hints, paragraphs, text, wrap
@@ -50,6 +51,7 @@ from classroom.telemetry.recorder import END
 
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 NARRATION_PX = 16  # teacher mode's narration, at 720 px
+TICKER_LINES = 4  # the moments the ticker under the room lists
 RESULTS_AFTER = 2.0  # seconds the ended round stays on screen before the results
 READY, RUNNING, ENDED, ERROR = "ready", "running", "ended", "error"
 
@@ -73,13 +75,18 @@ class PlayScene(Scene):
         self.ended_at = 0.0
         self.message = ""  # one line under the top bar: an error, or what a key did
         self.narration = 0  # teacher mode: the lesson paragraph shown
+        self.legend = True  # the legend over the room (L toggles it)
+        self.leaving = False  # Esc was pressed once with changed rules: a second Esc leaves
+        self._started_with = self.panel.resources()
         self.model = self._fresh_model()
         self.view = ClassroomView(self.model)
 
     # --- the round --------------------------------------------------------------------------
 
     def _fresh_model(self) -> ClassModel:
-        return ClassModel.from_level(self.level, self.seed, self.speed, self.panel.resources())
+        model = ClassModel.from_level(self.level, self.seed, self.speed, self.panel.resources())
+        model.judge.background = True  # a report over a big round must not cost a frame
+        return model
 
     def _show(self, model: ClassModel) -> None:
         self.model, self.view = model, ClassroomView(model)
@@ -113,6 +120,10 @@ class PlayScene(Scene):
         if self.session is not None and self.state == RUNNING:
             self._stop()
 
+    def _changed(self) -> bool:
+        """The rules on show are not those the scene opened with (or are invalid): leaving loses them."""
+        return self.panel.unapplied is not None or self.panel.resources() != self._started_with
+
     @property
     def expected(self) -> int:
         return self.session.expected if self.session is not None else 0
@@ -123,8 +134,18 @@ class PlayScene(Scene):
         if event.type == pygame.TEXTINPUT and self.panel.editing:
             self.panel.handle(event)  # typed text for a field or the YAML editor
             return
+        if event.type in (pygame.MOUSEBUTTONDOWN, pygame.MOUSEWHEEL):
+            self.panel.handle(event)  # a click on a rule, or the wheel over the form (the footer's
+            return                    # buttons reach the scene as their keys)
         if event.type != pygame.KEYDOWN:
             return
+        leaving, self.leaving = self.leaving, False
+        if event.key == pygame.K_ESCAPE and not self.panel.editing and (leaving or not self._changed()):
+            self._stop()
+            self.app.switch("lesson", level=self.level)
+            return
+        if leaving:
+            self.message = "Staying: your rules are as they were."
         if event.key == pygame.K_F5:
             self._space()
         elif self.panel.editing:
@@ -139,6 +160,8 @@ class PlayScene(Scene):
             self._space()
         elif event.key == pygame.K_r:
             self.reset()
+        elif event.key == pygame.K_l:
+            self.legend = not self.legend
         elif event.key in (pygame.K_PLUS, pygame.K_EQUALS, pygame.K_KP_PLUS):
             self._change_speed(+1)
         elif event.key in (pygame.K_MINUS, pygame.K_KP_MINUS):
@@ -146,14 +169,19 @@ class PlayScene(Scene):
         elif event.key in (pygame.K_PAGEDOWN, pygame.K_PAGEUP) and self.app.options.teacher:
             step = 1 if event.key == pygame.K_PAGEDOWN else -1
             self.narration = max(0, min(self.narration + step, len(paragraphs(self.level.lesson)) - 1))
-        elif event.key == pygame.K_ESCAPE:
-            self._stop()
-            self.app.switch("lesson", level=self.level)
+        elif event.key == pygame.K_ESCAPE:  # rules changed, or invalid: ask first
+            self.leaving = True
+            why = "an invalid edit" if self.panel.unapplied else "the rules you changed"
+            self.message = f"Leave for the lesson? You will lose {why}. Esc again to leave, any other key to stay."
         else:
             self.panel.handle(event)
 
     def _space(self) -> None:
         if self.state in (READY, ERROR):
+            problem = self.panel.unapplied
+            if problem is not None:  # never run other rules than the ones on show
+                self.message = f"Not run: {problem}. Fix it first (the last valid rules are not what you see)."
+                return
             self.run()
         elif self.state == RUNNING and self.app.options.teacher and self.session is not None:
             # Teacher mode pauses the class itself: the round's clock stops in every process.
@@ -239,16 +267,22 @@ class PlayScene(Scene):
         side_w = round(max(380 * scale, width * 0.30))
         body_top, body_bottom = bar_h + gap, height - foot_h - gap
         narration_h = round(NARRATION_PX * 6.6 * scale) if self.app.options.teacher else 0
-        room = pygame.Rect(gap, body_top, width - side_w - 3 * gap,
+        legend_w = round(LEGEND_WIDTH * scale) + gap if self.legend else 0
+        room = pygame.Rect(gap, body_top, width - side_w - 3 * gap - legend_w,
                            body_bottom - body_top - (narration_h + gap if narration_h else 0))
-        side = pygame.Rect(room.right + gap, body_top, side_w, body_bottom - body_top)
+        side = pygame.Rect(room.right + gap + legend_w, body_top, side_w, body_bottom - body_top)
         hud_h = round(side.height * 0.56)
+        ticker_h = round(TICKER_LINES * 17 * scale + 14 * scale)  # under the room: it hides no desk
+        ticker = pygame.Rect(room.left, room.bottom - ticker_h, room.width, ticker_h)
+        room.height -= ticker_h
         return {
             "bar": pygame.Rect(0, 0, width, bar_h),
             "room": room,
+            "ticker": ticker,
             "hud": pygame.Rect(side.left, side.top, side.width, hud_h),
             "panel": pygame.Rect(side.left, side.top + hud_h + gap, side.width, side.height - hud_h - gap),
-            "narration": pygame.Rect(room.left, room.bottom + gap, room.width, narration_h),
+            "narration": pygame.Rect(room.left, room.bottom + gap, room.width + legend_w, narration_h),
+            "legend": pygame.Rect(room.right + gap, room.top, legend_w - gap, room.height),
             "footer": pygame.Rect(0, height - foot_h, width, foot_h),
         }
 
@@ -257,7 +291,11 @@ class PlayScene(Scene):
         parts = self.layout(surface.get_size())
         surface.fill(theme.BACKGROUND)
         self.view.draw(surface, parts["room"], scale)
-        draw_hud(surface, parts["hud"], self.model, scale)
+        draw_moments(surface, self.view, self.model, scale)
+        if self.legend:
+            draw_legend(surface, parts["legend"], self.model.moments, scale)
+        draw_ticker(surface, parts["ticker"], self.model.moments, scale, TICKER_LINES)
+        draw_hud(surface, parts["hud"], self.model, scale, show_legend=not self.legend)
         self.panel.draw(surface, parts["panel"], scale)
         self._draw_bar(surface, parts["bar"], scale)
         self._draw_banner(surface, parts["room"], scale)
@@ -336,7 +374,7 @@ class PlayScene(Scene):
             return [("type", "edit the rules"), ("Esc/F2", "back to the form"), ("F5", first)]
         if self.panel.editing:
             return [("type", "the value"), ("Enter", "done"), ("F5", first)]
-        hints = [("Space", first), ("R", "reset"), ("+/−", "speed"), ("Tab ↑↓", "choose a rule"),
+        hints = [("Space", first), ("R", "reset"), ("+/−", "speed"), ("L", "legend"), ("Tab ↑↓", "choose a rule"),
                  ("←→", "change it"), ("Y", "YAML"), ("Esc", "lesson")]
         if self.app.options.teacher:
             hints.insert(-1, ("PgUp/PgDn", "narration"))

@@ -29,6 +29,7 @@ from classroom.game.model.classmodel import ClassModel
 from classroom.game.ui import theme
 from classroom.game.ui.fonts import scaled
 from classroom.game.ui.hud import draw_hud
+from classroom.game.ui.moments_view import draw_moments, draw_ticker
 from classroom.game.ui.scenes.base import Host, Scene, register
 from classroom.game.ui.scenes.common import key_hints, text
 from classroom.game.ui.view import ClassroomView
@@ -46,6 +47,9 @@ TICK_COLOURS = {
     "teacher_caught": theme.NOTE_COLOURS["confiscated"],
     "retried": theme.NOTE_COLOURS["retrying"],
 }
+
+
+TICKER_LINES = 3  # the moments the ticker under the room lists
 
 
 @register("replay")
@@ -68,7 +72,7 @@ class ReplayScene(Scene):
                                  key=lambda e: float(e["t"]))
         self.start = float(self.events[0]["t"]) if self.events else 0.0
         self.end = float(self.events[-1]["t"]) if self.events else 0.0
-        self.model = ClassModel.from_header(self.header)
+        self.model = self._fresh_model()
         self.view = ClassroomView(self.model)
         self.applied = 0  # events[:applied] are in the model
         self.playhead = self.start
@@ -78,6 +82,11 @@ class ReplayScene(Scene):
         self._timeline = pygame.Rect(0, 0, 0, 0)
 
     # --- moving the playhead ----------------------------------------------------------------
+
+    def _fresh_model(self) -> ClassModel:
+        model = ClassModel.from_header(self.header)
+        model.judge.background = True  # scrubbing a long recording must not wait for reports
+        return model
 
     def seek(self, t: float) -> None:
         """Show the round as it was at time ``t`` (on the events' clock)."""
@@ -105,7 +114,7 @@ class ReplayScene(Scene):
         self.model.tick(self.playhead)
 
     def _rewind(self) -> None:
-        self.model, self.applied = ClassModel.from_header(self.header), 0
+        self.model, self.applied = self._fresh_model(), 0
         self.view = ClassroomView(self.model)  # a fresh model's version restarts: so must the view's cache
 
     @property
@@ -173,7 +182,12 @@ class ReplayScene(Scene):
         body = pygame.Rect(gap, bar_h + gap, width - 2 * gap, height - bar_h - foot_h - timeline_h - 3 * gap)
         room = pygame.Rect(body.left, body.top, body.width - side_w - gap, body.height)
         hud = pygame.Rect(room.right + gap, body.top, side_w, body.height)
+        ticker_h = round(TICKER_LINES * 17 * scale + 14 * scale)
+        room.height -= ticker_h
         self.view.draw(surface, room, scale)
+        draw_moments(surface, self.view, self.model, scale)
+        draw_ticker(surface, pygame.Rect(room.left, room.bottom, room.width, ticker_h), self.model.moments, scale,
+                    TICKER_LINES)
         draw_hud(surface, hud, self.model, scale)
         self._draw_bar(surface, pygame.Rect(0, 0, width, bar_h), scale)
         self._draw_timeline(surface, pygame.Rect(gap, body.bottom + gap, width - 2 * gap, timeline_h), scale)

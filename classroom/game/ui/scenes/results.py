@@ -17,8 +17,9 @@ from classroom.game.ui import theme
 from classroom.game.ui.fonts import scaled
 from classroom.game.ui.hud import draw_histogram
 from classroom.game.ui.scenes.base import Host, Scene, register
-from classroom.game.ui.scenes.common import Menu, key_hints, stars, text
+from classroom.game.ui.scenes.common import Menu, key_hints, stars, text, wrap
 from classroom.level import Level
+from classroom.mesh.outcomes import explain
 from classroom.objectives import goal_words, metric
 
 NEXT, RETRY, REPLAY, LEVELS = "Next level", "Retry", "Replay", "Levels"
@@ -39,18 +40,45 @@ class ResultsScene(Scene):
         self.next_level = app.next_level(level) if self.report["passed"] else None
         labels = ([NEXT] if self.next_level is not None else []) + [RETRY, REPLAY, LEVELS]
         self.menu = Menu(labels, horizontal=True)
+        self.hint: tuple[int, str] | None = None  # (number, words) of the hint shown
+        if not self.passed:
+            self.next_hint()
+
+    def next_hint(self) -> None:
+        """Show the level's next hint (a failed round offers one; H another, up to the last)."""
+        hints = self.level.hints
+        if not hints:
+            return
+        shown = self.app.hints_shown.get(self.level.name, 0)
+        index = min(shown, len(hints) - 1)
+        self.app.hints_shown[self.level.name] = index + 1
+        self.hint = (index + 1, hints[index])
+
+    def why(self) -> list[str]:
+        """Why the round failed, in words: the objectives missed, then where and how notes failed."""
+        lines = []
+        for objective in self.report["objectives"]:
+            if not objective["passed"]:
+                m = metric(objective["metric"])
+                lines.append(f"Missed: {goal_words(objective['metric'], objective['op'], objective['target'])}"
+                             f" (it was {m.format(objective['value'])})")
+        lines += [f"Failed: {line}" for line in explain(self.report.get("failed_at") or {})]
+        return lines
 
     @property
     def passed(self) -> bool:
         return bool(self.report["passed"])
 
     def handle(self, event: pygame.event.Event) -> None:
+        event = self.menu.as_key(event)  # a click on a button is Enter on it
         if event.type != pygame.KEYDOWN or self.menu.handle(event):
             return
         if event.key in (pygame.K_RETURN, pygame.K_KP_ENTER, pygame.K_SPACE):
             self.choose(self.menu.choice)
         elif event.key == pygame.K_r:
             self.choose(RETRY)
+        elif event.key == pygame.K_h:
+            self.next_hint()
         elif event.key == pygame.K_ESCAPE:
             self.choose(LEVELS)
 
@@ -86,12 +114,19 @@ class ResultsScene(Scene):
         column = (width - 3 * margin) / 2
         left = pygame.Rect(round(margin), round(top), round(column), 0)
         bottom = self._draw_objectives(surface, left, scale)
-        self._draw_numbers(surface, pygame.Rect(left.left, round(bottom + 18 * scale), left.width, 0), scale)
+        bottom = self._draw_numbers(surface, pygame.Rect(left.left, round(bottom + 18 * scale), left.width, 0),
+                                    scale)
+        if not self.passed:
+            self._draw_why(surface, pygame.Rect(left.left, round(bottom + 14 * scale), left.width,
+                                                round(height - 110 * scale - bottom - 14 * scale)), scale)
         chart = pygame.Rect(round(2 * margin + column), round(top), round(column),
                             round(height - top - 110 * scale))
         draw_histogram(surface, chart, self.latencies, scale)
         self.menu.draw(surface, (margin, height - 30 * scale - 62 * scale), scale, size=18)
-        key_hints(surface, [("←→", "choose"), ("Enter", "select"), ("R", "retry"), ("Esc", "levels")], scale)
+        keys = [("←→", "choose"), ("Enter", "select"), ("R", "retry"), ("Esc", "levels")]
+        if self.hint is not None and self.hint[0] < len(self.level.hints):
+            keys.insert(3, ("H", "next hint"))
+        key_hints(surface, keys, scale)
 
     def _draw_objectives(self, surface: pygame.Surface, rect: pygame.Rect, scale: float) -> float:
         """Each objective with a check or a cross (shape and colour); the y below the list."""
@@ -114,21 +149,41 @@ class ResultsScene(Scene):
                      theme.BAD, (rect.left, y)).bottom
         return y
 
-    def _draw_numbers(self, surface: pygame.Surface, rect: pygame.Rect, scale: float) -> None:
+    def _draw_why(self, surface: pygame.Surface, rect: pygame.Rect, scale: float) -> None:
+        """Why the round failed, in words, and the level's next hint."""
+        body = scaled("sans", 14, scale)
+        y = text(surface, "Why", scaled("bold", 17, scale), theme.TEXT, rect.topleft).bottom + 4 * scale
+        lines = [(line, theme.TEXT) for reason in self.why() for line in wrap(reason, body, rect.width)]
+        if self.hint is not None:
+            number, words = self.hint
+            hint = f"Hint {number} of {len(self.level.hints)}: {words}"
+            lines += [("", theme.TEXT)] + [(line, theme.YELLOW) for line in wrap(hint, body, rect.width)]
+        for line, colour in lines:
+            if y + body.get_linesize() > rect.bottom:
+                break
+            text(surface, line, body, colour, (rect.left, y))
+            y += body.get_linesize()
+
+    def _draw_numbers(self, surface: pygame.Surface, rect: pygame.Rect, scale: float) -> float:
         notes, latency = self.report["notes"], self.report["latency_ms"]
         sent = notes["sent"]
         rate = f"{notes['delivered'] / sent * 100:.0f}%" if sent else "–"
+        arrived = notes["delivered"] > 0  # with none, there is no delivery time to give
         cells = [("sent", str(sent)), ("delivered", str(notes["delivered"])),
                  ("failed", str(notes["failed"])), ("success", rate),
                  ("retries", str(self.report["retries"])),
-                 ("p50", f"{latency['p50']:.0f} ms"), ("p99", f"{latency['p99']:.0f} ms")]
+                 ("p50", f"{latency['p50']:.0f} ms" if arrived else "no note arrived"),
+                 ("p99", f"{latency['p99']:.0f} ms" if arrived else "no note arrived")]
         name_font, value_font = scaled("sans", 13, scale), scaled("bold", 18, scale)
         cell_w = rect.width / 4
         for i, (name, value) in enumerate(cells):
             x = rect.left + (i % 4) * cell_w
             y = rect.top + (i // 4) * (name_font.get_linesize() + value_font.get_linesize() + 10 * scale)
             text(surface, name, name_font, theme.TEXT_DIM, (x, y))
-            text(surface, value, value_font, theme.TEXT, (x, y + name_font.get_linesize()))
+            text(surface, value, value_font if arrived or name not in ("p50", "p99") else name_font, theme.TEXT,
+                 (x, y + name_font.get_linesize()))
+        rows = (len(cells) + 3) // 4
+        return rect.top + rows * (name_font.get_linesize() + value_font.get_linesize() + 10 * scale)
 
 
 def draw_mark(surface: pygame.Surface, rect: pygame.Rect, met: bool, scale: float) -> None:

@@ -21,6 +21,7 @@ class TitleScene(Scene):
         self.menu = Menu(["Play", "Quit"])
 
     def handle(self, event: pygame.event.Event) -> None:
+        event = self.menu.as_key(event)  # a click on a button is Enter on it
         if self.menu.handle(event) or event.type != pygame.KEYDOWN:
             return
         if event.key in (pygame.K_RETURN, pygame.K_KP_ENTER, pygame.K_SPACE):
