@@ -185,6 +185,7 @@ def _write(result: Grade, args: argparse.Namespace, err: Console) -> int:
     for path, write in writers:
         if path:
             try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
                 write(path)
             except OSError as exc:
                 code = bad_input(f"{path}: cannot write it: {exc.strerror or exc}")
