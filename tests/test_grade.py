@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import REPO
+from conftest import REPO, level_doc
 from junitparser import Error, Failure, JUnitXml
 
 from classroom.grade.course import Course, Plan, Submission, grade
@@ -318,3 +318,19 @@ def test_a_points_file_naming_nothing_is_refused(tmp_path: Path) -> None:
     (tmp_path / "points.yaml").write_text("")
     with pytest.raises(LevelError, match="points.yaml:1: a points file is one YAML mapping"):
         load_points(str(tmp_path / "points.yaml"), list_levels())
+
+
+def test_a_miss_at_the_grading_speed_is_judged_again_at_speed_1(write_level) -> None:
+    from classroom.grade.runner import START, RoundJob, run_confirmed
+
+    doc = level_doc(objectives=[{"metric": "delivered_ratio", "op": ">=", "value": 1.0},
+                                {"metric": "retries", "op": ">=", "value": 5}])  # nobody retries: missed
+    missing = write_level(doc)
+    passing = write_level(level_doc(name="test-pass"), name="test-pass")
+    confirming: list[int] = []
+    outcomes = run_confirmed([RoundJob(("miss",), str(missing), START, 7, 4.0),
+                              RoundJob(("pass",), str(passing), START, 7, 4.0)], 2, on_confirm=confirming.append)
+    miss, hit = outcomes
+    assert confirming == [1]
+    assert miss.confirmed and miss.report is not None and miss.report["speed"] == 1.0
+    assert not hit.confirmed and hit.report is not None and hit.report["speed"] == 4.0

@@ -132,7 +132,7 @@ def _grade(course: Course, submissions: Sequence[Submission], args: argparse.Nam
     from rich.console import Console
 
     from classroom.grade.course import grade, plan
-    from classroom.grade.runner import run_jobs
+    from classroom.grade.runner import run_confirmed
 
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     the_plan = plan(course, submissions)
@@ -147,25 +147,32 @@ def _grade(course: Course, submissions: Sequence[Submission], args: argparse.Nam
     except OSError as exc:
         return bad_input(f"{args.log}: cannot write the log: {exc.strerror or exc}")
     try:
-        outcomes = _run(the_plan.jobs, args, err, functools.partial(run_jobs, log=log or subprocess.DEVNULL))
+        outcomes = _run(the_plan.jobs, args, err, functools.partial(run_confirmed, log=log or subprocess.DEVNULL))
     finally:
         if log is not None:
             log.close()
     result = grade(course, submissions, the_plan, outcomes, version)
-    err.print(f"graded in {format_seconds(time.monotonic() - started)}")
+    again = sum(1 for outcome in outcomes if outcome.confirmed)
+    err.print(f"graded in {format_seconds(time.monotonic() - started)}" + (
+        f"; {again} round{'s' if again != 1 else ''} that missed something at speed {course.speed:g} "
+        f"ran again at speed 1, and {'their' if again != 1 else 'its'} verdicts stand" if again else ""))
     return _write(result, args, err)
 
 
 def _run(jobs_: list[RoundJob], args: argparse.Namespace, err: Console,
-         run_jobs: Callable[..., list[RoundOutcome]]) -> list[RoundOutcome]:
+         runner: Callable[..., list[RoundOutcome]]) -> list[RoundOutcome]:
     if args.quiet or not jobs_:
-        return run_jobs(jobs_, args.jobs)
+        return runner(jobs_, args.jobs)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(TextColumn("rounds"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True) as progress:
         task = progress.add_task("rounds", total=len(jobs_))
-        return run_jobs(jobs_, args.jobs, lambda outcome: progress.advance(task))
+
+        def confirming(count: int) -> None:  # misses run again at speed 1: that many rounds more
+            progress.update(task, total=len(jobs_) + count)
+
+        return runner(jobs_, args.jobs, lambda outcome: progress.advance(task), confirming)
 
 
 def _write(result: Grade, args: argparse.Namespace, err: Console) -> int:

@@ -15,7 +15,7 @@ def _points(value: float) -> str:
     return f"{rounded(value):g}"
 
 
-def _level(lg: LevelGrade) -> list[str]:
+def _level(lg: LevelGrade, speed: float) -> list[str]:
     lines = [f"## {lg.title} (`{lg.level}`): {_points(lg.score)} / {_points(lg.max_points)}", ""]
     if lg.problem is not None:
         lines += ["Not graded:", "", "```", lg.problem, "```", ""]
@@ -23,7 +23,7 @@ def _level(lg: LevelGrade) -> list[str]:
         lines += [f"Configuration: `{lg.config}`", ""]
         for check in (c for c in lg.checks if not c.hidden):
             mark = "passed" if check.passed else "**failed**"
-            lines.append(f"- {mark}: {check.objective} ({check.seed_words}): {check.message}")
+            lines.append(f"- {mark}: {check.objective} ({check.seed_words}): {check.said(speed)}")
         hidden = [c for c in lg.checks if c.hidden]
         if hidden:
             met = sum(1 for c in hidden if c.passed)
@@ -51,5 +51,5 @@ def feedback(grade: Grade, submission: SubmissionGrade) -> str:
     if submission.notes:
         lines += [f"- {note}" for note in submission.notes] + [""]
     for lg in submission.levels:
-        lines += _level(lg)
+        lines += _level(lg, grade.speed)
     return "\n".join(lines).rstrip() + "\n"

@@ -117,11 +117,11 @@ def round_suites(level: Any, report: dict[str, Any] | None, seed: int, *, config
 # --- a grading run ---------------------------------------------------------------------------------
 
 
-def _check_case(suite: ET.Element, check: Check, classname: str) -> None:
+def _check_case(suite: ET.Element, check: Check, classname: str, speed: float) -> None:
     if check.passed:
         case = _case(suite, check.name, classname)
     elif check.judged:
-        case = _case(suite, check.name, classname, failure=check.message)
+        case = _case(suite, check.name, classname, failure=check.said(speed))
     else:
         case = _case(suite, check.name, classname, error=check.message)
     _properties(case, [("points", _points(check.score)), ("max_points", _points(check.points))])
@@ -150,7 +150,7 @@ def grade_suites(grade: Grade) -> ET.ElementTree:
             else:
                 _case(suite, CONFIGURATION, classname, failure=lg.problem, kind="configuration")
             for check in lg.checks:
-                _check_case(suite, check, classname)
+                _check_case(suite, check, classname, grade.speed)
             if lg.deductions:
                 lost = sum(d.points for d in lg.deductions)
                 _case(suite, "classroom analyze", classname, kind="analyze",

@@ -53,7 +53,7 @@ def gradescope_result(grade: Grade, submission: SubmissionGrade) -> dict[str, An
                 "score": _number(check.score),
                 "max_score": _number(check.points),
                 "status": "passed" if check.passed else "failed",
-                "output": check.message,
+                "output": check.said(grade.speed),
                 "visibility": "after_due_date" if check.hidden else "visible",
             })
         if lg.deductions:

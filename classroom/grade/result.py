@@ -45,6 +45,7 @@ class Check:
     message: str  # the value against the target, and why in words; or why it was not judged
     value: float | None = None
     judged: bool = True  # False: no round judged it (no configuration, one that does not load, ...)
+    speed: float | None = None  # the speed of the round that judged it (1 when a miss was confirmed there)
 
     @property
     def score(self) -> float:
@@ -57,6 +58,12 @@ class Check:
     @property
     def name(self) -> str:
         return f"{self.objective} ({self.seed_words})"
+
+    def said(self, grading_speed: float) -> str:
+        """Its message, saying so when the round that judged it ran at another speed than the grade's."""
+        if self.speed is None or self.speed == grading_speed:
+            return self.message
+        return f"{self.message} (judged again at speed {self.speed:g})"
 
 
 @dataclass(frozen=True)
@@ -169,9 +176,10 @@ def judged(objectives: list[dict[str, Any]], report: dict[str, Any], points: tup
     if report.get("timed_out"):
         why.append(f"the time limit came with {report['notes']['in_flight']} notes still in flight")
     checks = []
+    speed = report.get("speed")
     for o, worth in zip(objectives, points, strict=True):
         checks.append(Check(goal_words(o["metric"], o["op"], o["target"]), o["metric"], seed, hidden,
-                            worth / share, bool(o["passed"]), verdict(o, why), o["value"]))
+                            worth / share, bool(o["passed"]), verdict(o, why), o["value"], speed=speed))
     return checks
 
 

@@ -19,9 +19,13 @@ costs are paid once rather than per round:
 over a socket pair): the runner's own work (reading every event of its
 round, building the report) is Python and would share one core behind the
 GIL as threads, and what the rounds' processes print (access logs) goes to
-the worker's output, which the grader sends to a log or nowhere.  Jobs go out longest first, so the last round to
-finish is a short one.  A worker dies with the grader (``PR_SET_PDEATHSIG``)
-and its launcher with it, so no round outlives a grading run.
+the worker's output, which the grader sends to a log or nowhere.  Jobs go
+out longest first, so the last round to finish is a short one.  A worker
+dies with the grader (``PR_SET_PDEATHSIG``) and its launcher with it, so no
+round outlives a grading run.
+
+:func:`run_confirmed` then runs again at speed 1 every round that missed
+something at the grading speed (why: :mod:`.speed`).
 
 A job is plain data (:class:`RoundJob`) and so is its outcome
 (:class:`RoundOutcome`): the run report, or why the round could not run.
@@ -39,12 +43,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import IO, Any
 
 from classroom.level import Level, LevelError, load_config, load_level
 
 START, SOLUTION = "start", "solution"  # a job's `config` may name the level's own configurations
+CONFIRM_SPEED = 1.0  # where a round that missed something at the grading speed is run again
 _PR_SET_PDEATHSIG = 1
 
 
@@ -66,6 +71,13 @@ class RoundOutcome:
     report: dict[str, Any] | None  # the run report (its processes and links left out), or None
     error: str | None  # why there is no report: the config did not load, the round could not run
     seconds: float  # real time the round took, start-up included
+    confirmed: bool = False  # it missed at its job's speed and this is the round run again at speed 1
+
+    @property
+    def missed(self) -> bool:
+        """Something the round did not meet (an objective, the ledger), or no round at all."""
+        report = self.report
+        return report is None or not report["ledger_ok"] or any(not o["passed"] for o in report["objectives"])
 
 
 def expected_length(level: Level) -> float:
@@ -187,6 +199,37 @@ def _outcomes(jobs: list[tuple[int, RoundJob]], workers: int,
     finally:
         for remote in pool:
             remote.close()
+
+
+def run_confirmed(jobs: Iterable[RoundJob], workers: int = 1,
+                  on_done: Callable[[RoundOutcome], None] | None = None,
+                  on_confirm: Callable[[int], None] | None = None,
+                  log: IO[Any] | int | None = subprocess.DEVNULL) -> list[RoundOutcome]:
+    """Run every job as :func:`run_jobs` does; then every job whose round missed something at a speed
+    above :data:`CONFIRM_SPEED` runs again at that speed, and the second round's outcome stands.
+
+    A faster room pays more room time for the machine's own delays, so a configuration that passes
+    fast passes at speed 1 too, while a miss may be the machine's: it is confirmed (or not) where
+    the machine's delays are smallest.  Confirming rounds mostly wait, so twice as many run at once.
+    ``on_confirm`` hears how many rounds go again, before they start.
+    """
+    ordered = list(jobs)
+    outcomes = run_jobs(ordered, workers, on_done, log)
+    again = [i for i, (job, outcome) in enumerate(zip(ordered, outcomes, strict=True))
+             if job.speed > CONFIRM_SPEED and outcome.missed and not _not_loaded(outcome)]
+    if not again:
+        return outcomes
+    if on_confirm is not None:
+        on_confirm(len(again))
+    redo = [replace(ordered[i], speed=CONFIRM_SPEED, weight=ordered[i].weight * ordered[i].speed) for i in again]
+    for i, outcome in zip(again, run_jobs(redo, 2 * workers, on_done, log), strict=True):
+        outcomes[i] = replace(outcome, seconds=outcomes[i].seconds + outcome.seconds, confirmed=True)
+    return outcomes
+
+
+def _not_loaded(outcome: RoundOutcome) -> bool:
+    """No round ran because the configuration did not load: another speed would not change that."""
+    return outcome.report is None and not (outcome.error or "").startswith("the round could not run")
 
 
 class WorkerError(Exception):
