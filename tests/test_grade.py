@@ -334,3 +334,15 @@ def test_a_miss_at_the_grading_speed_is_judged_again_at_speed_1(write_level) -> 
     assert confirming == [1]
     assert miss.confirmed and miss.report is not None and miss.report["speed"] == 1.0
     assert not hit.confirmed and hit.report is not None and hit.report["speed"] == 4.0
+
+
+def test_the_course_template_grades_with_its_own_points_file() -> None:
+    template = REPO / "docs" / "course"
+    points = load_points(str(template / "student-repo" / "points.yaml"), list_levels())
+    assert points.levels and points.cost("Warning") > 0
+    workflow = yaml.safe_load((template / "student-repo" / ".github" / "workflows" / "grade.yml").read_text())
+    steps = " ".join(str(step.get("run", "")) for step in workflow["jobs"]["grade"]["steps"])
+    assert "classroom grade ." in steps and "--junit" in steps and "--gradescope" in steps
+    autograder = (template / "gradescope" / "run_autograder").read_text()
+    assert "classroom grade /autograder/submission" in autograder and "/autograder/results/results.json" in autograder
+    assert os.access(template / "gradescope" / "run_autograder", os.X_OK)

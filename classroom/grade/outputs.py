@@ -14,7 +14,8 @@ Every writer reads the one :class:`~.result.Grade`:
   name>": <that object>}}``;
 * :func:`csv_rows`: a header (``submission``, a column per level,
   ``total``), then a row per submission;
-* :func:`summary`: the same table, in colour, with the seeds under it.
+* :func:`summary`: the same table, in colour (a row per level when there are few
+  submissions), with the seeds under it.
 """
 
 from __future__ import annotations
@@ -91,19 +92,34 @@ def csv_text(grade: Grade) -> str:
     return out.getvalue()
 
 
+def _cell(score: float, most: float, complete: bool, bold: bool = False) -> Text:
+    style = "green" if complete else ("yellow" if score > 0 else "red")
+    return Text(f"{_number(score)}/{_number(most)}", style=f"bold {style}" if bold else style)
+
+
 def summary(grade: Grade) -> Table:
-    """A row per submission: each level's points (green when full, yellow when some, red when none)."""
+    """Each level's points per submission (green when full, yellow when some, red when none): a row
+    per level and a column per submission for a few submissions, the other way round for a class."""
     table = Table(title=f"classroom grade (speed {grade.speed:g})", title_justify="left")
+    subs = grade.submissions
+    if len(subs) <= 6:
+        table.add_column("level", no_wrap=True)
+        for s in subs:
+            table.add_column(s.name, justify="right", no_wrap=True)
+        for i, info in enumerate(grade.levels):
+            table.add_row(info.name, *(_cell(s.levels[i].score, s.levels[i].max_points, s.levels[i].complete)
+                                       for s in subs))
+        table.add_section()
+        table.add_row(Text("total", style="bold"), *(_cell(s.score, s.max_score, s.score == s.max_score, True)
+                                                     for s in subs))
+        return table
     table.add_column("submission", no_wrap=True)
     for info in grade.levels:
         table.add_column(info.name, justify="right", overflow="fold")
     table.add_column("total", justify="right", no_wrap=True)
-    for s in grade.submissions:
-        cells = []
-        for lg in s.levels:
-            style = "green" if lg.complete else ("yellow" if lg.score > 0 else "red")
-            cells.append(Text(f"{_number(lg.score)}/{_number(lg.max_points)}", style=style))
-        table.add_row(s.name, *cells, Text(f"{_number(s.score)}/{_number(s.max_score)}", style="bold"))
+    for s in subs:
+        table.add_row(s.name, *(_cell(lg.score, lg.max_points, lg.complete) for lg in s.levels),
+                      _cell(s.score, s.max_score, s.score == s.max_score, True))
     return table
 
 
