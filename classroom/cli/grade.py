@@ -169,8 +169,8 @@ def _run(jobs_: list[RoundJob], args: argparse.Namespace, err: Console,
                   console=err, transient=True) as progress:
         task = progress.add_task("rounds", total=len(jobs_))
 
-        def confirming(count: int) -> None:  # misses run again at speed 1: that many rounds more
-            progress.update(task, total=len(jobs_) + count)
+        def confirming(count: int) -> None:  # a miss runs again at speed 1: a round more
+            progress.update(task, total=(progress.tasks[0].total or 0) + count)
 
         return runner(jobs_, args.jobs, lambda outcome: progress.advance(task), confirming)
 

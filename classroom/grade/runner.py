@@ -24,8 +24,8 @@ out longest first, so the last round to finish is a short one.  A worker
 dies with the grader (``PR_SET_PDEATHSIG``) and its launcher with it, so no
 round outlives a grading run.
 
-:func:`run_confirmed` then runs again at speed 1 every round that missed
-something at the grading speed (why: :mod:`.speed`).
+:func:`run_confirmed` also runs again at speed 1 every round that missed
+something at the grading speed (why: :mod:`.speed`), beside the fast ones.
 
 A job is plain data (:class:`RoundJob`) and so is its outcome
 (:class:`RoundOutcome`): the run report, or why the round could not run.
@@ -42,7 +42,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, replace
 from typing import IO, Any
 
@@ -167,64 +168,72 @@ def run_jobs(jobs: Iterable[RoundJob], workers: int = 1, on_done: Callable[[Roun
     ``log`` gets what the rounds' processes write (access logs, errors): by default nothing does,
     so a grading run prints only its own lines; None leaves them on this process's stderr.
     """
-    ordered = list(jobs)
-    outcomes: dict[int, RoundOutcome] = {}
-    for i, outcome in _outcomes(sorted(enumerate(ordered), key=lambda item: -item[1].weight), workers, log):
-        outcomes[i] = outcome
-        if on_done is not None:
-            on_done(outcome)
-    return [outcomes[i] for i in range(len(ordered))]
-
-
-def _outcomes(jobs: list[tuple[int, RoundJob]], workers: int,
-              log: IO[Any] | int | None) -> Iterator[tuple[int, RoundOutcome]]:
-    if not jobs:
-        return
-    pool = [_Remote(log) for _ in range(max(1, min(workers, len(jobs))))]
-    try:
-        waiting = iter(jobs)
-        busy: dict[_Remote, int] = {}
-        for remote, (i, job) in zip(pool, waiting, strict=False):
-            remote.send(job)
-            busy[remote] = i
-        while busy:
-            ready, _, _ = select.select(list(busy), [], [])
-            for remote in ready:
-                i = busy.pop(remote)
-                yield i, remote.receive()
-                nxt = next(waiting, None)
-                if nxt is not None:
-                    remote.send(nxt[1])
-                    busy[remote] = nxt[0]
-    finally:
-        for remote in pool:
-            remote.close()
+    return _run(list(jobs), workers, on_done, None, log)
 
 
 def run_confirmed(jobs: Iterable[RoundJob], workers: int = 1,
                   on_done: Callable[[RoundOutcome], None] | None = None,
                   on_confirm: Callable[[int], None] | None = None,
                   log: IO[Any] | int | None = subprocess.DEVNULL) -> list[RoundOutcome]:
-    """Run every job as :func:`run_jobs` does; then every job whose round missed something at a speed
-    above :data:`CONFIRM_SPEED` runs again at that speed, and the second round's outcome stands.
+    """Run every job as :func:`run_jobs` does, and every job whose round missed something at a speed
+    above :data:`CONFIRM_SPEED` once more at that speed: the second round's outcome stands.
 
     A faster room pays more room time for the machine's own delays, so a configuration that passes
     fast passes at speed 1 too, while a miss may be the machine's: it is confirmed (or not) where
-    the machine's delays are smallest.  Confirming rounds mostly wait, so twice as many run at once.
-    ``on_confirm`` hears how many rounds go again, before they start.
+    the machine's delays are smallest.  A confirming round starts as soon as its miss is known,
+    beside the fast ones (at most ``workers`` of each at once): it mostly waits, so it takes little
+    from them.  ``on_confirm`` hears of each round that goes again, before it starts.
     """
-    ordered = list(jobs)
-    outcomes = run_jobs(ordered, workers, on_done, log)
-    again = [i for i, (job, outcome) in enumerate(zip(ordered, outcomes, strict=True))
-             if job.speed > CONFIRM_SPEED and outcome.missed and not _not_loaded(outcome)]
-    if not again:
-        return outcomes
-    if on_confirm is not None:
-        on_confirm(len(again))
-    redo = [replace(ordered[i], speed=CONFIRM_SPEED, weight=ordered[i].weight * ordered[i].speed) for i in again]
-    for i, outcome in zip(again, run_jobs(redo, 2 * workers, on_done, log), strict=True):
-        outcomes[i] = replace(outcome, seconds=outcomes[i].seconds + outcome.seconds, confirmed=True)
-    return outcomes
+    return _run(list(jobs), workers, on_done, on_confirm or (lambda count: None), log)
+
+
+def _run(ordered: list[RoundJob], workers: int, on_done: Callable[[RoundOutcome], None] | None,
+         on_confirm: Callable[[int], None] | None, log: IO[Any] | int | None) -> list[RoundOutcome]:
+    """The scheduler: fast jobs longest first, ``workers`` at a time; with ``on_confirm``, confirming
+    rounds first whenever one waits, ``workers`` more at a time."""
+    limit = max(1, workers)
+    fast = deque(sorted(range(len(ordered)), key=lambda i: -ordered[i].weight))
+    again: deque[int] = deque()
+    outcomes: dict[int, RoundOutcome] = {}
+    pool: list[_Remote] = []
+    idle: list[_Remote] = []
+    busy: dict[_Remote, tuple[int, bool]] = {}  # worker -> (job, whether it is a confirming round)
+    try:
+        while fast or again or busy:
+            while True:
+                confirming = sum(1 for _, second in busy.values() if second)
+                if again and confirming < limit:
+                    i, second = again.popleft(), True
+                    job = replace(ordered[i], speed=CONFIRM_SPEED, weight=ordered[i].weight * ordered[i].speed)
+                elif fast and len(busy) - confirming < limit:
+                    i, second = fast.popleft(), False
+                    job = ordered[i]
+                else:
+                    break
+                if not idle:
+                    pool.append(_Remote(log))
+                    idle.append(pool[-1])
+                remote = idle.pop()
+                remote.send(job)
+                busy[remote] = (i, second)
+            ready, _, _ = select.select(list(busy), [], [])
+            for remote in ready:
+                i, second = busy.pop(remote)
+                outcome = remote.receive()
+                idle.append(remote)
+                if second:
+                    outcome = replace(outcome, seconds=outcomes[i].seconds + outcome.seconds, confirmed=True)
+                elif (on_confirm is not None and ordered[i].speed > CONFIRM_SPEED and outcome.missed
+                      and not _not_loaded(outcome)):
+                    again.append(i)
+                    on_confirm(1)
+                outcomes[i] = outcome
+                if on_done is not None:
+                    on_done(outcome)
+    finally:
+        for remote in pool:
+            remote.close()
+    return [outcomes[i] for i in range(len(ordered))]
 
 
 def _not_loaded(outcome: RoundOutcome) -> bool:
