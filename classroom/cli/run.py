@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,8 @@ def arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--seed", type=int, help="seed of the round's random choices")
     run.add_argument("--speed", type=speed, default=1.0, help="scale every time of the level")
     run.add_argument("--report", metavar="FILE", help="write the run report (JSON)")
+    run.add_argument("--junit", metavar="FILE", help="write JUnit XML: a testcase per objective, the ledger "
+                                                     "and the configuration")
     run.add_argument("--ca-dir", metavar="DIR", help="plug in a class CA (ca.crt, ca.key)")
     run.add_argument("--quiet", action="store_true", help="no progress line")
     run.add_argument("--record", metavar="FILE", help="write every event of the round to FILE (JSON Lines)")
@@ -55,6 +59,8 @@ def resources_for(args: argparse.Namespace) -> tuple[Any, tuple[dict[str, Any], 
 def run(args: argparse.Namespace) -> int:
     chosen = resources_for(args)
     if isinstance(chosen, int):
+        if args.junit:
+            _junit_of_a_bad_config(args)
         return chosen
     level, resources = chosen
     if args.ca_dir and not (Path(args.ca_dir) / "ca.crt").is_file():
@@ -84,8 +90,12 @@ def run(args: argparse.Namespace) -> int:
             recorder = Recorder(args.record, header(level, seed, args.speed))
         except OSError as exc:
             return bad_input(f"{args.record}: cannot write the recording: {exc.strerror or exc}")
+    started = time.monotonic()
     report = run_headless(level, resources, seed, args.speed, quiet=args.quiet, ca_dir=args.ca_dir,
                           record=recorder, metrics_port=args.metrics_port, serve=args.serve, script=script)
+    if args.junit:
+        _junit(args, level, report, seed, time.monotonic() - started,
+               round_problem=None if report is not None else "the round could not run")
     if report is None:
         return EXIT_FAILED
     if args.report:
@@ -93,9 +103,44 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK if report["passed"] else EXIT_FAILED
 
 
+def _junit(args: argparse.Namespace, level: Any, report: dict[str, Any] | None, seed: int, seconds: float,
+           **problems: str | None) -> None:
+    """Write ``--junit``: the round's testsuite (see :mod:`classroom.grade.junit`)."""
+    from classroom import __version__
+    from classroom.grade import junit
+
+    config = args.config or ("solution" if args.solution else "the level's own")
+    properties = [("speed", f"{args.speed:g}"), ("config", config), ("classroom_version", __version__),
+                  ("level_sha256", hashlib.sha256(Path(level.path).read_bytes()).hexdigest())]
+    tree = junit.round_suites(level, report, seed, seconds=seconds, properties=properties, **problems)
+    try:
+        junit.write(tree, args.junit)
+    except OSError as exc:
+        bad_input(f"{args.junit}: cannot write it: {exc.strerror or exc}")
+
+
+def _junit_of_a_bad_config(args: argparse.Namespace) -> None:
+    """``--junit`` for a configuration that does not load: ``configuration loads`` fails at its line."""
+    from classroom.level import LevelError, load_config, load_level
+
+    try:
+        level = load_level(args.level)
+    except (LevelError, OSError):
+        return  # no level, no testsuite to name after it: the one line said why
+    try:
+        if args.config:
+            load_config(args.config, level)
+        problem = f"{level.path}: level {level.name} has no solution"
+    except LevelError as exc:
+        problem = str(exc)
+    except OSError as exc:
+        problem = f"{exc.filename}: {exc.strerror}"
+    _junit(args, level, None, level.seed if args.seed is None else args.seed, 0.0, config_problem=problem)
+
+
 def _in_a_window(level: Any, resources: tuple[dict[str, Any], ...], seed: int, args: argparse.Namespace) -> int:
     """The round played in the game's window, with this configuration; the exit code by its objectives."""
-    for option in ("report", "record", "metrics_port", "serve", "ca_dir", "script"):
+    for option in ("report", "junit", "record", "metrics_port", "serve", "ca_dir", "script"):
         if getattr(args, option):
             flag = "--" + option.replace("_", "-")
             return bad_input(f"{flag} goes with --headless (the window keeps its own recording)")

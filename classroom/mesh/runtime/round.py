@@ -103,7 +103,7 @@ class Round:
     events: list[dict[str, Any]] = field(default_factory=list)
     processes: list[dict[str, Any]] = field(default_factory=list)
     addresses: dict[str, dict[str, tuple[str, int]]] = field(default_factory=dict)
-    launcher: Launcher | None = None
+    launcher: Launcher | None = None  # given before run(): a launcher rounds share, which its owner stops
     clock: SharedClock | None = None
     hub: Hub | None = None
     watch: Watch | None = None
@@ -116,6 +116,7 @@ class Round:
     on_say: Callable[[Step], None] | None = None  # a step that says something, or asks
     wait_key: Callable[[], Awaitable[None]] | None = None  # the lecturer's key (None: headless, skip)
     controls: Controls | None = None  # live actions, once the room is ready
+    _pidfd_of: dict[int, int] = field(default_factory=dict)
     _planned: list[tuple[specs.Spec, list[socket.socket], socket.socket, dict[str, Any], str]] = field(
         default_factory=list)
 
@@ -153,7 +154,8 @@ class Round:
         self.hub = hub = Hub(clock, self._on_event, self.metrics_port, self.subscriber_buffer)
         self.watch = watch = Watch({t.sender for t in level.traffic if t.sender in present}, hub.emit)
         self.events_address = await hub.serve()
-        self.launcher = launcher = Launcher()
+        self._owns_launcher = self.launcher is None
+        self.launcher = launcher = self.launcher or Launcher()
         self.processes.append({"role": "launcher", "pid": launcher.pid})
         self._watch_process(launcher.pid, "launcher", "launcher")
         base: dict[str, Any] = {"clock": clock.path, "seed": self.seed, "namespace": level.name}
@@ -343,7 +345,7 @@ class Round:
         assert self.hub is not None and self.launcher is not None
         self._stopping = True
         self._history_ends = end
-        await asyncio.to_thread(self.launcher.stop)
+        await asyncio.to_thread(self._stop_processes)
         open_lines = [conn.closed for conn in self.hub.sources if not conn.closed.done()]
         if open_lines:
             await asyncio.wait(open_lines, timeout=limit)
@@ -417,6 +419,7 @@ class Round:
         except (OSError, AttributeError):  # gone already, or no pidfds on this platform
             return
         self._pidfds.append(pidfd)
+        self._pidfd_of[pid] = pidfd
         loop = asyncio.get_running_loop()
 
         def ended() -> None:
@@ -435,6 +438,34 @@ class Round:
         return None
 
     _stopping = False
+    _owns_launcher = True
+    _processes_stopped = False
+
+    def _stop_processes(self) -> None:
+        """Stop every process of the round, with the launcher when it is the round's own.
+
+        A shared launcher stays up for the next round to fork from: this round's children are
+        stopped as the launcher would stop them (SIGTERM, a grace period, SIGKILL), through their
+        pidfds, so a pid the kernel has since given to another process is never signalled.
+        """
+        assert self.launcher is not None
+        if self._owns_launcher:
+            self.launcher.stop()
+            return
+        if self._processes_stopped:
+            return
+        self._processes_stopped = True
+        children = [p["pid"] for p in self.processes if p.get("role") != "launcher"]
+        self._signal(children, signal.SIGTERM)
+        self._signal(wait_gone(children, GRACE), signal.SIGKILL)
+        wait_gone(children, 3.0)
+        gone = set(children)
+        self.launcher.pids[:] = [pid for pid in self.launcher.pids if pid not in gone]
+
+    def _signal(self, pids: list[int], sig: signal.Signals) -> None:
+        for pid in pids:
+            with contextlib.suppress(OSError, KeyError):
+                signal.pidfd_send_signal(self._pidfd_of[pid], sig)
 
     def stop(self) -> None:
         self._stopping = True
@@ -442,7 +473,7 @@ class Round:
             if task is not None:
                 task.cancel()
         if self.launcher is not None:
-            self.launcher.stop()
+            self._stop_processes()
         with contextlib.suppress(RuntimeError):  # the loop is gone: its readers with it
             loop = asyncio.get_running_loop()
             for pidfd in self._pidfds:
