@@ -61,8 +61,13 @@ def test_what_meets_everything_at_the_grading_speed_meets_everything_at_speed_1(
     differ = [f"{' '.join(map(str, key))}: at speed {GRADING_SPEED:g} {_verdict(fast[key])}, at speed 1 {verdict}"
               for key, verdict in slow.items() if verdict != _verdict(fast[key])]
     assert not differ, "verdicts a grade would get wrong:\n" + "\n".join(differ)
-    # The starts miss (first-note's is its solution) and so need no speed-1 round here; a solution that
-    # missed at the grading speed would be graded at speed 1, but says the grading speed is too high.
-    solutions = [key for key in fast if key[1] == SOLUTION]
-    assert all(key in slow for key in solutions), [key for key in solutions if key not in slow]
+    # The starts miss (first-note's is its solution) and so need no speed-1 round here. A solution that
+    # missed at the grading speed is graded at speed 1 (run_confirmed): there it must meet everything,
+    # or the grade would be wrong. (How often the grading speed alone misses a solution, a loaded
+    # machine's delays counting four times in room time, bench/grade.py measures.)
+    missed = {key for key in fast if key[1] == SOLUTION and key not in slow}
+    confirmed = run_jobs([job for job in _jobs(1.0) if job.key in missed], BASELINE_WORKERS)
+    twice = {o.key for o in confirmed if o.missed}  # once more, as a disagreeing speed-1 round above
+    confirmed = run_jobs([job for job in _jobs(1.0) if job.key in twice], BASELINE_WORKERS)
+    assert not [o.key for o in confirmed if o.missed], "solutions that miss at speed 1 too"
     assert all(fast[key].missed for key in fast if key[1] == START and key[0] != "first-note")
