@@ -339,10 +339,37 @@ def test_a_miss_at_the_grading_speed_is_judged_again_at_speed_1(write_level) -> 
 def test_the_course_template_grades_with_its_own_points_file() -> None:
     template = REPO / "docs" / "course"
     points = load_points(str(template / "student-repo" / "points.yaml"), list_levels())
-    assert points.levels and points.cost("Warning") > 0
+    assert points.levels and points.cost("Error") > 0
     workflow = yaml.safe_load((template / "student-repo" / ".github" / "workflows" / "grade.yml").read_text())
     steps = " ".join(str(step.get("run", "")) for step in workflow["jobs"]["grade"]["steps"])
     assert "classroom grade ." in steps and "--junit" in steps and "--gradescope" in steps
     autograder = (template / "gradescope" / "run_autograder").read_text()
     assert "classroom grade /autograder/submission" in autograder and "/autograder/results/results.json" in autograder
     assert os.access(template / "gradescope" / "run_autograder", os.X_OK)
+
+
+def test_analyze_messages_cost_what_the_points_file_says(tmp_path: Path) -> None:
+    from classroom.grade.course import plan
+    from classroom.grade.feedback import feedback
+
+    lost = load_level("lost-notes")
+    folder = tmp_path / "alice"
+    folder.mkdir()
+    solution = _plain(list(lost.solution or ()))
+    retries = solution[1]["spec"]["http"][0]
+    retries["retries"]["perTryTimeout"] = retries["timeout"]  # no time left for a retry: CLS0005, a Warning
+    _write_config(folder / "lost-notes.yaml", solution)
+    course = Course((lost,), Points(analyze={"Warning": 0.5}), seeds=1)
+    submission = Submission("alice", str(folder), {"lost-notes": str(folder / "lost-notes.yaml")})
+    the_plan = plan(course, [submission])
+    deductions = the_plan.deductions[0, "lost-notes"]
+    # The solution's own CLS0001 (its retries multiply hop by hop), and the CLS0005 written here.
+    assert [(d.level, d.message.split("]")[0][-7:]) for d in deductions] == [("Warning", "CLS0001"),
+                                                                           ("Warning", "CLS0005")]
+    assert all("lost-notes.yaml:" in d.message for d in deductions)
+    outcomes = [RoundOutcome(job.key, _report(lost, [True, True, True], job.seed), None, 1.0) for job in the_plan.jobs]
+    result = grade(course, [submission], the_plan, outcomes, "9.9")
+    assert result.submissions[0].score == 2 and result.submissions[0].max_score == 3
+    tests = gradescope(result)["tests"]
+    assert tests[-1]["name"] == "lost-notes: classroom analyze" and tests[-1]["score"] == -1
+    assert "CLS0005" in feedback(result, result.submissions[0])
