@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from classroom.grade.runner import RoundOutcome
 from classroom.level import LevelError, list_levels, load_level
 from classroom.mesh.runtime import net
 from classroom.mesh.runtime.launcher import Launcher
-from classroom.mesh.runtime.round import Round, alive, wait_gone
+from classroom.mesh.runtime.round import Round, wait_gone
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -53,19 +52,39 @@ def classroom(*args: str, env: dict[str, str] | None = None, timeout: float = 24
                           timeout=timeout, cwd=REPO, env={**os.environ, **(env or {})})
 
 
-def _marked(mark: str) -> list[int]:
-    """Processes still alive whose environment carries ``mark`` (ours, whoever their parent now is)."""
-    found = []
+def _family(pid: int) -> set[int]:
+    """Every live descendant of ``pid`` (the workers, their launchers, every round's processes)."""
+    children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-        except OSError:
-            continue
-        if f"CLASSROOM_TEST_MARK={mark}".encode() in environ.split(b"\0") and alive(int(entry.name)):
-            found.append(int(entry.name))
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
     return found
+
+
+def _watched(command: list[str]) -> tuple[subprocess.CompletedProcess[str], set[int]]:
+    """Run ``command``, noting every process it starts while it runs (sampled every 50 ms)."""
+    import time
+
+    proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen: set[int] = set()
+    with proc:
+        deadline = time.monotonic() + 240
+        while proc.poll() is None and time.monotonic() < deadline:
+            seen |= _family(proc.pid)
+            time.sleep(0.05)
+        out, err = proc.communicate(timeout=max(deadline - time.monotonic(), 1))
+    return subprocess.CompletedProcess(command, proc.returncode, out, err), seen
 
 
 @pytest.fixture(scope="module")
@@ -85,20 +104,20 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "  spec: {action: MAYBE}\n")
     (root / "malformed" / "lunch-menu.yaml").write_text("[]\n")
     out = root / "out"
-    mark = uuid.uuid4().hex
-    done = classroom("grade", *(str(root / n) for n in ("right", "half", "malformed", "empty")),
-                     "--levels", LEVELS, "--seeds", "1", "--hidden-seeds", "1", "--jobs", "2",
-                     "--junit", str(out / "junit.xml"), "--gradescope", str(out / "results.json"),
-                     "--csv", str(out / "grade.csv"), "--feedback", str(out / "feedback"),
-                     "--report", str(out / "grade.json"), env={"CLASSROOM_TEST_MARK": mark})
-    left = wait_gone(_marked(mark))
-    return {"done": done, "out": out, "root": root, "left": left}
+    done, seen = _watched([sys.executable, "-m", "classroom.cli", "grade",
+                           *(str(root / n) for n in ("right", "half", "malformed", "empty")),
+                           "--levels", LEVELS, "--seeds", "1", "--hidden-seeds", "1", "--jobs", "2",
+                           "--junit", str(out / "junit.xml"), "--gradescope", str(out / "results.json"),
+                           "--csv", str(out / "grade.csv"), "--feedback", str(out / "feedback"),
+                           "--report", str(out / "grade.json")])
+    return {"done": done, "out": out, "root": root, "left": wait_gone(sorted(seen)), "seen": seen}
 
 
 def test_every_submission_is_graded_and_nothing_is_left_running(graded: dict[str, Any]) -> None:
     done = graded["done"]
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
+    assert len(graded["seen"]) >= 15, "the grading run's processes were not seen running"
     assert graded["left"] == [], f"processes of the grading run left behind: {graded['left']}"
     assert "hidden seeds:" in done.stdout and "--hidden-seed-values" in done.stdout
 
@@ -339,10 +358,66 @@ def test_a_miss_at_the_grading_speed_is_judged_again_at_speed_1(write_level) -> 
 def test_the_course_template_grades_with_its_own_points_file() -> None:
     template = REPO / "docs" / "course"
     points = load_points(str(template / "student-repo" / "points.yaml"), list_levels())
-    assert points.levels and points.cost("Warning") > 0
+    assert points.levels and points.cost("Error") > 0
     workflow = yaml.safe_load((template / "student-repo" / ".github" / "workflows" / "grade.yml").read_text())
     steps = " ".join(str(step.get("run", "")) for step in workflow["jobs"]["grade"]["steps"])
     assert "classroom grade ." in steps and "--junit" in steps and "--gradescope" in steps
     autograder = (template / "gradescope" / "run_autograder").read_text()
     assert "classroom grade /autograder/submission" in autograder and "/autograder/results/results.json" in autograder
     assert os.access(template / "gradescope" / "run_autograder", os.X_OK)
+
+
+def test_analyze_messages_cost_what_the_points_file_says(tmp_path: Path) -> None:
+    from classroom.grade.course import plan
+    from classroom.grade.feedback import feedback
+
+    lost = load_level("lost-notes")
+    folder = tmp_path / "alice"
+    folder.mkdir()
+    solution = _plain(list(lost.solution or ()))
+    retries = solution[1]["spec"]["http"][0]
+    retries["retries"]["perTryTimeout"] = retries["timeout"]  # no time left for a retry: CLS0005, a Warning
+    _write_config(folder / "lost-notes.yaml", solution)
+    course = Course((lost,), Points(analyze={"Warning": 0.5}), seeds=1)
+    submission = Submission("alice", str(folder), {"lost-notes": str(folder / "lost-notes.yaml")})
+    the_plan = plan(course, [submission])
+    deductions = the_plan.deductions[0, "lost-notes"]
+    # The solution's own CLS0001 (its retries multiply hop by hop), and the CLS0005 written here.
+    assert [(d.level, d.message.split("]")[0][-7:]) for d in deductions] == [("Warning", "CLS0001"),
+                                                                           ("Warning", "CLS0005")]
+    assert all("lost-notes.yaml:" in d.message for d in deductions)
+    outcomes = [RoundOutcome(job.key, _report(lost, [True, True, True], job.seed), None, 1.0) for job in the_plan.jobs]
+    result = grade(course, [submission], the_plan, outcomes, "9.9")
+    assert result.submissions[0].score == 2 and result.submissions[0].max_score == 3
+    tests = gradescope(result)["tests"]
+    assert tests[-1]["name"] == "lost-notes: classroom analyze" and tests[-1]["score"] == -1
+    assert "CLS0005" in feedback(result, result.submissions[0])
+
+
+def test_ctrl_c_stops_every_round_of_a_grading_run(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    level = load_level("id-card-renewal")  # the longest level: its rounds are running when Ctrl-C comes
+    (tmp_path / "alice").mkdir()
+    _write_config(tmp_path / "alice" / "id-card-renewal.yaml", level.solution)
+    proc = subprocess.Popen([sys.executable, "-m", "classroom.cli", "grade", str(tmp_path / "alice"), "--levels",
+                             "id-card-renewal", "--seeds", "2", "--speed", "1", "--jobs", "2", "--quiet"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        family: set[int] = set()
+        while time.monotonic() < deadline and len(family) < 30:  # two workers, two launchers, two rooms
+            family |= _family(proc.pid)
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.05)
+        assert len(family) >= 30
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal: the whole foreground group
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err, err
+        assert wait_gone(sorted(family)) == []
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
