@@ -47,6 +47,9 @@ class Profile:
     default_retry_on: tuple[str, ...]
     identity_lifetime: float | None  # room seconds; None: no default of the mesh's (the class's own, 1h)
     retired: str | None = None
+    # Kinds of other meshes this one has not, each with what this mesh does instead (the refusal's
+    # second half).  A PeerAuthentication's is ``peer_authentication``.
+    instead: tuple[tuple[str, str], ...] = ()
 
     def describe(self) -> str:
         """One line: the mesh, its shape, its defaults, and whether it is retired."""
@@ -165,8 +168,17 @@ def profile(name: str) -> Profile:
 
 
 def refusal(name: str, kind: str) -> str | None:
-    """Why a resource of ``kind`` cannot be used under profile ``name``, or None when it can."""
+    """What mesh ``name`` does instead of a resource of ``kind``, as a sentence, or None when it says nothing.
+
+    The kind registry (:mod:`classroom.level.kinds`) decides which kinds a
+    mesh has; this is the mesh's own word on one it has not.
+    """
     known = PROFILES.get(name)
-    if known is None or kind != "PeerAuthentication" or known.peer_authentication is None:
+    if known is None:
         return None
-    return f"{kind} is not a {name} resource; {name} does this with {known.peer_authentication}"
+    instead = dict(known.instead)
+    if known.peer_authentication is not None:
+        instead.setdefault("PeerAuthentication", known.peer_authentication)
+    if kind not in instead:
+        return None
+    return f"{kind} is not a {name} resource; {name} does this with {instead[kind]}"
