@@ -146,3 +146,22 @@ def test_the_traefik_level_refuses_the_istio_fix_at_its_line(tmp_path) -> None:
     assert done.returncode == 2 and done.stderr.count("\n") == 1
     assert (f"{config}:2: resources[0].kind: PeerAuthentication is not a traefik resource; traefik does this "
             "with nothing: there is no mTLS in Traefik Mesh") in done.stderr
+
+
+def test_levels_lists_the_campaign_chapter_by_chapter_naming_each_mesh() -> None:
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "classroom.cli", "levels"], capture_output=True, text=True,
+                          env={**os.environ, "COLUMNS": "200"}, timeout=120)
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if "│" in line and line.split("│")[1].strip()]
+    meshes = [row.split("│")[3].strip() for row in rows[1:]]
+    assert meshes[0] == "Istio" and "Traefik Mesh (dormant)" in meshes
+    # a chapter's levels stand together: once a mesh's chapter ends, it does not come back
+    ended: set[str] = set()
+    for before, after in zip(meshes, meshes[1:]):
+        if before != after:
+            ended.add(before)
+            assert after not in ended, meshes
