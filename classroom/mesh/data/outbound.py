@@ -45,7 +45,7 @@ time.  Layers never raise for a note that fails: failing is an
 
 from __future__ import annotations
 
-import os
+import random
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Protocol
 
@@ -364,7 +364,9 @@ class Transport:
         assert link is not None, "the transport needs the next hop the balancer chose"
         self._attempts += 1
         attempt = self._attempts
-        span, start = os.urandom(8).hex(), clock.now()
+        # A span id needs to be unique, not secret: random bits, as OpenTelemetry's RandomIdGenerator
+        # makes them (os.urandom would cost a getrandom system call per attempt).
+        span, start = f"{random.getrandbits(64):016x}", clock.now()
         budget = ex.cluster.budget
         if budget is not None:
             budget.started()
