@@ -165,3 +165,8 @@ def test_levels_lists_the_campaign_chapter_by_chapter_naming_each_mesh() -> None
         if before != after:
             ended.add(before)
             assert after not in ended, meshes
+
+
+def test_linkerd_balances_by_peak_ewma_where_the_envoy_meshes_count_requests() -> None:
+    assert mesh_policy((), "linkerd").default_balancer == "PEAK_EWMA"
+    assert {mesh_policy((), name).default_balancer for name in PROFILES if name != "linkerd"} == {"LEAST_REQUEST"}

@@ -47,6 +47,9 @@ class Profile:
     default_retry_on: tuple[str, ...]
     identity_lifetime: float | None  # room seconds; None: no default of the mesh's (the class's own, 1h)
     retired: str | None = None
+    # The load balancer where no rule names one: Envoy's LEAST_REQUEST (Istio's default; the classroom
+    # keeps it for the Envoy-based meshes), or Linkerd's PEAK_EWMA.
+    balancer: str = "LEAST_REQUEST"
     # Kinds of other meshes this one has not, each with what this mesh does instead (the refusal's
     # second half).  A PeerAuthentication's is ``peer_authentication``.
     instead: tuple[tuple[str, str], ...] = ()
@@ -96,6 +99,9 @@ PROFILES: dict[str, Profile] = {
             default_attempts=0, default_retry_on=(),
             # Proxy certificates "expire after 24 hours and are automatically rotated" (automatic-mtls.md).
             identity_lifetime=24 * HOUR,
+            # "Load balancing uses EWMA latency": peak EWMA with two random choices, 30 ms default RTT,
+            # 10 s decay (linkerd2-proxy linkerd/app/outbound/src/lib.rs; features/load-balancing.md).
+            balancer="PEAK_EWMA",
         ),
         Profile(
             name="cilium", title="Cilium", architecture=PER_ROW,
