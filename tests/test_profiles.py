@@ -161,7 +161,7 @@ def test_levels_lists_the_campaign_chapter_by_chapter_naming_each_mesh() -> None
     assert meshes[0] == "Istio" and "Traefik Mesh (dormant)" in meshes
     # a chapter's levels stand together: once a mesh's chapter ends, it does not come back
     ended: set[str] = set()
-    for before, after in zip(meshes, meshes[1:]):
+    for before, after in zip(meshes, meshes[1:], strict=False):
         if before != after:
             ended.add(before)
             assert after not in ended, meshes
@@ -170,3 +170,11 @@ def test_levels_lists_the_campaign_chapter_by_chapter_naming_each_mesh() -> None
 def test_linkerd_balances_by_peak_ewma_where_the_envoy_meshes_count_requests() -> None:
     assert mesh_policy((), "linkerd").default_balancer == "PEAK_EWMA"
     assert {mesh_policy((), name).default_balancer for name in PROFILES if name != "linkerd"} == {"LEAST_REQUEST"}
+
+
+def test_the_lesson_card_names_the_mesh_its_shape_its_defaults_and_whether_it_is_maintained() -> None:
+    traefik, linkerd, istio = PROFILES["traefik"].facts(), PROFILES["linkerd"].facts(), PROFILES["istio"].facts()
+    assert traefik[0] == "Traefik Mesh: one proxy per row" and traefik[-1].startswith("RETIRED: dormant")
+    assert PROFILES["traefik"].status == "dormant" and PROFILES["appmesh"].status == "retired"
+    assert PROFILES["istio"].status == "" and not any("RETIRED" in fact for fact in istio)
+    assert "balances by latency (EWMA)" in linkerd and "2 retries by default" in istio

@@ -23,8 +23,8 @@ def run(args: argparse.Namespace) -> int:
     chapters = {name: [lv for lv in levels if lv.profile == name] for name in PROFILES}
     for name, chapter in chapters.items():
         for level in chapter:
-            why = PROFILES[name].retired
-            retired = f" ({why.split(':')[0] if ':' in why else 'retired'})" if why else ""
+            status = PROFILES[name].status
+            retired = f" ({status})" if status else ""
             table.add_row(level.name, level.title, PROFILES[name].title + retired, ", ".join(level.concepts))
         if chapter:
             table.add_section()

@@ -54,6 +54,23 @@ class Profile:
     # second half).  A PeerAuthentication's is ``peer_authentication``.
     instead: tuple[tuple[str, str], ...] = ()
 
+    @property
+    def status(self) -> str:
+        """"" for a maintained mesh; "dormant" or "retired" (the first word of ``retired`` when it is one)."""
+        if not self.retired:
+            return ""
+        return self.retired.split(":")[0] if ":" in self.retired else "retired"
+
+    def facts(self) -> list[str]:
+        """What a student should know of the class's mesh, a short line each (the window's lesson card)."""
+        shape = "a sidecar per student" if self.architecture == SIDECAR else "one proxy per row"
+        retries = (f"{self.default_attempts} retries by default" if self.default_attempts
+                   else "no retries unless asked")
+        facts = [f"{self.title}: {shape}", f"by default {self.mtls_words}", retries]
+        if self.balancer == "PEAK_EWMA":
+            facts.append("balances by latency (EWMA)")
+        return facts + ([f"RETIRED: {self.retired}"] if self.retired else [])
+
     def describe(self) -> str:
         """One line: the mesh, its shape, its defaults, and whether it is retired."""
         shape = "a sidecar per student" if self.architecture == SIDECAR else "one proxy per row"
