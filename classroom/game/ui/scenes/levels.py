@@ -68,6 +68,8 @@ class LevelSelectScene(Scene):
             else:
                 before = self.app.levels[self.index - 1]
                 self.notice = f"Locked: pass \u201c{before.title}\u201d first (all its objectives met)."
+        elif event.key == pygame.K_c:  # the same class under every mesh, side by side
+            self.app.switch("compare", level=self.level)
         elif event.key == pygame.K_ESCAPE:
             self.app.switch("title")
 
@@ -87,7 +89,8 @@ class LevelSelectScene(Scene):
                              round(width - list_rect.right - 2 * margin), list_rect.height)
         self._draw_list(surface, list_rect, scale)
         self._draw_detail(surface, detail, scale)
-        key_hints(surface, [("↑↓", "choose"), ("Enter", "lesson and play"), ("Esc", "title")], scale)
+        key_hints(surface, [("↑↓", "choose"), ("Enter", "lesson and play"), ("C", "compare the seven meshes"),
+                            ("Esc", "title")], scale)
 
     def _draw_list(self, surface: pygame.Surface, rect: pygame.Rect, scale: float) -> None:
         row_h = round(44 * scale)
