@@ -58,6 +58,7 @@ def build_report(
     overflows = 0  # notes a circuit breaker turned away (UO)
     rotations = 0
     renewals_failed = 0
+    claimed: dict[str, int] = {}
     for event in events:
         kind = event.get("kind")
         if kind in ARRIVALS and (kind != "dropped" or event.get("what") == "note") and event.get("note") in sent:
@@ -91,6 +92,8 @@ def build_report(
             protocol_errors += 1
         elif kind == "room_ready":
             room_ready = float(event["seconds"])
+        elif kind == "student_done" and event.get("by") != "student" and isinstance(event.get("sent"), int):
+            claimed[str(event["hand"])] = event["sent"]  # what she handed her proxy, by her own count
         elif kind == "retried":
             retried += 1
         elif kind in TEACHER_EVENTS:
@@ -114,6 +117,10 @@ def build_report(
     delivered = [r for r in final.values() if r["state"] == "delivered"]
     failed = [r for r in final.values() if r["state"] == "failed"]
     ledger_ok = all(len(results.get(note, ())) == 1 for note in sent) and set(results) <= set(sent)
+    # Every note a student handed over is in the ledger: as many as she says she sent (a note the ledger
+    # never heard of, say one reusing another's id, would end in no recorded state at all).
+    sent_by = Counter(note.split(">", 1)[0] for note in sent)
+    ledger_ok = ledger_ok and all(sent_by[hand] == count for hand, count in claimed.items())
     failures = {cause: 0 for cause in FAILURE_CAUSES}
     flags: Counter[str] = Counter()
     failed_at: dict[str, Counter[str]] = defaultdict(Counter)  # the hand where each failure began

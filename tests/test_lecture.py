@@ -246,3 +246,12 @@ def test_sealing_live_under_traefik_ends_the_teacher_s_reading_and_her_forgeries
     assert read and believed  # before the push, Traefik Mesh's plain passes let her do both
     assert max(read) < sealed_at and max(believed) < sealed_at
     assert any(e["kind"] == "teacher_saw_sealed" and e["t"] > sealed_at for e in events)
+
+
+def test_a_shipped_lecture_is_named_by_its_name_alone(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "classroom.cli", "run", "no-locks-at-all", "--headless", "--quiet",
+                           "--speed", "4", "--script", "no-locks-at-all", "--report", str(tmp_path / "r.json")],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=240)
+    assert proc.returncode in (0, 1), proc.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["ledger_ok"] and any(o["metric"] == "teacher_read" for o in report["objectives"])

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import LEVELS
 
 from classroom.level import load_level
 from classroom.mesh.control import pki
@@ -225,6 +226,27 @@ async def test_mtls_alone_locks_the_wire_not_the_hands_that_carry_the_note(write
     assert all(lk["tls"] == "TLSv1.3" for lk in report["links"])  # every pass locked (STRICT)...
     assert b"Lunch" in (capture / "ben.forwarded").read_bytes()  # ...and still the hands read it
     assert report["intermediaries_read"] == 10  # ben and cara each read all five
+
+
+async def test_two_traffic_lines_to_one_classmate_send_every_note_once(write_level) -> None:
+    level = load_level(str(write_level(traffic=[
+        {"from": "alice", "to": "dev", "count": 4, "every": "20ms", "text": "GET the homework"},
+        {"from": "alice", "to": "dev", "count": 3, "every": "30ms", "text": "POST my answers", "method": "POST"}])))
+    result = await Round(level, level.resources, seed=7).run()
+    report = build_report(level, 7, result.events, result.processes)
+    sent = sorted(e["note"] for e in result.events if e.get("kind") == "sent")
+    assert sent == sorted(f"alice>dev#{n}" for n in range(1, 8))  # the second line numbers on from the first
+    assert report["notes"]["sent"] == report["notes"]["delivered"] == 7 and report["ledger_ok"]
+
+
+def test_the_ledger_is_not_ok_when_a_student_sent_more_notes_than_it_holds() -> None:
+    level = load_level(str(LEVELS / "01-first-note.yaml"))
+    events = [{"kind": "sent", "note": "alice>fay#1", "from": "alice", "to": "fay", "t": 1.0},
+              {"kind": "result", "note": "alice>fay#1", "state": "delivered", "latency": 1.0, "t": 2.0},
+              {"kind": "student_done", "hand": "alice", "sent": 2, "t": 3.0}]  # she handed over two
+    assert not build_report(level, 1, events, [])["ledger_ok"]
+    events[-1]["sent"] = 1
+    assert build_report(level, 1, events, [])["ledger_ok"]
 
 
 async def test_plaintext_mode_links_are_not_tls(write_level) -> None:

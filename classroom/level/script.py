@@ -27,7 +27,10 @@ own would.  Each step is ``{at: DURATION, do: ACTION, ...}``:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from classroom.level.build import _level_resources
@@ -72,8 +75,22 @@ class Step:
     link: tuple[str, str] | None = None
 
 
+def shipped_lectures_dir() -> Path:
+    """The lecture scripts the package carries (package data: ``classroom/data/lectures``)."""
+    return Path(str(resources.files("classroom") / "data" / "lectures"))
+
+
+def script_path(path: str) -> str:
+    """``path`` itself, or, when there is no such file, the shipped lecture of that name (``nosy-neighbours``)."""
+    if os.path.exists(path) or os.sep in path:
+        return path
+    shipped = shipped_lectures_dir() / (path if path.endswith(".yaml") else f"{path}.yaml")
+    return str(shipped) if shipped.is_file() else path
+
+
 def load_script(path: str, level: Level) -> tuple[Step, ...]:
-    """The steps of the script at ``path``, checked against ``level``."""
+    """The steps of the script at ``path`` (a file, or a shipped lecture's name), checked against ``level``."""
+    path = script_path(path)
     documents = _parse_documents(path, _read_text(path))
     ck = _Check(path)
     if not documents or documents[0][0] is None:

@@ -47,6 +47,13 @@ class Student(process.Role):
         self.gone_for_good = False
         self.sent = 0
         self.unsettled: dict[str, str] = {}  # note id -> to: handed to her proxy, no RESULT yet
+        # A note's id is "sender>to#n", n counting her notes to that classmate over every traffic line in
+        # order: a second line to the same classmate goes on from where the first one's numbers end.
+        self._first_number: list[int] = []
+        counted: dict[str, int] = {}
+        for line in self.traffic:
+            self._first_number.append(counted.get(line.to, 0) + 1)
+            counted[line.to] = counted.get(line.to, 0) + line.count
 
     def _on_frame(self, conn: net.FrameConnection, frame: wire.Frame) -> None:
         if frame.type is wire.FrameType.CONTROL and messages.control_type(frame) == "ready":
@@ -61,7 +68,7 @@ class Student(process.Role):
             self.results[result.id] = result.status
             self.unsettled.pop(result.id, None)
 
-    async def _send_line(self, line: TrafficLine) -> None:
+    async def _send_line(self, line: TrafficLine, first: int) -> None:
         text = line.text.encode()
         op = Operation(line.path, line.method, line.headers)
         for i in range(line.count):
@@ -69,7 +76,7 @@ class Student(process.Role):
                 await self.clock.sleep(line.every)
             await self.at_desk.wait()  # an absent student sends nothing until she is back
             assert self.conn is not None
-            note_id = f"{self.name}>{line.to}#{i + 1}"
+            note_id = f"{self.name}>{line.to}#{first + i}"
             self.conn.send_message(messages.Send(note_id, line.to, line.reply, line.hold, op, text))
             self.unsettled[note_id] = line.to
             self.sent += 1
@@ -138,7 +145,8 @@ class Student(process.Role):
 
     async def _lesson(self) -> None:
         net.spawn(self._attendance())
-        await asyncio.gather(*(self._send_line(line) for line in self.traffic))
+        await asyncio.gather(*(self._send_line(line, first)
+                               for line, first in zip(self.traffic, self._first_number, strict=True)))
         await self.at_desk.wait()
         assert self.conn is not None
         # Tell the proxy there is nothing more to come, so the round knows when it is over.
