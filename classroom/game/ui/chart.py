@@ -143,10 +143,10 @@ def draw_histogram(surface: pygame.Surface, rect: pygame.Rect, latencies: list[f
         return plot.x + (value - low) / (high - low) * plot.w
 
     widest = small.size(f"{high:.0f} ms")[0] + round(14 * scale)
-    for tick in nice_ticks(low, high, max(2, plot.w // widest)):  # the x axis: delivery time
-        x = x_of(tick)
+    for ms in nice_ticks(low, high, max(2, plot.w // widest)):  # the x axis: delivery time
+        x = x_of(ms)
         pygame.draw.line(surface, theme.TEXT_DIM, (x, plot.bottom), (x, plot.bottom + round(4 * scale)), line)
-        words = f"{tick:.0f}" if tick >= 10 or float(tick).is_integer() else f"{tick:g}"
+        words = f"{ms:.0f}" if ms >= 10 or float(ms).is_integer() else f"{ms:g}"
         label = small.render(words, True, theme.TEXT_DIM)
         box = label.get_rect(midtop=(round(x), at.x_labels.y))
         box.clamp_ip(at.x_labels)

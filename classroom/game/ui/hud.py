@@ -22,7 +22,7 @@ from collections import OrderedDict
 import pygame
 
 from classroom.game.model.classmodel import ClassModel
-from classroom.game.ui import theme
+from classroom.game.ui import fonts, theme
 from classroom.game.ui.fonts import scaled
 from classroom.game.ui.view import AISLE_UP, envelope, lock
 
@@ -60,7 +60,7 @@ def verdict(met: bool | None, over: bool, short: bool = False) -> str:
 
 def text(s: str, kind: str, px_at_720: float, scale: float, colour: theme.Colour) -> pygame.Surface:
     """A rendered line of text, from the cache when it was rendered before."""
-    size = round(px_at_720 * scale)
+    size = round(max(px_at_720, fonts.FLOOR_PX) * scale)
     key = (s, kind, size, colour)
     surface = _TEXT_CACHE.get(key)
     if surface is None:
