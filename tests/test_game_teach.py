@@ -127,7 +127,7 @@ def teach(monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setattr(window, "start_session", start)
     yield window, sessions
     window.close()
-    assert theme.BACKGROUND != lecturer.PROJECTOR["BACKGROUND"]  # the screen's theme is back
+    assert lecturer.PROJECTOR["BACKGROUND"] != theme.BACKGROUND  # the screen's theme is back
 
 
 def test_projector_type_is_28_px_at_1080p_high_contrast_and_the_size_keys_last_for_the_window(teach: Any) -> None:
