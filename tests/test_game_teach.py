@@ -251,6 +251,8 @@ def test_the_leave_key_sends_a_student_out_of_a_real_round_and_the_office_routes
         press(app, pygame.K_t, unicode="t")  # and a rule change pushed live: mTLS PERMISSIVE
         pushed = session.wait_for("rules_set", 30)
         assert pushed is not None and pushed["resources"] == ["PeerAuthentication/default"]
+        app.step()  # the window takes the push in: the rules form follows the rules in force
+        assert mtls_mode(scene.panel.resources()) == "PERMISSIVE"
         assert session.wait(120), "the round did not end"
         events = session.round.events
     finally:
