@@ -165,6 +165,19 @@ def test_speaker_notes_show_only_behind_their_key(teach: Any) -> None:
     assert not app.lecture_desk.notes_shown
 
 
+def test_a_script_steps_notes_reach_the_lecturers_notes_not_the_banner(teach: Any) -> None:
+    from classroom.level.script import Step
+
+    app, sessions = teach
+    scene: Any = app.switch("play", level=load_level(str(MIGRATION)))
+    press(app, pygame.K_SPACE)
+    scene.message = ""
+    sessions[0].said.put(Step("say", 7, notes="Ask who has seen an outage like this."))
+    app.step()
+    assert scene.message == "" and "line 7" in app.lecture_desk.step_notes
+    assert "outage like this" in app.lecture_desk.step_notes
+
+
 def test_every_live_action_is_on_a_key_and_in_the_menu_by_keys_and_mouse(teach: Any) -> None:
     app, sessions = teach
     level = load_level(str(MIGRATION))

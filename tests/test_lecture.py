@@ -40,7 +40,7 @@ def test_a_script_reads_every_step(tmp_path: Path, write_level) -> None:
 - {do: cut, link: [cara, ben]}
 - {do: slow, link: [ben, alice], latency: 300ms}
 - {do: ask, question: "Who routes around ben?", answers: [the office, nobody]}
-- {say: That is the control plane.}
+- {say: That is the control plane., notes: Mention istiod.}
 """), level)
     assert [s.do for s in steps] == ["pause", "step", "resume", "set", "leave", "cut", "slow", "ask", "say"]
     assert steps[0].at == 1.0 and steps[0].seconds == 2.0 and steps[0].say == "Look"
@@ -48,6 +48,7 @@ def test_a_script_reads_every_step(tmp_path: Path, write_level) -> None:
     assert steps[3].resources[0]["spec"]["mtls"]["mode"] == "PERMISSIVE"
     assert steps[5].link == ("ben", "cara") and steps[6].seconds == 0.3
     assert steps[7].answers == ("the office", "nobody")
+    assert steps[8].notes == "Mention istiod." and steps[0].notes == ""
 
 
 @pytest.mark.parametrize(("text", "line", "phrase"), [

@@ -109,6 +109,7 @@ class LectureDesk:
         self.aisle = 0  # index into the room's links
         self.rate = 1.0
         self.question: Question | None = None
+        self.step_notes = ""  # the lecture script's notes for the moment it is at ("notes:" of a step)
 
     @property
     def type_scale(self) -> float:

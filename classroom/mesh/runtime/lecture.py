@@ -183,7 +183,7 @@ async def play(controls: Controls, steps: tuple[Step, ...], started_at: float,
 async def _act(controls: Controls, step: Step, say: Callable[[Step], None] | None,
                wait_key: Callable[[], Awaitable[None]] | None) -> None:
     level = controls.round.level
-    if say is not None and (step.say or step.do == "ask"):
+    if say is not None and (step.say or step.do == "ask" or step.notes):
         say(step)
     do = step.do
     if do == "pause":

@@ -105,6 +105,8 @@ class PlayScene(Scene):
         """Start a round with the panel's current (valid) rules."""
         self._stop()
         self.session = self.app.start_session(self.level, self.panel.resources(), self.seed, self.speed)
+        desk = self.app.lecture_desk
+        desk.question, desk.step_notes, desk.rate = None, "", 1.0  # a new round starts at ×1, no question
         self._show(self._fresh_model())
         self.state, self.paused, self.settled, self.message = RUNNING, False, 0, ""
 
@@ -236,6 +238,10 @@ class PlayScene(Scene):
             step = self.session.said.get_nowait()
             if step.do == "ask" and self.projector:
                 self.app.lecture_desk.ask(step.question, step.answers)
+            if step.notes:
+                self.app.lecture_desk.step_notes = f"Now (script line {step.line}): {step.notes}"
+            if not step.say and step.do != "ask":
+                continue  # notes only: for the lecturer's eyes, not the banner
             self.message = (f"{step.question}  " + "  ".join(f"({i}) {a}" for i, a in enumerate(step.answers, 1))
                             if step.do == "ask" else step.say) + ("  [Enter]" if step.do in ("ask", "wait_key")
                                                                   else "")
@@ -330,7 +336,8 @@ class PlayScene(Scene):
         if desk.question is not None:
             draw_question(surface, over, desk.question, desk, scale)
         if desk.notes_shown:
-            draw_notes(surface, over, self.level.speaker_notes, desk, scale)
+            notes = [n for n in (desk.step_notes, self.level.speaker_notes.strip()) if n]
+            draw_notes(surface, over, "\n\n".join(notes), desk, scale)
         self.lecturer.menu_rects = (draw_menu(surface, over, desk, self.level, self.lecturer.resources(), scale)
                                     if desk.menu_open else [])
 
