@@ -274,3 +274,17 @@ def test_the_leave_key_sends_a_student_out_of_a_real_round_and_the_office_routes
     around = [p for t, p in paths if t > left["t"] + 0.5]
     assert around and all("ben" not in p for p in around)  # the office routed around her
     assert any(e.get("kind") == "config_acked" and e["t"] > pushed["t"] for e in events)
+
+
+def test_a_live_action_is_told_in_the_ticker() -> None:
+    from classroom.game.model.moments import Moments
+
+    moments = Moments({"alice", "ben"})
+    moments.observe({"kind": "live_action", "t": 1.0, "action": "leave", "student": "ben"}, 1.0)
+    moments.observe({"kind": "rules_set", "t": 2.0, "resources": ["PeerAuthentication/default"]}, 2.0)
+    moments.observe({"kind": "live_action_failed", "t": 3.0, "action": "kill", "student": "ben",
+                     "reason": "no sidecar of ben's own"}, 3.0)
+    lines = [(line.kind, line.text) for line in moments.ticker]
+    assert lines == [("lecture", "lecturer: leave ben"),
+                     ("lecture", "lecturer: pushed PeerAuthentication/default live"),
+                     ("lecture_failed", "lecturer: kill ben failed: no sidecar of ben's own")]
