@@ -288,3 +288,18 @@ def test_a_live_action_is_told_in_the_ticker() -> None:
     assert lines == [("lecture", "lecturer: leave ben"),
                      ("lecture", "lecturer: pushed PeerAuthentication/default live"),
                      ("lecture_failed", "lecturer: kill ben failed: no sidecar of ben's own")]
+
+
+def test_a_long_paragraph_in_projector_type_pages_instead_of_being_cut(teach: Any) -> None:
+    app, _ = teach
+    scene: Any = app.switch("play", level=load_level(str(REPO / "levels" / "11-the-new-seat.yaml")))
+    app.step()
+    pages = scene._narration_pages
+    assert pages > 1 and scene.narration == 0  # the first paragraph is longer than three lines
+    for page in range(1, pages):
+        press(app, pygame.K_PAGEDOWN)
+        assert (scene.narration, scene.narration_page) == (0, page)
+    press(app, pygame.K_PAGEDOWN)
+    assert (scene.narration, scene.narration_page) == (1, 0)
+    press(app, pygame.K_PAGEUP)
+    assert (scene.narration, scene.narration_page) == (0, pages - 1)  # back to the end of the paragraph

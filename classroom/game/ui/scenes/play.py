@@ -76,6 +76,8 @@ class PlayScene(Scene):
         self.ended_at = 0.0
         self.message = ""  # one line under the top bar: an error, or what a key did
         self.narration = 0  # teacher mode: the lesson paragraph shown
+        self.narration_page = 0  # ... and the page of it (a long paragraph in large type; -1: its last)
+        self._narration_pages = 1  # pages of the paragraph shown, as last drawn
         self.legend = True  # the legend over the room (L toggles it)
         self.leaving = False  # Esc was pressed once with changed rules: a second Esc leaves
         self._started_with = self.panel.resources()
@@ -178,8 +180,7 @@ class PlayScene(Scene):
         elif event.key in (pygame.K_MINUS, pygame.K_KP_MINUS):
             self._change_speed(-1)
         elif event.key in (pygame.K_PAGEDOWN, pygame.K_PAGEUP) and self.app.options.teacher:
-            step = 1 if event.key == pygame.K_PAGEDOWN else -1
-            self.narration = max(0, min(self.narration + step, len(paragraphs(self.level.lesson)) - 1))
+            self._page(1 if event.key == pygame.K_PAGEDOWN else -1)
         elif event.key == pygame.K_ESCAPE:  # rules changed, or invalid: ask first
             self.leaving = True
             why = "an invalid edit" if self.panel.unapplied else "the rules you changed"
@@ -291,7 +292,7 @@ class PlayScene(Scene):
         room = pygame.Rect(gap, body_top, width - side_w - 3 * gap - legend_w,
                            body_bottom - body_top - (narration_h + gap if narration_h else 0))
         side = pygame.Rect(room.right + gap + legend_w, body_top, side_w, body_bottom - body_top)
-        hud_h = round(side.height * 0.56)
+        hud_h = round(side.height * (0.62 if self.projector else 0.56))  # teach: four goals on two lines each
         ticker_h = round(TICKER_LINES * 17 * scale + 14 * scale)  # under the room: it hides no desk
         ticker = pygame.Rect(room.left, room.bottom - ticker_h, room.width, ticker_h)
         room.height -= ticker_h
@@ -393,8 +394,18 @@ class PlayScene(Scene):
             text(surface, line, font, colour, (box.centerx, y), "midtop")
             y += font.get_linesize()
 
+    def _page(self, step: int) -> None:
+        """PgDn / PgUp: the next (previous) page of the paragraph, else the next (previous) paragraph."""
+        page = self.narration_page if self.narration_page >= 0 else self._narration_pages - 1
+        count = len(paragraphs(self.level.lesson))
+        if 0 <= page + step < self._narration_pages:
+            self.narration_page = page + step
+        elif 0 <= self.narration + step < count:
+            self.narration += step
+            self.narration_page = 0 if step > 0 else -1  # back: the previous paragraph's last page
+
     def _draw_narration(self, surface: pygame.Surface, box: pygame.Rect, scale: float) -> None:
-        """Teacher mode: the lesson, a paragraph at a time, under the room."""
+        """Teacher mode: the lesson, a paragraph at a time (a page at a time when it is long), under the room."""
         parts = paragraphs(self.level.lesson)
         pygame.draw.rect(surface, theme.PANEL, box, border_radius=round(6 * scale))
         if not parts:
@@ -402,13 +413,17 @@ class PlayScene(Scene):
         font = scaled("sans", BODY_PX * self.app.lecture_desk.type_scale if self.projector else NARRATION_PX, scale)
         lines = wrap(parts[self.narration], font, box.width - round(40 * scale))
         room_for = max(1, int((box.height - 28 * scale) // font.get_linesize()))
-        if len(lines) > room_for:  # a long paragraph: what fits, and a sign that there is more
-            lines = lines[:room_for - 1] + [lines[room_for - 1] + " …"]
+        pages = [lines[i:i + room_for] for i in range(0, len(lines), room_for)] or [[]]
+        self._narration_pages = len(pages)
+        page = self.narration_page if 0 <= self.narration_page < len(pages) else len(pages) - 1
+        self.narration_page = page
+        lines = pages[page][:-1] + [pages[page][-1] + " …"] if page < len(pages) - 1 else pages[page]
         y = box.top + 8 * scale
         for line in lines:
             text(surface, line, font, theme.TEXT, (box.left + 20 * scale, y))
             y += font.get_linesize()
-        text(surface, f"{self.narration + 1}/{len(parts)}  PgUp/PgDn", scaled("sans", 13, scale),
+        where = f"{self.narration + 1}/{len(parts)}" + (f" · page {page + 1}/{len(pages)}" if len(pages) > 1 else "")
+        text(surface, f"{where}  PgUp/PgDn", scaled("sans", 13, scale),
              theme.TEXT_DIM, (box.right - 12 * scale, box.bottom - 6 * scale), "bottomright")
 
     def _hints(self) -> list[tuple[str, str]]:
