@@ -180,7 +180,12 @@ def draw_targets(surface: pygame.Surface, view: Any, desk: LectureDesk, level: A
     aisle = desk.chosen_aisle(level)
     if aisle is not None and all(name in view.desk_names for name in aisle):
         a, b = view.desk_center(aisle[0]), view.desk_center(aisle[1])
-        pygame.draw.line(surface, theme.REDDISH_PURPLE, a, b, width * 3)
+        # From desk edge to desk edge: the names on the desks stay readable.
+        inside_a = view.seat_rect(aisle[0]).inflate(width * 2, width * 2).clipline(a, b)
+        inside_b = view.seat_rect(aisle[1]).inflate(width * 2, width * 2).clipline(b, a)
+        start = inside_a[1] if inside_a else a
+        end = inside_b[1] if inside_b else b
+        pygame.draw.line(surface, theme.REDDISH_PURPLE, start, end, width * 3)
     if student in view.desk_names:
         pygame.draw.rect(surface, theme.YELLOW, view.seat_rect(student).inflate(width * 4, width * 4), width,
                          border_radius=round(8 * scale))

@@ -199,7 +199,7 @@ class PlayScene(Scene):
             # Teacher mode pauses the class itself: the round's clock stops in every process.
             pausing = not self.session.paused
             if self.session.control("pause" if pausing else "resume"):
-                self.message = ("Paused: the whole class stands still. N steps one passing time, Space goes on."
+                self.message = ("The whole class stands still: N steps, Space goes on."
                                 if pausing else "")
         elif self.state == RUNNING:
             self.paused = not self.paused
