@@ -21,6 +21,12 @@ The scene's states: ``ready`` (edit the rules, then run), ``running``,
 ``error`` (the round could not run).  R stops the round and resets the room;
 +/- change the round's speed, which a round takes when it starts.
 
+In teacher mode Space pauses the whole class for real (the round's shared clock stops in every
+process) and N steps it.  Under ``classroom teach`` (``Options.projector``) the scene also has a
+lecturer (:class:`~classroom.game.ui.lecturer.LecturerKeys`), who gets each event first: live
+actions on keys and in the M menu, slow motion, speaker notes, the show of hands on a question,
+and +/- for the type size instead of the speed.
+
 Keyboard: the configuration panel keeps the keys it uses (Tab and the
 arrows move through the rules and change them, Enter edits, Y shows the
 YAML); the scene keeps Space, R, +/-, PgUp/PgDn and Esc.  While the panel is
