@@ -23,7 +23,8 @@ import yaml
 from classroom.level import LevelError, load_config, load_level
 from classroom.level import istiovalues as v
 from classroom.level.checks import _ListOf, _Map, _MapOf
-from classroom.level.schema import _SPECS, RESOURCE_KINDS
+from classroom.level.kinds import resolve
+from classroom.level.schema import RESOURCE_KINDS
 from classroom.level.yamlines import _parse_documents, line_of
 
 ISTIO_KINDS = ("VirtualService", "DestinationRule", "PeerAuthentication", "AuthorizationPolicy")
@@ -211,8 +212,14 @@ def refused(tmp_path: Path, text: str) -> LevelError:
     return info.value
 
 
+def _spec(kind: str) -> _Map:
+    found = resolve(kind, RESOURCE_KINDS[kind][0])
+    assert found is not None
+    return found.spec
+
+
 def fields() -> list[tuple[str, Path_, Any]]:
-    return [(kind, path, spec) for kind in ISTIO_KINDS for path, spec in walk(_SPECS[kind][0])]
+    return [(kind, path, spec) for kind in ISTIO_KINDS for path, spec in walk(_spec(kind))]
 
 
 def field_id(case: tuple[str, Path_, Any]) -> str:
@@ -247,7 +254,7 @@ def test_the_walk_covers_every_kind_and_a_hundred_fields() -> None:
 
 
 def refusals() -> list[tuple[str, Path_, str]]:
-    return [(kind, path, why) for kind in ISTIO_KINDS for path, why in refused_fields(_SPECS[kind][0])]
+    return [(kind, path, why) for kind in ISTIO_KINDS for path, why in refused_fields(_spec(kind))]
 
 
 @pytest.mark.parametrize("case", refusals(), ids=lambda c: f"{c[0]}.spec." + ".".join(c[1]).replace(".[]", "[]"))

@@ -54,6 +54,7 @@ from classroom.level.checks import (
     _text,
     _type_error,
 )
+from classroom.level.kinds import KIND_NAMES
 from classroom.level.model import (
     AISLE_FAULT_KINDS,
     AisleFault,
@@ -65,7 +66,7 @@ from classroom.level.model import (
     Teacher,
     Traffic,
 )
-from classroom.level.schema import RESOURCE_KINDS, _hosts, _resources, _roll, refuse_foreign_kind
+from classroom.level.schema import _hosts, _resources, _roll, refuse_foreign_kind
 from classroom.level.seating import connected_parts, seating_graph
 from classroom.mesh.control.profiles import PROFILES as MESH_PROFILES
 from classroom.objectives import METRICS, OPS
@@ -172,7 +173,7 @@ def _level(path: str, document: Any, line: int) -> Level:
     editable_at = mesh_at.key(mesh, "editable")
     editable_list = _list(ck, _optional(mesh, "editable", []), editable_at)
     editable = tuple(
-        _choice(ck, kind, editable_at.item(editable_list, i), tuple(RESOURCE_KINDS))
+        _choice(ck, kind, editable_at.item(editable_list, i), KIND_NAMES)
         for i, kind in enumerate(editable_list)
     )
     for i, kind in enumerate(editable):

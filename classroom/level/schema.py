@@ -2,9 +2,9 @@
 
 Theory of operation
 -------------------
-A resource is one of :data:`RESOURCE_KINDS` (each with the apiVersions it
-may give).  Its ``spec`` is checked against the shape of its kind
-(``_SPECS``): Istio's own, written with the checker kit's ``_Map``,
+A resource is one of the kinds of :mod:`classroom.level.kinds` (its
+``kind`` and ``apiVersion`` pick one).  Its ``spec`` is checked against the
+shape of its kind: Istio's own, written with the checker kit's ``_Map``,
 ``_MapOf`` and ``_ListOf`` in :mod:`classroom.level.networking`
 (VirtualService, DestinationRule) and :mod:`classroom.level.security`
 (PeerAuthentication, AuthorizationPolicy), with Istio's value types as leaves
@@ -22,8 +22,8 @@ must be the level's own (the class is one namespace).  Without a level (a
 (``_resources``, or :func:`validate_resources` for callers outside the
 package) also may not hold two of one kind with one name.  Under a profile
 whose mesh has no such resource (a PeerAuthentication under linkerd, consul or
-traefik: :func:`classroom.mesh.control.profiles.refusal`), a resource is
-refused at its kind, saying what that mesh does instead.
+traefik, another mesh's kind: :func:`classroom.level.kinds.refused`), a
+resource is refused at its kind, saying what that mesh does instead.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ from typing import Any
 
 from classroom.level.checks import (
     _At,
-    _bool,
     _Check,
     _choice,
     _choices,
@@ -45,52 +44,23 @@ from classroom.level.checks import (
     _Map,
     _MapOf,
     _mapping,
-    _number,
     _show,
     _text,
     _walk,
 )
 from classroom.level.istiovalues import dns_label, label_key, label_value
+from classroom.level.kinds import KIND_NAMES, KINDS, Kind, named, refused, resolve
 from classroom.level.model import STUDENT_LABEL, Student
-from classroom.level.networking import DESTINATION_RULE, VIRTUAL_SERVICE
-from classroom.level.security import AUTHORIZATION_POLICY, PEER_AUTHENTICATION
 from classroom.level.yamlines import line_of
-from classroom.mesh.control.profiles import refusal
 
-RESOURCE_KINDS: dict[str, tuple[str, ...]] = {
-    "PeerAuthentication": ("security.istio.io/v1", "security.istio.io/v1beta1"),
-    "AuthorizationPolicy": ("security.istio.io/v1", "security.istio.io/v1beta1"),
-    "VirtualService": (
-        "networking.istio.io/v1",
-        "networking.istio.io/v1beta1",
-        "networking.istio.io/v1alpha3",
-    ),
-    "DestinationRule": (
-        "networking.istio.io/v1",
-        "networking.istio.io/v1beta1",
-        "networking.istio.io/v1alpha3",
-    ),
-    # The class's own: how the office hands out ID cards (Istio keeps these in MeshConfig and
-    # istio-agent settings: SECRET_TTL, SECRET_GRACE_PERIOD_RATIO, plugged-in CA rotation).
-    "IdentityPolicy": ("classroom.mesh/v1",),
-    # The class's own: whether a note travels sealed end to end. No mesh has it: end-to-end
-    # encryption past the proxies is the application's (JWE, TLS to the server itself).
-    "EnvelopePolicy": ("classroom.mesh/v1",),
-}
+# The kinds the window's form builds and a new resource's apiVersion: Istio's and the classroom's own.
+RESOURCE_KINDS: dict[str, tuple[str, ...]] = {k.kind: k.versions for k in KINDS if k.owner in (None, "istio")}
 _DNS_LABEL = r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?"
 _DNS_SUBDOMAIN = re.compile(rf"{_DNS_LABEL}(?:\.{_DNS_LABEL})*")
 
 
 def _r_text(ck: _Check, value: Any, at: _At) -> None:
     _text(ck, value, at)
-
-
-def _r_ratio(ck: _Check, value: Any, at: _At) -> None:
-    _number(ck, value, at, minimum=0.05, maximum=2.0)
-
-
-def _r_bool(ck: _Check, value: Any, at: _At) -> None:
-    _bool(ck, value, at)
 
 
 def _r_duration(ck: _Check, value: Any, at: _At) -> None:
@@ -107,26 +77,6 @@ def _r_resource_name(ck: _Check, value: Any, at: _At) -> None:
         )
 
 
-IDENTITY_POLICY = _Map(
-    {
-        "certLifetime": _r_duration,
-        "renewAt": _r_ratio,
-        "caRotation": _Map({"at": _r_duration, "trustOldRootUntil": _r_duration}),
-    }
-)
-ENVELOPE_POLICY = _Map(
-    {"selector": _Map({"matchLabels": _MapOf(label_key, label_value)}), "seal": _r_bool},
-    required=("seal",),
-)
-# kind: (its spec, what a resource of that kind may not leave out of its spec)
-_SPECS: dict[str, tuple[_Map, tuple[str, ...]]] = {
-    "IdentityPolicy": (IDENTITY_POLICY, ()),
-    "EnvelopePolicy": (ENVELOPE_POLICY, ("seal",)),
-    "PeerAuthentication": (PEER_AUTHENTICATION, ()),
-    "AuthorizationPolicy": (AUTHORIZATION_POLICY, ()),
-    "VirtualService": (VIRTUAL_SERVICE, ("hosts", "http")),
-    "DestinationRule": (DESTINATION_RULE, ("host",)),
-}
 _METADATA = _Map(
     {"name": _r_resource_name, "namespace": dns_label, "labels": _MapOf(label_key, label_value)},
     required=("name",),
@@ -150,9 +100,9 @@ def _roll(students: Collection[Student], namespace: str | None, profile: str | N
     return _Roll(_hosts(students), _workloads(students), namespace, profile)
 
 
-def refuse_foreign_kind(ck: _Check, kind: Any, at: _At, profile: str | None) -> None:
+def refuse_foreign_kind(ck: _Check, kind: Kind | str, at: _At, profile: str | None) -> None:
     """A kind the profile's mesh does not have is refused at its line, saying what the mesh does instead."""
-    why = refusal(profile, str(kind)) if profile is not None else None
+    why = refused(kind, profile) if profile is not None else None
     if why is not None:
         ck.fail(at.line, f"{at.name}: {why}")
 
@@ -167,36 +117,36 @@ def _check_student(ck: _Check, value: Any, at: _At, roll: _Roll | None, what: st
     )
 
 
-def _shape(ck: _Check, value: Any, at: _At) -> dict[str, Any]:
-    """A resource checked on its own, as Istio's API server checks it: kind, apiVersion, metadata, spec."""
+def _shape(ck: _Check, value: Any, at: _At) -> tuple[dict[str, Any], Kind]:
+    """A resource checked on its own, as its mesh's API server checks it: kind, apiVersion, metadata, spec."""
     resource = _mapping(
         ck, value, at, ("apiVersion", "kind", "metadata", "spec"), ("apiVersion", "kind", "metadata")
     )
     kind_at = at.key(resource, "kind")
-    kind = _choice(ck, resource["kind"], kind_at, tuple(RESOURCE_KINDS))
-    versions = RESOURCE_KINDS[kind]
-    version_at = at.key(resource, "apiVersion")
-    if resource["apiVersion"] not in versions:
+    name = _choice(ck, resource["kind"], kind_at, KIND_NAMES)
+    kind = resolve(name, resource["apiVersion"])
+    if kind is None:
+        versions = [v for k in named(name) for v in k.versions]
+        version_at = at.key(resource, "apiVersion")
         ck.fail(
             version_at.line,
-            f"{version_at.name}: a {kind} has apiVersion "
+            f"{version_at.name}: a {name} has apiVersion "
             f"{' or '.join(versions)}, got {_describe(resource['apiVersion'])}",
         )
     _walk(ck, resource["metadata"], at.key(resource, "metadata"), _METADATA)
-    schema, needs = _SPECS[kind]
     if "spec" not in resource:
-        if needs:
-            ck.fail(at.line, f"{at.name} ({kind}) is missing 'spec' (it needs {needs[0]!r})")
-        return resource
-    _walk(ck, resource["spec"], at.key(resource, "spec"), schema)
-    return resource
+        if kind.needs:
+            ck.fail(at.line, f"{at.name} ({name}) is missing 'spec' (it needs {kind.needs[0]!r})")
+        return resource, kind
+    _walk(ck, resource["spec"], at.key(resource, "spec"), kind.spec)
+    return resource, kind
 
 
 def _resource(ck: _Check, value: Any, at: _At, roll: _Roll | None) -> None:
-    resource = _shape(ck, value, at)
+    resource, kind = _shape(ck, value, at)
     if roll is None:
         return
-    refuse_foreign_kind(ck, resource["kind"], at.key(resource, "kind"), roll.profile)
+    refuse_foreign_kind(ck, kind, at.key(resource, "kind"), roll.profile)
     metadata = resource["metadata"]
     if roll.namespace is not None and metadata.get("namespace", roll.namespace) != roll.namespace:
         ns_at = at.key(resource, "metadata").key(metadata, "namespace")
@@ -207,6 +157,8 @@ def _resource(ck: _Check, value: Any, at: _At, roll: _Roll | None) -> None:
         )
     if "spec" in resource:
         _check_names(ck, resource["kind"], resource["spec"], at.key(resource, "spec"), roll)
+        if kind.names is not None:
+            kind.names(ck, resource["spec"], at.key(resource, "spec"), roll)
 
 
 def _check_names(ck: _Check, kind: str, spec: dict[str, Any], at: _At, roll: _Roll) -> None:
@@ -293,7 +245,7 @@ def check_resource(resource: Any, path: str = "<resources>", where: str = "resou
 
     The analyzer (:mod:`classroom.analyze`) reports what this refuses as IST0106 and goes on.
     """
-    return _shape(_Check(path), resource, _At(where, line_of(resource)))
+    return _shape(_Check(path), resource, _At(where, line_of(resource)))[0]
 
 
 def _hosts(students: Collection[Student]) -> list[str]:
