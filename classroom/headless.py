@@ -117,6 +117,8 @@ def run_headless(
 def _said(step: Step) -> str:
     if step.do == "ask":
         return f"[bold]ask[/]: {step.question} " + " ".join(f"({i}) {a}" for i, a in enumerate(step.answers, 1))
+    if not step.say and step.notes:
+        return f"[bold]notes[/] (for the lecturer): {step.notes}"
     return f"[bold]say[/]: {step.say}"
 
 

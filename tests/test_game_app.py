@@ -108,7 +108,7 @@ def test_the_model_side_imports_no_pygame() -> None:
 
 # --- scenes by name -------------------------------------------------------------------------------
 
-SCENE_NAMES = {"title", "levels", "lesson", "play", "results", "replay"}
+SCENE_NAMES = {"title", "levels", "lesson", "play", "results", "replay", "compare"}
 SCENES_DIR = REPO / "classroom" / "game" / "ui" / "scenes"
 
 
@@ -119,7 +119,7 @@ def test_every_scene_is_registered_under_its_name(app: App) -> None:
     assert all(cls.name == name for name, cls in SCENES.items())
     shown = app.switch("levels", selected="first-note")
     assert app.scene is shown and shown.name == "levels"
-    with pytest.raises(KeyError, match="no scene registered as 'credits'.*known: lesson, levels"):
+    with pytest.raises(KeyError, match="no scene registered as 'credits'.*known: compare, lesson, levels"):
         app.switch("credits")
     assert app.scene is shown  # an unknown name changes nothing
 

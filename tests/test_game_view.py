@@ -13,7 +13,8 @@ from test_game_model import PEER_AUTH, T0, ev, row_header, sent  # noqa: E402
 
 from classroom.game.model.classmodel import ClassModel  # noqa: E402
 from classroom.game.ui import theme  # noqa: E402
-from classroom.game.ui.hud import draw_histogram, draw_hud  # noqa: E402
+from classroom.game.ui.chart import draw_histogram, nice_ticks, x_range  # noqa: E402
+from classroom.game.ui.hud import draw_hud  # noqa: E402
 from classroom.game.ui.view import AISLE_UP, BUBBLE, ClassroomView, envelope  # noqa: E402
 
 SIZE = (1280, 720)
@@ -150,6 +151,35 @@ def test_the_histogram_draws_bars_only_when_there_are_latencies() -> None:
     assert count(surface, surface.get_rect(), theme.SKY_BLUE) == 0
     draw_histogram(surface, surface.get_rect(), [100.0, 120.0, 125.0, 130.0, 400.0], 1.0)
     assert count(surface, surface.get_rect(), theme.SKY_BLUE) > 500
+
+
+@pytest.mark.parametrize("latencies", [
+    [1212.0, 1215.0, 1222.0, 1230.0, 1246.0, 1248.0] * 3,  # a tight bunch: p50 and p99 markers close
+    [100.0, 120.0, 125.0, 130.0, 400.0],
+    [5.0] * 40,  # every note alike
+    [float(x) for x in range(1, 2000, 7)],
+])
+@pytest.mark.parametrize("size", [(600, 460), (1200, 900)])
+def test_no_histogram_label_overlaps_another_or_a_bar(latencies: list[float], size: tuple[int, int]) -> None:
+    surface = pygame.Surface(size)
+    scale = size[1] / 460
+    at = draw_histogram(surface, surface.get_rect(), latencies, scale)
+    labels = at.labels
+    assert len(labels) >= 8  # title, key, y ticks, x ticks, axis titles, the two tags
+    for i, a in enumerate(labels):
+        assert surface.get_rect().contains(a)
+        assert not a.colliderect(at.plot), ("a label on the bars", a)
+        for b in labels[i + 1:]:
+            assert not a.colliderect(b), ("two labels overlap", a, b)
+
+
+def test_the_histogram_says_no_note_arrived_and_its_range_is_never_drawn_as_wide() -> None:
+    low, high = x_range([1212.0, 1216.0])
+    assert high - low >= 0.1 * 1216  # a 4 ms spread is a close bunch, not the whole width
+    assert nice_ticks(0, 7, 4) == [0, 2, 4, 6] and nice_ticks(1100, 1350, 5) == [1100, 1200, 1300]
+    surface = pygame.Surface((600, 460))
+    at = draw_histogram(surface, surface.get_rect(), [], 1.0)
+    assert count(surface, surface.get_rect(), theme.SKY_BLUE) == 0 and len(at.labels) == 2
 
 
 def _silhouette(state: str, w: int = 26, h: int = 18) -> set[tuple[int, int]]:

@@ -41,7 +41,7 @@ def test_a_script_reads_every_step(tmp_path: Path, write_level) -> None:
 - {do: cut, link: [cara, ben]}
 - {do: slow, link: [ben, alice], latency: 300ms}
 - {do: ask, question: "Who routes around ben?", answers: [the office, nobody]}
-- {say: That is the control plane.}
+- {say: That is the control plane., notes: Mention istiod.}
 """), level)
     assert [s.do for s in steps] == ["pause", "step", "resume", "set", "leave", "cut", "slow", "ask", "say"]
     assert steps[0].at == 1.0 and steps[0].seconds == 2.0 and steps[0].say == "Look"
@@ -49,6 +49,7 @@ def test_a_script_reads_every_step(tmp_path: Path, write_level) -> None:
     assert steps[3].resources[0]["spec"]["mtls"]["mode"] == "PERMISSIVE"
     assert steps[5].link == ("ben", "cara") and steps[6].seconds == 0.3
     assert steps[7].answers == ("the office", "nobody")
+    assert steps[8].notes == "Mention istiod." and steps[0].notes == ""
 
 
 @pytest.mark.parametrize(("text", "line", "phrase"), [
@@ -199,10 +200,7 @@ def test_the_window_session_pauses_the_whole_class_and_a_key_ends_a_scripted_wai
         said = session.said.get(timeout=60)  # the script reached its wait and says so
         assert said.say == "Press a key"
         assert session.control("pause")
-        deadline = time.monotonic() + 30
-        while not session.paused and time.monotonic() < deadline:
-            seen += session.drain()
-            time.sleep(0.01)
+        assert session.wait_for("paused", 30) is not None, "the class never stood still"
         frozen = session.now()
         assert session.paused
         session.press_key()
@@ -227,6 +225,42 @@ def test_teach_refuses_bad_input_in_one_line(argv: list[str], phrase: str) -> No
                           timeout=60, env={"PATH": "/usr/bin:/bin", "HOME": str(REPO)})
     assert proc.returncode == 2 and phrase in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_key_pressed_just_before_a_scripted_wait_lets_it_go_on(write_level, tmp_path) -> None:
+    from classroom.game.model.session import Session
+
+    doc = level_doc(traffic=[{"from": "alice", "to": "fay", "count": 20, "every": "100ms", "text": "tick"}])
+    level = load_level(str(write_level(doc)))
+    steps = load_script(script(tmp_path, "- {at: 200ms, say: Soon a question}\n- {at: 700ms, do: wait_key}\n"
+                                         "- {say: It went on}\n"), level)
+    session = Session(level, level.resources, level.seed, script=steps, keys=True, record_dir=tmp_path).start()
+    try:
+        assert session.said.get(timeout=60).say == "Soon a question"
+        session.press_key()  # before the script waits for it: latched, not lost
+        went_on = session.wait_for("script_step", 60, say="It went on")
+        assert went_on is not None, "the key pressed before the wait was lost"
+        assert session.wait(120)
+    finally:
+        session.stop()
+
+
+async def test_a_failing_script_step_is_said_in_one_line_and_recorded(write_level, tmp_path: Path,
+                                                                      capfd: pytest.CaptureFixture[str]) -> None:
+    level = load_level(str(write_level(level_doc(traffic=[{"from": "alice", "to": "fay", "count": 5,
+                                                           "every": "100ms", "text": "tick"}]))))
+    steps = load_script(script(tmp_path, "- {at: 100ms, say: First}\n- {say: Never said}\n"), level)
+
+    def broken_screen(step: Any) -> None:
+        raise ValueError(f"cannot show {step.say!r}")
+
+    round_ = Round(level, level.resources, seed=level.seed, script=steps, on_say=broken_screen)
+    result = await round_.run()
+    failed = [e for e in result.events if e.get("kind") == "script_failed"]
+    assert len(failed) == 1 and failed[0]["line"] == 1 and "cannot show 'First'" in failed[0]["reason"]
+    err = [line for line in capfd.readouterr().err.splitlines() if "lecture script" in line]
+    assert len(err) == 1 and "line 1" in err[0] and "cannot show" in err[0], err
+    assert build_report(level, level.seed, result.events, result.processes)["notes"]["delivered"] == 5
 
 
 def test_sealing_live_under_traefik_ends_the_teacher_s_reading_and_her_forgeries_from_that_version_on(

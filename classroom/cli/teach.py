@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         levels.append(level)
     from classroom.game.ui.app import Options, play
 
-    options = Options(seed=args.seed, speed=args.speed, teacher=True, script=script,
+    options = Options(seed=args.seed, speed=args.speed, teacher=True, projector=True, script=script,
                       script_level=level.name if level is not None else "", record=args.record)
     return play(levels, level, options, size=args.screen)
 

@@ -11,6 +11,8 @@ own would.  Each step is ``{at: DURATION, do: ACTION, ...}``:
 * ``at`` — room time since the class started (optional: the step follows the
   one before it at once); steps must not go back in time;
 * ``say`` — a sentence shown (and recorded) with the step, on any action;
+* ``notes`` — speaker notes for this moment, on any action: shown to the
+  lecturer only (behind ``teach``'s S key, with the level's ``speaker_notes``);
 * ``pause`` (``for``: its wall-clock length; without one it lasts until a key
   in a window, and is skipped headless), ``resume``, ``step`` (``by``: room
   time to move on while paused, default one passing time), ``speed``
@@ -66,6 +68,7 @@ class Step:
     line: int
     at: float | None = None  # room seconds since the class started; None: right after the step before
     say: str = ""
+    notes: str = ""  # speaker notes for this moment: on the lecturer's screen only (teach: S)
     seconds: float | None = None  # pause: for (wall clock); step: by (room); slow: latency (room)
     rate: float | None = None
     question: str = ""
@@ -119,11 +122,12 @@ def _step(ck: _Check, item: Any, at: _At, level: Level) -> Step:
         else:
             ck.fail(at.line, f"{at.name} must be a mapping with 'do' (one of {', '.join(ACTIONS)})")
     do = _choice(ck, item["do"], at.key(item, "do"), ACTIONS)
-    entry = _mapping(ck, item, at, ("at", "do", "say", *_KEYS[do]), _REQUIRED.get(do, ()))
+    entry = _mapping(ck, item, at, ("at", "do", "say", "notes", *_KEYS[do]), _REQUIRED.get(do, ()))
     fields: dict[str, Any] = {"do": do, "line": at.line}
     if "at" in entry:
         fields["at"] = _duration(ck, entry["at"], at.key(entry, "at"))
     fields["say"] = _text(ck, _optional(entry, "say", ""), at.key(entry, "say"))
+    fields["notes"] = _text(ck, _optional(entry, "notes", ""), at.key(entry, "notes"))
     for key in ("for", "by", "latency"):
         if key in entry:
             fields["seconds"] = _duration(ck, entry[key], at.key(entry, key))

@@ -214,6 +214,22 @@ class Moments:
         return self._add("forgery_believed", t, f"{victim} believed the teacher's note signed {claimed}",
                          desk=victim, detail=f"signed “{claimed}”")
 
+    def _lecture(self, event: dict[str, Any], t: float) -> Moment | None:
+        """A lecturer's live action (from the window or a script): a ticker line, where the class sees it."""
+        kind = str(event.get("kind"))
+        who, link = event.get("student"), _pair(event.get("link"))
+        target = f" {who}" if who else f" {_aisle(link)}" if link else ""
+        if kind == "live_action":
+            self._tick("lecture", t, f"lecturer: {event.get('action')}{target}")
+        elif kind == "rules_set":
+            self._tick("lecture", t, f"lecturer: pushed {', '.join(map(str, event.get('resources') or []))} live")
+        elif kind == "rate_changed":
+            self._tick("lecture", t, f"lecturer: room time at ×{float(event.get('rate') or 1.0):g}")
+        else:  # live_action_failed, script_failed
+            what = event.get("action") or f"script line {event.get('line')}"
+            self._tick("lecture_failed", t, f"lecturer: {what}{target} failed: {event.get('reason')}")
+        return None
+
     # --- keeping them ----------------------------------------------------------------------------
     def _add(self, kind: str, t: float, line: str, desk: str | None = None,
              link: tuple[str, str] | None = None, detail: str = "", hold: float = 0.0,
@@ -315,4 +331,9 @@ _MAKERS = {
     "absent_refused": Moments._turned_away,
     "seal_broken": Moments._turned_away,
     "teacher_forged_accepted": Moments._forgery,
+    "live_action": Moments._lecture,
+    "live_action_failed": Moments._lecture,
+    "rules_set": Moments._lecture,
+    "rate_changed": Moments._lecture,
+    "script_failed": Moments._lecture,
 }

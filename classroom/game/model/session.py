@@ -37,6 +37,7 @@ import os
 import queue
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,7 @@ from classroom.report import build_report
 from classroom.telemetry.recorder import END, Recorder, header
 
 STOP_WAIT = 10.0  # seconds stop() waits for the round's processes to be gone
+KEY_LATCH = 3.0  # seconds a lecturer's key pressed before a script's wait still counts for it
 
 
 class Session:
@@ -83,7 +85,10 @@ class Session:
         # A lecture script plays on the round; with ``keys`` its waits (a pause without ``for``,
         # ask, wait_key) last until the lecturer presses a key (press_key), else they are skipped.
         self.said: queue.SimpleQueue[Step] = queue.SimpleQueue()  # what the script says, for the screen
-        self._key: asyncio.Event | None = None
+        self._key: asyncio.Event | None = None  # made on the round's loop; latched by press_key
+        self._key_pressed_at = 0.0
+        self._history: list[dict[str, Any]] = []  # every event so far, for wait_for
+        self._seen = threading.Condition()
         self.round = Round(level, resources, seed, speed, script=script, on_say=self.said.put,
                            wait_key=self._wait_key if keys else None)
         self.expected = self.round.expected_notes()
@@ -156,15 +161,39 @@ class Session:
         return bool(controls is not None and controls.paused)
 
     def press_key(self) -> None:
-        """The lecturer's key: a script waiting for it goes on."""
+        """The lecturer's key: a script waiting for it goes on.
+
+        The press is latched (an asyncio.Event set on the round's loop, cleared by the wait that
+        consumes it), so a key pressed a moment before the script reaches its wait still counts:
+        a lecturer who presses Enter as the question comes up is not ignored.  A latched press
+        older than :data:`KEY_LATCH` seconds is forgotten when the next wait begins, so a stray
+        Enter long ago does not skip a pause the lecturer has not reached yet.
+        """
         loop, key = self._loop, self._key
         if loop is not None and key is not None:
+            self._key_pressed_at = time.monotonic()
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(key.set)
 
     async def _wait_key(self) -> None:
-        self._key = key = asyncio.Event()
+        key = self._key
+        assert key is not None, "the round's loop made the key"
+        if key.is_set() and time.monotonic() - self._key_pressed_at > KEY_LATCH:
+            key.clear()  # pressed long before this wait: not meant for it
         await key.wait()
+        key.clear()  # consumed: the next wait waits for the next press
+
+    def wait_for(self, kind: str, timeout: float, **fields: Any) -> dict[str, Any] | None:
+        """Block until the round has recorded an event of ``kind`` (with these ``fields``), which it
+        returns; None at the limit or when the round ended without one.  For tests and scripts
+        that drive a window: the window itself never waits."""
+        def found() -> dict[str, Any] | None:
+            return next((e for e in self._history if e.get("kind") == kind
+                         and all(e.get(k) == v for k, v in fields.items())), None)
+
+        with self._seen:
+            self._seen.wait_for(lambda: found() is not None or self._ended.is_set(), timeout)
+            return found()
 
     def now(self) -> float:
         """Room time: the clock the round's events carry."""
@@ -209,6 +238,7 @@ class Session:
             if self._stop_requested:
                 return None
             self._loop, self._wake = asyncio.get_running_loop(), wake
+            self._key = asyncio.Event()
         self.round.on_event = self._on_event
         playing = asyncio.ensure_future(self.round.run())
         waking = asyncio.ensure_future(wake.wait())
@@ -224,6 +254,9 @@ class Session:
     def _on_event(self, event: dict[str, Any]) -> None:
         self._recorder.write(event)
         self._events.put(event)
+        with self._seen:
+            self._history.append(event)
+            self._seen.notify_all()
 
     def _finish(self, end: dict[str, Any]) -> None:
         if self._ended.is_set():
@@ -233,3 +266,5 @@ class Session:
         self._recorder.close(t=self.round.now(), **end)
         self._events.put(closing)
         self._ended.set()
+        with self._seen:
+            self._seen.notify_all()

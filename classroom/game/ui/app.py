@@ -43,9 +43,11 @@ from typing import Any
 
 import pygame
 
+from classroom.game.model.lecturedesk import LectureDesk
 from classroom.game.model.progress import Progress, stars_for
 from classroom.game.model.session import Session
 from classroom.game.ui.collector import FrameCollector
+from classroom.game.ui.lecturer import use_projector
 from classroom.game.ui.scenes import compare as compare_scene
 from classroom.game.ui.scenes import lesson as lesson_scene
 from classroom.game.ui.scenes import levels as levels_scene
@@ -81,6 +83,9 @@ class App:
         pygame.key.set_repeat(350, 45)
         self.sessions: list[Session] = []
         self.hints_shown: dict[str, int] = {}
+        self.lecture_desk = LectureDesk()  # teach: type size, targets, the question (for the whole window)
+        if self.options.projector:
+            use_projector(True)
         self.running = True
         self.exit_code = 0
         self.watchers: list[Callable[[App], None]] = []  # called after every drawn frame
@@ -174,6 +179,8 @@ class App:
             session.discard()
         self.sessions.clear()
         self.collector.close()
+        if self.options.projector:
+            use_projector(False)
         pygame.display.quit()
 
     def screenshot(self, path: Path) -> None:

@@ -32,6 +32,16 @@ def _forget() -> None:
     _forgetting = False
 
 
+FLOOR_PX = 0.0  # no font smaller than this (px at 720): the projector's "readable from the back"
+
+
+def set_floor(px_at_720: float) -> None:
+    """Draw no text smaller than ``px_at_720`` (0: no floor); ``classroom teach`` sets one."""
+    global FLOOR_PX
+    FLOOR_PX = px_at_720
+
+
 def scaled(kind: str, px_at_720: float, scale: float) -> pygame.font.Font:
-    """The font of a size given at 720 px window height, scaled for the current window."""
-    return font(kind, round(px_at_720 * scale))
+    """The font of a size given at 720 px window height (at least :data:`FLOOR_PX`), scaled for the
+    current window."""
+    return font(kind, round(max(px_at_720, FLOOR_PX) * scale))

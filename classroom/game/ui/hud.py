@@ -1,4 +1,4 @@
-"""The heads-up display beside the classroom, and the latency histogram of the results.
+"""The heads-up display beside the classroom, and its legend.
 
 Theory of operation
 -------------------
@@ -11,8 +11,8 @@ legend of the envelope states.  Everything comes from the model
 
 Rendering text is the dear part of a HUD, and most of it does not change
 from one frame to the next, so rendered lines are kept in a small cache keyed
-by (text, font, size, colour).  :func:`draw_histogram` draws latencies as
-bars with p50 / p99 markers and labelled axes, for the results screen.
+by (text, font, size, colour).  The results' latency histogram is
+:mod:`classroom.game.ui.chart`.
 """
 
 from __future__ import annotations
@@ -22,10 +22,9 @@ from collections import OrderedDict
 import pygame
 
 from classroom.game.model.classmodel import ClassModel
-from classroom.game.ui import theme
+from classroom.game.ui import fonts, theme
 from classroom.game.ui.fonts import scaled
 from classroom.game.ui.view import AISLE_UP, envelope, lock
-from classroom.report import percentile
 
 _TEXT_CACHE: OrderedDict[tuple[str, str, int, theme.Colour], pygame.Surface] = OrderedDict()
 _TEXT_CACHE_SIZE = 512
@@ -61,7 +60,7 @@ def verdict(met: bool | None, over: bool, short: bool = False) -> str:
 
 def text(s: str, kind: str, px_at_720: float, scale: float, colour: theme.Colour) -> pygame.Surface:
     """A rendered line of text, from the cache when it was rendered before."""
-    size = round(px_at_720 * scale)
+    size = round(max(px_at_720, fonts.FLOOR_PX) * scale)
     key = (s, kind, size, colour)
     surface = _TEXT_CACHE.get(key)
     if surface is None:
@@ -195,55 +194,3 @@ def legend_sprites(scale: float) -> list[tuple[str, pygame.Surface]]:
                   for state in theme.NOTE_COLOURS]
         _LEGEND[size] = legend
     return legend
-
-
-def draw_histogram(surface: pygame.Surface, rect: pygame.Rect, latencies: list[float], scale: float) -> None:
-    """Latencies (ms) as a bar histogram with p50 / p99 markers and labelled axes."""
-    rect = pygame.Rect(rect)
-    pygame.draw.rect(surface, theme.PANEL, rect)
-    pad = round(12 * scale)
-    title = text("Delivery time", "bold", 14, scale, theme.TEXT)
-    surface.blit(title, (rect.x + pad, rect.y + pad))
-    axis_h = round(18 * scale)
-    plot = pygame.Rect(rect.x + pad, rect.y + pad + title.get_height() + pad // 2,
-                       rect.w - 2 * pad, rect.h - 2 * pad - title.get_height() - axis_h - pad // 2)
-    if plot.w <= 4 or plot.h <= 4:
-        return
-    if not latencies:
-        empty = text("no note delivered", "sans", 13, scale, theme.TEXT_DIM)
-        surface.blit(empty, empty.get_rect(center=plot.center))
-        return
-    low, high = min(latencies), max(latencies)
-    bins = max(1, min(30, len(latencies), plot.w // max(4, round(8 * scale))))
-    span = (high - low) or 1.0
-    counts = [0] * bins
-    for value in latencies:
-        counts[min(int((value - low) / span * bins), bins - 1)] += 1
-    top = max(counts)
-    bar_w = plot.w / bins
-    for i, count in enumerate(counts):
-        h = round(plot.h * count / top)
-        if h:
-            bar = pygame.Rect(round(plot.x + i * bar_w + 1), plot.bottom - h, max(1, round(bar_w) - 2), h)
-            pygame.draw.rect(surface, theme.SKY_BLUE, bar)
-    pygame.draw.line(surface, theme.PANEL_EDGE, plot.bottomleft, plot.bottomright, max(1, round(scale)))
-    for q, colour, dash in ((50, theme.BLUISH_GREEN, False), (99, theme.ORANGE, True)):
-        value = percentile(latencies, q)
-        px = plot.x + (value - low) / span * plot.w if high > low else plot.centerx
-        px = min(max(px, plot.x + 1), plot.right - 2)
-        width = max(1, round(2 * scale))
-        if dash:
-            step = max(3, round(6 * scale))
-            for yy in range(plot.top, plot.bottom, step * 2):
-                pygame.draw.line(surface, colour, (px, yy), (px, min(yy + step, plot.bottom)), width)
-        else:
-            pygame.draw.line(surface, colour, (px, plot.top), (px, plot.bottom), width)
-        label = text(f"p{q} {value:.0f} ms", "bold", 12, scale, colour)
-        lx = min(max(px + 4 * scale, plot.x), plot.right - label.get_width())
-        surface.blit(label, (lx, plot.top + (0 if q == 50 else label.get_height())))
-    ax_y = plot.bottom + round(3 * scale)
-    surface.blit(text(f"{low:.0f} ms", "sans", 12, scale, theme.TEXT_DIM), (plot.x, ax_y))
-    right = text(f"{high:.0f} ms", "sans", 12, scale, theme.TEXT_DIM)
-    surface.blit(right, (plot.right - right.get_width(), ax_y))
-    n = text(f"{len(latencies)} notes", "sans", 12, scale, theme.TEXT_DIM)
-    surface.blit(n, n.get_rect(midtop=(plot.centerx, ax_y)))

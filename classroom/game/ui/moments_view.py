@@ -51,6 +51,8 @@ MARKS: dict[str, tuple[theme.Colour, str]] = {
     "absent": (theme.TEXT_DIM, "cross"),
     "seal_broken": (theme.VERMILLION, "cross"),
     "tls_refused": (theme.SKY_BLUE, "shield"),
+    "lecture": (theme.SKY_BLUE, "hand"),  # ticker only: a lecturer's live action
+    "lecture_failed": (theme.VERMILLION, "warning"),
 }
 LEGEND_MARKS = (("peek", "a peek"), ("impostor_refused", "impostor refused"),
                 ("impostor_accepted", "impostor let in"), ("confiscated", "confiscated"),

@@ -83,6 +83,7 @@ class ConfigPanel:
         on_change: Callable[[tuple[Resource, ...]], None] | None = None,
     ) -> None:
         self.editor = ConfigEditor(level, resources)
+        self._level = level
         self.on_change = on_change
         self.mode = FORM
         self.version = 0  # goes up each time the valid resources change
@@ -230,6 +231,17 @@ class ConfigPanel:
             self._field_errors = {key: exc.message}
             return
         self._adopted()
+
+    def follow(self, resources: Sequence[Resource]) -> bool:
+        """A rule change pushed live: show the rules now in force, unless an edit is under way (then
+        False: the lecturer's edit is kept).  Not a change of the player's, so ``on_change`` is quiet."""
+        if self.editing or self.unapplied is not None:
+            return False
+        self.editor = ConfigEditor(self._level, resources)
+        self.version += 1
+        self._text.set_text(self.editor.yaml_text())
+        self._rebuild()
+        return True
 
     def _yaml_changed(self, text: str) -> None:
         try:

@@ -40,7 +40,7 @@ from typing import Any, Protocol
 from classroom.level import Level
 from classroom.level.script import Step, merge
 from classroom.mesh.control.compile import mesh_policy
-from classroom.mesh.runtime import wire
+from classroom.mesh.runtime import net, wire
 from classroom.mesh.runtime.clock import SharedClock
 from classroom.mesh.runtime.hub import Hub
 
@@ -66,6 +66,7 @@ class Controls:
         self.round = round_
         self.resources = tuple(round_.resources)  # the rules in force, as the last push left them
         self.paused = False
+        self.rate = 1.0  # slow motion: the share of the round's speed room time runs at when not paused
 
     @property
     def _clock(self) -> Any:
@@ -90,7 +91,7 @@ class Controls:
     def resume(self) -> None:
         if self.paused:
             self.paused = False
-            self._clock.set_rate(self.round.speed)
+            self._clock.set_rate(self.round.speed * self.rate)
             self._emit("resumed")
 
     def step(self, seconds: float) -> None:
@@ -100,9 +101,11 @@ class Controls:
         self._emit("stepped", seconds=seconds)
 
     def slow_motion(self, rate: float) -> None:
-        """Play at ``rate`` of the round's speed (1: normal again)."""
-        self.paused = False
-        self._clock.set_rate(self.round.speed * rate)
+        """Play at ``rate`` of the round's speed (1: normal again); a paused class stays paused and
+        takes the rate when it resumes."""
+        self.rate = rate
+        if not self.paused:
+            self._clock.set_rate(self.round.speed * rate)
         self._emit("rate_changed", rate=rate)
 
     # --- rules ---------------------------------------------------------------------------------------
@@ -136,6 +139,8 @@ class Controls:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(process["pid"], signal.SIGKILL)
                 return
+        self._emit("live_action_failed", action="kill", student=student,
+                   reason=f"no sidecar of {student}'s own to kill (a shared per-row proxy is not killed here)")
 
     def cut(self, link: tuple[str, str]) -> None:
         self._aisle({"type": "fault", "kind": "partition", "links": [list(link)]}, "cut", link)
@@ -161,46 +166,57 @@ async def play(controls: Controls, steps: tuple[Step, ...], started_at: float,
     ``wait_key`` is how a window waits for the lecturer's key (a pause without ``for``, a
     ``wait_key`` step); without one (headless, ``--autoplay``) those waits are skipped.
     """
-    round_ = controls.round
-    level = round_.level
     for step in steps:
-        if step.at is not None:
-            await _until_room_time(controls, started_at + step.at)
-        controls._emit("script_step", do=step.do, line=step.line, say=step.say)
-        if say is not None and (step.say or step.do == "ask"):
-            say(step)
-        do = step.do
-        if do == "pause":
-            controls.pause(step.say)
-            if step.seconds is not None:
-                await asyncio.sleep(step.seconds)
-                controls.resume()
-            elif wait_key is not None:
-                await wait_key()
-                controls.resume()
-            else:
-                controls.resume()  # headless: a pause that waits for a key is skipped
-        elif do == "resume":
+        try:
+            if step.at is not None:
+                await _until_room_time(controls, started_at + step.at)
+            controls._emit("script_step", do=step.do, line=step.line, say=step.say)
+            await _act(controls, step, say, wait_key)
+        except Exception as exc:  # one clear line and an event; the round goes on without the script
+            reason = f"{type(exc).__name__}: {exc}"
+            net.log("runner", f"lecture script: step {step.do!r} (line {step.line}) failed, "
+                              f"the script stops there: {reason}")
+            controls._emit("script_failed", do=step.do, line=step.line, reason=reason)
+            return
+
+
+async def _act(controls: Controls, step: Step, say: Callable[[Step], None] | None,
+               wait_key: Callable[[], Awaitable[None]] | None) -> None:
+    level = controls.round.level
+    if say is not None and (step.say or step.do == "ask" or step.notes):
+        say(step)
+    do = step.do
+    if do == "pause":
+        controls.pause(step.say)
+        if step.seconds is not None:
+            await asyncio.sleep(step.seconds)
             controls.resume()
-        elif do == "step":
-            controls.step(step.seconds if step.seconds is not None else level.room.passing_time or 0.1)
-        elif do == "speed":
-            controls.slow_motion(step.rate or 1.0)
-        elif do == "ask":
-            controls._emit("asked", question=step.question, answers=list(step.answers))
-            if wait_key is not None:
-                await wait_key()
-        elif do == "wait_key":
-            if wait_key is not None:
-                await wait_key()
-        elif do == "set":
-            controls.set(step.resources)
-        elif do in ("leave", "back", "kill"):
-            getattr(controls, do)(step.student)
-        elif do in ("cut", "heal") and step.link is not None:
-            getattr(controls, do)(step.link)
-        elif do == "slow" and step.link is not None:
-            controls.slow(step.link, step.seconds or 0.0)
+        elif wait_key is not None:
+            await wait_key()
+            controls.resume()
+        else:
+            controls.resume()  # headless: a pause that waits for a key is skipped
+    elif do == "resume":
+        controls.resume()
+    elif do == "step":
+        controls.step(step.seconds if step.seconds is not None else level.room.passing_time or 0.1)
+    elif do == "speed":
+        controls.slow_motion(step.rate or 1.0)
+    elif do == "ask":
+        controls._emit("asked", question=step.question, answers=list(step.answers))
+        if wait_key is not None:
+            await wait_key()
+    elif do == "wait_key":
+        if wait_key is not None:
+            await wait_key()
+    elif do == "set":
+        controls.set(step.resources)
+    elif do in ("leave", "back", "kill"):
+        getattr(controls, do)(step.student)
+    elif do in ("cut", "heal") and step.link is not None:
+        getattr(controls, do)(step.link)
+    elif do == "slow" and step.link is not None:
+        controls.slow(step.link, step.seconds or 0.0)
 
 
 async def _until_room_time(controls: Controls, when: float) -> None:

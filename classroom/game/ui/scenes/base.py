@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import pygame
 
 if TYPE_CHECKING:
+    from classroom.game.model.lecturedesk import LectureDesk
     from classroom.game.model.progress import Progress
     from classroom.game.model.session import Session
     from classroom.level import Level
@@ -45,6 +46,7 @@ class Options:
     script: tuple[Any, ...] = ()  # classroom teach --script: a lecture script's steps ...
     script_level: str = ""  # ... for this level's rounds
     record: str | None = None  # classroom teach --record: each round's recording copied here
+    projector: bool = False  # classroom teach: projector type and theme, the lecturer's live actions
 
 
 class Host(Protocol):
@@ -54,6 +56,7 @@ class Host(Protocol):
     options: Options
     progress: Progress
     hints_shown: dict[str, int]  # per level, how many of its hints this window has shown
+    lecture_desk: LectureDesk  # teach: what the lecturer chose (type size, targets, the question)
 
     def switch(self, scene: str | Scene, **arguments: Any) -> Scene:
         """Show the scene registered as ``scene`` (made with ``arguments``), or that scene itself."""

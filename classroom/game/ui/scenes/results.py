@@ -14,8 +14,8 @@ import pygame
 
 from classroom.game.model.session import Session
 from classroom.game.ui import theme
+from classroom.game.ui.chart import draw_histogram
 from classroom.game.ui.fonts import scaled
-from classroom.game.ui.hud import draw_histogram
 from classroom.game.ui.scenes.base import Host, Scene, register
 from classroom.game.ui.scenes.common import Menu, key_hints, stars, text, wrap
 from classroom.level import Level
