@@ -47,6 +47,7 @@ class Student(process.Role):
         self.gone_for_good = False
         self.sent = 0
         self.unsettled: dict[str, str] = {}  # note id -> to: handed to her proxy, no RESULT yet
+        self.numbered: dict[str, int] = {}  # recipient -> notes written to her so far (over all her lines)
 
     def _on_frame(self, conn: net.FrameConnection, frame: wire.Frame) -> None:
         if frame.type is wire.FrameType.CONTROL and messages.control_type(frame) == "ready":
@@ -69,7 +70,9 @@ class Student(process.Role):
                 await self.clock.sleep(line.every)
             await self.at_desk.wait()  # an absent student sends nothing until she is back
             assert self.conn is not None
-            note_id = f"{self.name}>{line.to}#{i + 1}"
+            # Numbered per recipient, not per line: two lines to one classmate (a path each) need distinct ids.
+            self.numbered[line.to] = number = self.numbered.get(line.to, 0) + 1
+            note_id = f"{self.name}>{line.to}#{number}"
             self.conn.send_message(messages.Send(note_id, line.to, line.reply, line.hold, op, text))
             self.unsettled[note_id] = line.to
             self.sent += 1
