@@ -214,3 +214,10 @@ async def test_a_denied_source_s_notes_are_refused_at_the_destination_s_desk(wri
     assert by_source["gus"]["policy"] == "test-row/ben-s-notes"
     assert by_source["cara"]["reason"] == "no intention cara => ben: default_policy deny"
     assert report["ledger_ok"]
+
+
+def test_a_second_entry_for_one_destination_is_refused(write_level: Any) -> None:
+    message = refusal(write_level, [intentions("fay", {"name": "gus", "action": "deny"}, name="one"),
+                                    intentions("fay", {"name": "eli", "action": "allow"}, name="two")],
+                      "- apiVersion: consul.hashicorp.com/v1alpha1", 2)
+    assert "is a second ServiceIntentions for the destination 'fay'" in message and "one per destination" in message

@@ -46,6 +46,8 @@ class Kind:
     meshes: tuple[str, ...] | None = None  # the profiles that have it; None: the classroom's own, every one
     owner: str | None = None  # whose kind it is (a profile's name); None: the classroom's
     names: NameCheck | None = None  # its own check of the names its spec uses, beside the common ones
+    # What two resources of the kind may not share, beside their name (Consul: one entry per destination).
+    one_per: tuple[str, Callable[[dict[str, Any]], Any]] | None = None  # (what it is, its value in a spec)
 
     @property
     def group(self) -> str:
@@ -101,7 +103,8 @@ KINDS: tuple[Kind, ...] = (
     # Consul's service-intentions config entry, as consul-k8s's CRD (classroom.level.consul), and the
     # class's stand-in for the agents' acl stanza, where the intentions' default comes from.
     Kind("ServiceIntentions", INTENTIONS_VERSIONS, SERVICE_INTENTIONS, ("destination", "sources"),
-         meshes=("consul",), owner="consul", names=check_names),
+         meshes=("consul",), owner="consul", names=check_names,
+         one_per=("destination", lambda spec: (spec.get("destination") or {}).get("name"))),
     Kind("ConsulACL", ("classroom.mesh/v1",), CONSUL_ACL, ("enabled",), meshes=("consul",), owner="consul"),
     # The class's own: how the office hands out ID cards (Istio keeps these in MeshConfig and
     # istio-agent settings: SECRET_TTL, SECRET_GRACE_PERIOD_RATIO, plugged-in CA rotation).
