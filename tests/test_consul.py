@@ -11,6 +11,7 @@ import yaml
 from conftest import level_doc
 
 from classroom.level import LevelError, load_level
+from classroom.mesh.control import pki
 from classroom.mesh.control.compile import mesh_policy
 from classroom.mesh.control.intentions import Intentions, intentions_from
 from classroom.mesh.control.policy import MeshPolicy
@@ -126,6 +127,13 @@ def test_the_policy_carries_intentions_over_the_wire_only_under_consul() -> None
     assert mesh_policy((), "consul").intentions is None
 
 
+def test_consul_s_id_cards_name_the_service_in_dc1_and_the_other_meshes_keep_theirs() -> None:
+    consul = pki.spiffe_id("good-intentions", "gus", "consul")
+    assert consul == "spiffe://classroom.consul/ns/default/dc/dc1/svc/gus" and pki.student_of(consul) == "gus"
+    istio = pki.spiffe_id("good-intentions", "gus")
+    assert istio == "spiffe://classroom.local/ns/good-intentions/sa/gus" and pki.student_of(istio) == "gus"
+
+
 # --- the loader: shapes and refusals at their line ------------------------------------------------------
 
 
@@ -211,6 +219,8 @@ async def test_a_denied_source_s_notes_are_refused_at_the_destination_s_desk(wri
     assert {d["hand"] for d in denials} == {"ben"}
     by_source = {d["src_identity"].rsplit("/", 1)[-1]: d for d in denials}
     assert by_source["gus"]["reason"] == "intention gus => ben (deny)"
+    assert by_source["gus"]["src_identity"] == "spiffe://classroom.consul/ns/default/dc/dc1/svc/gus"  # Consul's form
+    assert by_source["gus"]["dst_identity"] == "spiffe://classroom.consul/ns/default/dc/dc1/svc/ben"
     assert by_source["gus"]["policy"] == "test-row/ben-s-notes"
     assert by_source["cara"]["reason"] == "no intention cara => ben: default_policy deny"
     assert report["ledger_ok"]
