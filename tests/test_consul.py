@@ -112,7 +112,7 @@ def test_permissions_first_match_decides_and_unmatched_requests_get_the_default_
 
 def test_header_permissions_and_a_card_less_neighbour() -> None:
     rules = compiled(acl("deny"), intentions("fay", {"name": "alice", "permissions": [
-        {"action": "allow", "http": {"header": [{"name": "x-class", "exact": "5b"},
+        {"action": "allow", "http": {"header": [{"name": "X-Class", "exact": "5b"},
                                                 {"name": "x-late", "present": True, "invert": True}]}}]}))
     assert rules.decide("alice", "fay", Operation("/", "POST", (("x-class", "5b"),))).allowed
     assert not rules.decide("alice", "fay", Operation("/", "POST", (("x-class", "5b"), ("x-late", "1")))).allowed
@@ -160,6 +160,8 @@ def test_the_level_s_intentions_load(write_level: Any) -> None:
     ({"name": "gus", "permissions": [{"action": "allow", "http": {"header": [{"name": "x-a"}]}}]},
      "name: x-a", "needs exactly one of present, exact, prefix, suffix, regex"),
     ({"name": "zed", "action": "deny"}, "name: zed", "'zed' is not a service of this level"),
+    ({"name": "gus", "permissions": [{"action": "allow", "http": {"pathRegex": "/(?=x)"}}]},
+     "pathRegex", "which Envoy's regular expressions (RE2) do not have"),
 ])
 def test_a_wrong_source_is_refused_at_its_line(write_level: Any, source: dict[str, Any], marker: str,
                                               words: str) -> None:

@@ -12,7 +12,9 @@ either ``action`` — an L4 intention — or ``permissions`` — an L7 one, whos
 ``header``).  The shapes and the rules between fields are the CRD's webhook's:
 at least one source; ``action`` and ``permissions`` mutually exclusive, one
 of them required; at most one path match, exact and prefix paths beginning
-with ``/``; methods among the HTTP methods; a source named once per entry.
+with ``/``; methods among the HTTP methods; a source named once per entry
+(and, checked across the list, one ServiceIntentions per destination:
+:data:`classroom.level.kinds.KINDS`' ``one_per``).
 
 The class is one Consul datacenter with one namespace and no peers, so the
 Enterprise and peering fields (``namespace``, ``partition``, ``peer``,
@@ -29,11 +31,13 @@ classroom's kind, accepted only under the consul profile.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from typing import Any
 
 import classroom.level.istiovalues as v
 from classroom.level.checks import _At, _Check, _choices, _ListOf, _Map
+from classroom.level.model import LevelError
 
 ACTIONS = ("allow", "deny")
 # net/http's method names, the ones the consul-k8s webhook accepts in permissions[].http.methods.
@@ -51,6 +55,15 @@ def _nonempty(ck: _Check, value: Any, at: _At) -> str:
     if not written:
         ck.fail(at.line, f"{at.name} is empty: Consul refuses an empty value here")
     return written
+
+
+def _regex(ck: _Check, value: Any, at: _At) -> str:
+    """An RE2 expression: Consul hands it to Envoy, whose regular expressions are Istio's too."""
+    try:
+        return v.regex(ck, value, at)
+    except LevelError as exc:
+        ck.fail(exc.line, exc.message.replace("Istio refuses", "Consul refuses").replace(
+            "Istio allows", "Envoy allows").replace("Istio's regular expressions", "Envoy's regular expressions"))
 
 
 def _action(ck: _Check, value: Any, at: _At) -> str:
@@ -74,6 +87,15 @@ def _method(ck: _Check, value: Any, at: _At) -> str:
 
 
 _HEADER_MATCHES = ("present", "exact", "prefix", "suffix", "regex")
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP field name (RFC 9110 token)
+
+
+def _header_name(ck: _Check, value: Any, at: _At) -> str:
+    """A header name; Envoy matches it whatever its case, as the class does."""
+    written = _nonempty(ck, value, at)
+    if not _TOKEN.fullmatch(written):
+        ck.fail(at.line, f"{at.name}: {written!r} is not a header name (letters, digits and '-', like x-class)")
+    return written
 
 
 def _header_check(ck: _Check, body: dict[Any, Any], at: _At) -> None:
@@ -84,8 +106,8 @@ def _header_check(ck: _Check, body: dict[Any, Any], at: _At) -> None:
 
 
 HEADER = _Map(
-    {"name": v.header_name, "present": v.boolean, "exact": v.text, "prefix": _nonempty,
-     "suffix": _nonempty, "regex": v.regex, "invert": v.boolean},
+    {"name": _header_name, "present": v.boolean, "exact": v.text, "prefix": _nonempty,
+     "suffix": _nonempty, "regex": _regex, "invert": v.boolean},
     required=("name",),
     check=_header_check,
 )
@@ -102,7 +124,7 @@ def _http_check(ck: _Check, body: dict[Any, Any], at: _At) -> None:
 
 
 HTTP = _Map(
-    {"pathExact": _slash_path, "pathPrefix": _slash_path, "pathRegex": v.regex,
+    {"pathExact": _slash_path, "pathPrefix": _slash_path, "pathRegex": _regex,
      "methods": _ListOf(_method, nonempty=True), "header": _ListOf(HEADER, nonempty=True)},
     check=_http_check,
 )
