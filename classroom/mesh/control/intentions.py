@@ -81,12 +81,17 @@ class Permission:
     headers: tuple[HeaderMatch, ...] = ()
 
     def matches(self, op: Operation) -> bool:
+        """Every part written matches (Envoy's regex matches the whole path)."""
         uri = op.uri
-        return ((self.path_exact is None or uri == self.path_exact)
-                and (self.path_prefix is None or uri.startswith(self.path_prefix))
-                and (self.path_regex is None or re.fullmatch(self.path_regex, uri) is not None)
-                and (self.methods is None or op.method in self.methods)
-                and all(h.matches(op) for h in self.headers))
+        if self.path_exact is not None and uri != self.path_exact:
+            return False
+        if self.path_prefix is not None and not uri.startswith(self.path_prefix):
+            return False
+        if self.path_regex is not None and re.fullmatch(self.path_regex, uri) is None:
+            return False
+        if self.methods is not None and op.method not in self.methods:
+            return False
+        return all(h.matches(op) for h in self.headers) if self.headers else True
 
 
 @dataclass(frozen=True)
@@ -122,29 +127,52 @@ class Intentions:
     def default_words(self) -> str:
         return f"default_policy {ALLOW if self.default_allow else DENY}"
 
+    def __post_init__(self) -> None:
+        # Asked at a hand for every note: each pair's answer is worked out once (not a field: not sent).
+        object.__setattr__(self, "_controlling", {})
+        object.__setattr__(self, "_decisions", {})
+
     def controlling(self, source: str, destination: str) -> Intention | None:
         """The one intention that controls the pair (highest precedence), or None."""
-        fitting = [i for i in self.entries if i.fits(source, destination)]
-        return max(fitting, key=lambda i: i.precedence, default=None)
+        known: dict[tuple[str, str], Intention | None] = self._controlling  # type: ignore[attr-defined]
+        key = (source, destination)
+        if key not in known:
+            fitting = [i for i in self.entries if i.fits(source, destination)]
+            known[key] = max(fitting, key=lambda i: i.precedence, default=None)
+        return known[key]
 
     def decide(self, source: str | None, destination: str, op: Operation) -> Decision:
         """May service ``source`` (None: no ID card) hand service ``destination`` this note?"""
         if source is None:
             return Decision(False, None, "no ID card: intentions name the source service its certificate proves")
         intention = self.controlling(source, destination)
-        if intention is None:
-            return Decision(self.default_allow, None,
-                            f"no intention {source} => {destination}: {self.default_words}")
-        if intention.action is not None:
-            return Decision(intention.action == ALLOW, intention.entry,
-                            f"intention {intention.written} ({intention.action})")
+        if intention is None or intention.action is not None:
+            return self._decision(source, destination, intention, None)
         for index, permission in enumerate(intention.permissions):
             if permission.matches(op):
-                return Decision(permission.action == ALLOW, intention.entry,
-                                f"intention {intention.written}, permissions[{index}] ({permission.action})")
+                return self._decision(source, destination, intention, index)
         return Decision(self.default_allow, intention.entry,
                         f"intention {intention.written}: no permission matches {op.method} {op.uri}, "
                         f"so the default applies ({self.default_words})")
+
+    def _decision(self, source: str, destination: str, intention: Intention | None, index: int | None) -> Decision:
+        """The answer for a pair (and the permission that matched), made once: the same every time."""
+        known: dict[tuple[str, str, int | None], Decision] = self._decisions  # type: ignore[attr-defined]
+        key = (source, destination, index)
+        found = known.get(key)
+        if found is None:
+            if intention is None:
+                found = Decision(self.default_allow, None,
+                                 f"no intention {source} => {destination}: {self.default_words}")
+            elif index is None:
+                found = Decision(intention.action == ALLOW, intention.entry,
+                                 f"intention {intention.written} ({intention.action})")
+            else:
+                action = intention.permissions[index].action
+                found = Decision(action == ALLOW, intention.entry,
+                                 f"intention {intention.written}, permissions[{index}] ({action})")
+            known[key] = found
+        return found
 
 
 def _strings(value: Any) -> tuple[str, ...] | None:
