@@ -1027,6 +1027,7 @@ def test_level_is_a_dataclass_with_the_public_fields() -> None:
         "hints",
         "speaker_notes",
         "office_goes_home",
+        "chapter",
     } == fields
     assert {"path", "method", "headers"} <= set(Traffic.__dataclass_fields__)
     assert "forges" in Teacher.__dataclass_fields__
