@@ -28,6 +28,7 @@ from classroom.level import (
     load_level,
     validate_resources,
 )
+from classroom.level.kinds import KIND_NAMES
 
 REPO_LEVELS = Path(__file__).resolve().parent.parent / "levels"
 
@@ -894,8 +895,7 @@ def test_editable_unknown_kind(tmp_path: Path) -> None:
     assert_error(
         tmp_path,
         text,
-        "mesh.editable[1] must be one of PeerAuthentication, "
-        "AuthorizationPolicy, VirtualService, DestinationRule, IdentityPolicy, EnvelopePolicy, got the text 'Gateway'",
+        f"mesh.editable[1] must be one of {', '.join(KIND_NAMES)}, got the text 'Gateway'",
     )
 
 
@@ -1027,6 +1027,7 @@ def test_level_is_a_dataclass_with_the_public_fields() -> None:
         "hints",
         "speaker_notes",
         "office_goes_home",
+        "chapter",
     } == fields
     assert {"path", "method", "headers"} <= set(Traffic.__dataclass_fields__)
     assert "forges" in Teacher.__dataclass_fields__

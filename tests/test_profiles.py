@@ -99,7 +99,25 @@ def test_a_config_is_checked_under_the_level_profile(write_level, tmp_path) -> N
 def test_the_game_levels_load_each_under_its_mesh() -> None:
     profiles = {path.stem: load_level(str(path)).profile for path in sorted(LEVELS.glob("*.yaml"))}
     assert profiles.pop("21-no-locks-at-all") == "traefik"
+    assert profiles.pop("26-good-intentions") == "consul"
     assert set(profiles.values()) == {"istio"}  # the fourteen before it, unchanged
+
+
+def test_a_migration_is_in_the_chapter_of_the_mesh_it_leaves_and_runs_the_one_it_moves_to() -> None:
+    chapters = {lv.name: (lv.mesh_chapter, lv.profile) for lv in (load_level(str(p)) for p in LEVELS.glob("*.yaml"))}
+    assert chapters["leaving-app-mesh"] == ("appmesh", "istio")
+    assert chapters["leaving-nginx-mesh"] == ("nginx", "istio")
+    assert chapters["good-intentions"] == ("consul", "consul")  # no chapter written: its own mesh's
+
+
+def test_a_chapter_must_be_one_of_the_seven(write_level) -> None:
+    doc = level_doc()
+    doc["metadata"]["chapter"] = "kuma"
+    path = write_level(doc)
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if "chapter: kuma" in text)
+    with pytest.raises(LevelError) as caught:
+        load_level(str(path))
+    assert str(caught.value).startswith(f"{path}:{line}: metadata.chapter must be one of istio, linkerd")
 
 
 def test_run_says_which_mesh_the_class_runs_in_one_line(write_level) -> None:

@@ -20,12 +20,14 @@ def run(args: argparse.Namespace) -> int:
     from classroom.mesh.control.profiles import PROFILES
 
     table = Table("level", "title", "mesh", "teaches")
-    chapters = {name: [lv for lv in levels if lv.profile == name] for name in PROFILES}
+    chapters = {name: [lv for lv in levels if lv.mesh_chapter == name] for name in PROFILES}
     for name, chapter in chapters.items():
         for level in chapter:
             status = PROFILES[name].status
             retired = f" ({status})" if status else ""
-            table.add_row(level.name, level.title, PROFILES[name].title + retired, ", ".join(level.concepts))
+            moves = f" → {PROFILES[level.profile].title}" if level.profile != name else ""  # a migration
+            table.add_row(level.name, level.title, PROFILES[name].title + retired + moves,
+                          ", ".join(level.concepts))
         if chapter:
             table.add_section()
     Console().print(table)

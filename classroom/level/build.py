@@ -125,7 +125,7 @@ def _level(path: str, document: Any, line: int) -> Level:
         ck.fail(top.key(doc, "kind").line, f"kind must be {KIND}, got {_describe(doc['kind'])}")
 
     meta_at = top.key(doc, "metadata")
-    meta = _mapping(ck, doc["metadata"], meta_at, ("name", "title", "concepts"), ("name",))
+    meta = _mapping(ck, doc["metadata"], meta_at, ("name", "title", "concepts", "chapter"), ("name",))
     name = _slug(ck, meta["name"], meta_at.key(meta, "name"))
     title = _text(ck, _optional(meta, "title", name), meta_at.key(meta, "title"))
     concepts_at = meta_at.key(meta, "concepts")
@@ -168,6 +168,8 @@ def _level(path: str, document: Any, line: int) -> Level:
     mesh_at = top.key(doc, "mesh")
     mesh = _mapping(ck, _optional(doc, "mesh", {}), mesh_at, ("profile", "resources", "editable"))
     profile = _choice(ck, _optional(mesh, "profile", DEFAULT_PROFILE), mesh_at.key(mesh, "profile"), PROFILES)
+    # A migration off a mesh is in that mesh's chapter while the class runs another.
+    chapter = _choice(ck, _optional(meta, "chapter", profile), meta_at.key(meta, "chapter"), PROFILES)
     resources_at = mesh_at.key(mesh, "resources")
     resources = _level_resources(ck, _optional(mesh, "resources", []), resources_at, students, name, profile)
     editable_at = mesh_at.key(mesh, "editable")
@@ -199,6 +201,7 @@ def _level(path: str, document: Any, line: int) -> Level:
         teacher=teacher,
         traffic=traffic,
         profile=profile,
+        chapter=chapter if chapter != profile else "",
         resources=resources,
         editable=editable,
         objectives=objectives,

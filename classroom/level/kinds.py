@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from classroom.level.checks import _At, _bool, _Check, _duration, _Map, _MapOf, _number
+from classroom.level.consul import CONSUL_ACL, INTENTIONS_VERSIONS, SERVICE_INTENTIONS, check_names
 from classroom.level.istiovalues import label_key, label_value
 from classroom.level.networking import DESTINATION_RULE, VIRTUAL_SERVICE
 from classroom.level.security import AUTHORIZATION_POLICY, PEER_AUTHENTICATION
@@ -45,6 +46,8 @@ class Kind:
     meshes: tuple[str, ...] | None = None  # the profiles that have it; None: the classroom's own, every one
     owner: str | None = None  # whose kind it is (a profile's name); None: the classroom's
     names: NameCheck | None = None  # its own check of the names its spec uses, beside the common ones
+    # What two resources of the kind may not share, beside their name (Consul: one entry per destination).
+    one_per: tuple[str, Callable[[dict[str, Any]], Any]] | None = None  # (what it is, its value in a spec)
 
     @property
     def group(self) -> str:
@@ -92,10 +95,17 @@ ISTIO_SECURITY = ("security.istio.io/v1", "security.istio.io/v1beta1")
 KINDS: tuple[Kind, ...] = (
     Kind("PeerAuthentication", ISTIO_SECURITY, PEER_AUTHENTICATION,
          meshes=_PEER_AUTHENTICATION_MESHES, owner="istio"),
-    Kind("AuthorizationPolicy", ISTIO_SECURITY, AUTHORIZATION_POLICY, meshes=_ISTIO_STAND_INS, owner="istio"),
+    Kind("AuthorizationPolicy", ISTIO_SECURITY, AUTHORIZATION_POLICY,
+         meshes=tuple(m for m in _ISTIO_STAND_INS if m != "consul"), owner="istio"),
     Kind("VirtualService", ISTIO_NETWORKING, VIRTUAL_SERVICE, ("hosts", "http"),
          meshes=_ISTIO_STAND_INS, owner="istio"),
     Kind("DestinationRule", ISTIO_NETWORKING, DESTINATION_RULE, ("host",), meshes=_ISTIO_STAND_INS, owner="istio"),
+    # Consul's service-intentions config entry, as consul-k8s's CRD (classroom.level.consul), and the
+    # class's stand-in for the agents' acl stanza, where the intentions' default comes from.
+    Kind("ServiceIntentions", INTENTIONS_VERSIONS, SERVICE_INTENTIONS, ("destination", "sources"),
+         meshes=("consul",), owner="consul", names=check_names,
+         one_per=("destination", lambda spec: (spec.get("destination") or {}).get("name"))),
+    Kind("ConsulACL", ("classroom.mesh/v1",), CONSUL_ACL, ("enabled",), meshes=("consul",), owner="consul"),
     # The class's own: how the office hands out ID cards (Istio keeps these in MeshConfig and
     # istio-agent settings: SECRET_TTL, SECRET_GRACE_PERIOD_RATIO, plugged-in CA rotation).
     Kind("IdentityPolicy", ("classroom.mesh/v1",), IDENTITY_POLICY),

@@ -151,6 +151,12 @@ class Level:
     hints: tuple[str, ...] = ()  # revealed one at a time after a failed round
     speaker_notes: str = ""  # for the lecturer only
     office_goes_home: float | None = None  # room seconds after the class starts; the office is killed
+    chapter: str = ""  # metadata.chapter: the mesh whose chapter it is, when not the one it runs (a migration)
+
+    @property
+    def mesh_chapter(self) -> str:
+        """The campaign chapter (a mesh) the level belongs to: its own profile, or the mesh it moves off."""
+        return self.chapter or self.profile
 
     def student(self, name: str) -> Student:
         for student in self.students:

@@ -203,6 +203,14 @@ def _resources(ck: _Check, items: list[tuple[Any, _At]], roll: _Roll | None) -> 
     seen: dict[tuple[str, str, str], _At] = {}
     for value, at in items:
         _resource(ck, value, at, roll)
+        kind = resolve(value["kind"], value["apiVersion"])
+        if kind is not None and kind.one_per is not None and isinstance(value.get("spec"), dict):
+            what, key = kind.one_per
+            identity = (value["kind"], f"{what} of", str(key(value["spec"])))
+            if identity in seen:
+                ck.fail(at.line, f"{at.name} is a second {value['kind']} for the {what} {identity[2]!r} (the "
+                        f"first is {seen[identity].name}, line {seen[identity].line}): there is one per {what}")
+            seen[identity] = at
         metadata = value["metadata"]
         identity = (value["kind"], metadata.get("namespace", ""), metadata["name"])
         name_at = at.key(value, "metadata").key(metadata, "name")

@@ -59,6 +59,7 @@ class Book:
     def __init__(self, namespace: str | None = None) -> None:
         self.namespace = namespace
         self.identities: dict[str, str] = {}
+        self.form = ""  # an ID card without its name (spiffe://.../sa/), once one is seen
         self.link_tls: dict[tuple[str, str], bool] = {}  # (a, b) sorted: TLS or not
         self.up: dict[str, set[tuple[str, str]]] = {}  # hand -> (direction, peer) of its open links
         self.meshed: set[str] = set()  # students seen with a sidecar
@@ -103,6 +104,8 @@ class Book:
         self.identities[name] = identity
         if self.namespace is None and "/ns/" in identity:
             self.namespace = identity.split("/ns/", 1)[1].split("/", 1)[0]
+        if identity.endswith("/" + name):  # the class's form of an ID card, whichever mesh's it is
+            self.form = identity[: -len(name)]
 
     def identity(self, name: str | None) -> str:
         if not name:
@@ -110,6 +113,8 @@ class Book:
         known = self.identities.get(name)
         if known:
             return known
+        if self.form:
+            return self.form + name
         return pki.spiffe_id(self.namespace, name) if self.namespace else name
 
     def tls(self, hands: list[str]) -> str:

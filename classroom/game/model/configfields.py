@@ -25,7 +25,9 @@ weighted routes that stay at 100 together).
 * AuthorizationPolicy: where it applies, its action, and each rule's
   principals and hosts;
 * IdentityPolicy: card lifetime, renewal point, CA rotation.
-* EnvelopePolicy: whether notes travel sealed end to end.
+* EnvelopePolicy: whether notes travel sealed end to end;
+* ServiceIntentions (Consul's): its sources and their permissions
+  (:mod:`classroom.game.model.consulfields`).
 
 Where the level has no resource of an editable kind yet, a *virtual* group
 offers its fields (:meth:`Form.missing`).  :func:`convert` turns what the
@@ -50,6 +52,7 @@ from classroom.game.model.configtext import (
     path_text,
     put_path,
 )
+from classroom.game.model.consulfields import intentions_slots
 from classroom.level import ACTIONS, MTLS_MODES, RESOURCE_KINDS, STUDENT_LABEL, Level
 from classroom.mesh.control.policy import DEFAULT_NOTE_TIMEOUT, DEFAULT_RETRY_ON, PROFILE_DEFAULT_ATTEMPTS
 
@@ -140,8 +143,11 @@ class Form:
             "AuthorizationPolicy": self._authorization_policy,
             "IdentityPolicy": self._identity_policy,
             "EnvelopePolicy": self._envelope_policy,
+            "ServiceIntentions": lambda i, r: intentions_slots(
+                self._slot, i, r, self.hosts, f"ServiceIntentions {resource_name(r)} (notes to "
+                f"{get_path(r, ('spec', 'destination', 'name'))})"),
         }
-        for kind in RESOURCE_KINDS:
+        for kind in (*RESOURCE_KINDS, "ServiceIntentions"):
             if kind not in self.level.editable:
                 continue
             existing = [(i, r) for i, r in enumerate(self.resources) if r.get("kind") == kind]

@@ -296,8 +296,11 @@ def _aisle(link: tuple[str, str] | None) -> str:
 
 
 def _identity(spiffe: str) -> str:
-    """``spiffe://classroom.local/ns/x/sa/ben`` → ``ben``."""
-    return spiffe.rsplit("/sa/", 1)[-1] if "/sa/" in spiffe else spiffe or "?"
+    """``spiffe://classroom.local/ns/x/sa/ben`` (or Consul's ``.../svc/ben``) → ``ben``."""
+    for marker in ("/sa/", "/svc/"):
+        if marker in spiffe:
+            return spiffe.rsplit(marker, 1)[-1]
+    return spiffe or "?"
 
 
 def _short_card(card: str) -> str:

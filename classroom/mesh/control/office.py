@@ -49,6 +49,7 @@ class Office(process.Role):
     def __init__(self, spec: OfficeSpec, fds: list[int]) -> None:
         super().__init__(spec, fds)
         self.namespace = spec.namespace
+        self.profile = spec.profile  # the class's mesh: the form of the ID cards it signs
         channels = [*spec.proxies, *(["aisles"] if spec.aisles else []), *(["teacher"] if spec.teacher else [])]
         self.control_fds = dict(zip(channels, self.fds, strict=True))
         self.aisles: FrameConnection | None = None
@@ -131,7 +132,7 @@ class Office(process.Role):
             if hands.get(name, {}).get("proxy") != proxy_id:
                 net.log("office", f"proxy {proxy_id} asked for {name}, which it does not serve")
                 continue
-            identity = pki.spiffe_id(self.namespace, name)
+            identity = pki.spiffe_id(self.namespace, name, self.profile)
             try:
                 cert = self.ca.issue(hand.csr.encode(), identity, self.leaf_lifetime)
             except (pki.IdentityError, ValueError) as exc:
@@ -164,7 +165,7 @@ class Office(process.Role):
         if self.spec.hands.get(name, {}).get("proxy") != conn.context:
             net.log("office", f"{conn.context} asked to renew {name}'s card, which it does not hold")
             return
-        identity = pki.spiffe_id(self.namespace, name)
+        identity = pki.spiffe_id(self.namespace, name, self.profile)
         try:
             cert = self.ca.issue(message.csr.encode(), identity, self.leaf_lifetime)
         except (pki.IdentityError, ValueError) as exc:
@@ -203,7 +204,7 @@ class Office(process.Role):
 
     def _on_teacher_hello(self, conn: FrameConnection, csr: str) -> None:
         """The teacher is enrolled too: a genuine class card, for her own identity only."""
-        identity = pki.spiffe_id(self.namespace, "teacher")
+        identity = pki.spiffe_id(self.namespace, "teacher", self.profile)
         try:
             cert = self.ca.issue(csr.encode(), identity, self.leaf_lifetime)
         except (pki.IdentityError, ValueError) as exc:
@@ -235,7 +236,7 @@ class Office(process.Role):
                     "neighbours": [
                         {
                             "name": n,
-                            "identity": pki.spiffe_id(self.namespace, n),
+                            "identity": pki.spiffe_id(self.namespace, n, self.profile),
                             "meshed": n not in self.spec.unmeshed,
                             # Through the aisles when the room has them: they carry every link.
                             "address": self.spec.via.get(f"{name}>{n}", hands[n]["address"]),

@@ -9,6 +9,11 @@ only subject alternative name is the student's SPIFFE ID::
 
     spiffe://classroom.local/ns/<level>/sa/<student>
 
+or, in a Consul class, Consul's form (its service, in namespace default of
+datacenter dc1)::
+
+    spiffe://classroom.consul/ns/default/dc/dc1/svc/<student>
+
 Peers check each other with TLS 1.3 and mutual authentication: the chain must
 lead to a trusted class root, and the URI SAN must be the identity the
 checking side expects (:func:`peer_identity`).  Policies write identities the
@@ -35,6 +40,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 TRUST_DOMAIN = "classroom.local"
+# Consul's trust domain is "<cluster id>.consul"; the class's cluster id is "classroom".
+CONSUL_TRUST_DOMAIN = "classroom.consul"
 DEFAULT_LEAF_LIFETIME = 3600.0
 CLOCK_SKEW = dt.timedelta(seconds=60)
 
@@ -43,8 +50,13 @@ class IdentityError(Exception):
     """A certificate or peer identity that must not be accepted."""
 
 
-def spiffe_id(namespace: str, name: str) -> str:
-    """The SPIFFE ID of student ``name`` in the level ``namespace``."""
+def spiffe_id(namespace: str, name: str, profile: str = "istio") -> str:
+    """The SPIFFE ID of student ``name`` in the level ``namespace``, in the form of the class's mesh."""
+    if profile == "consul":
+        # spiffe://<trust-domain>.consul/ns/<namespace>/dc/<datacenter>/svc/<service> (hashicorp/consul
+        # agent/connect SpiffeIDService); OSS Consul has the one namespace, default, and dc1 is its default
+        # datacenter.  The class names the student, so two desks of one service still hold two cards.
+        return f"spiffe://{CONSUL_TRUST_DOMAIN}/ns/default/dc/dc1/svc/{name}"
     return f"spiffe://{TRUST_DOMAIN}/ns/{namespace}/sa/{name}"
 
 
@@ -54,8 +66,9 @@ def principal(identity: str) -> str:
 
 
 def student_of(identity: str) -> str:
-    """The student (service account) name in a SPIFFE ID."""
-    return identity.rsplit("/sa/", 1)[-1]
+    """The student (service account, or Consul service) name in a SPIFFE ID."""
+    marker = "/sa/" if "/sa/" in identity else "/svc/"
+    return identity.rsplit(marker, 1)[-1]
 
 
 def new_key() -> ec.EllipticCurvePrivateKey:

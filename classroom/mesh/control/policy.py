@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from classroom.mesh.control import authz, jsonable
+from classroom.mesh.control.intentions import Intentions
 from classroom.mesh.control.profiles import PROFILES
 from classroom.mesh.control.request import DEFAULT_OPERATION, Operation
 
@@ -245,6 +246,7 @@ class MeshPolicy:
     routes: dict[str, tuple[RouteRule, ...]] = field(default_factory=dict)  # host -> its VirtualService's rules
     destinations: dict[str, DestinationPolicy] = field(default_factory=dict)
     authz: tuple[authz.Policy, ...] = ()
+    intentions: Intentions | None = None  # Consul's (classroom.mesh.control.intentions); None: none decide
     identity: Identity = field(default_factory=Identity)
     seal: bool = False  # the class's EnvelopePolicy: notes sealed end to end (none: not sealed)
     workload_sealing: tuple[Sealing, ...] = ()  # EnvelopePolicies with a selector, in order

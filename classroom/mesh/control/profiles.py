@@ -155,6 +155,10 @@ PROFILES: dict[str, Profile] = {
             default_attempts=0, default_retry_on=(),
             # Built-in CA LeafCertTTL 72h (hashicorp/consul CA config "basic defaults").
             identity_lifetime=72 * HOUR,
+            instead=(("AuthorizationPolicy",
+                      "a ServiceIntentions (consul.hashicorp.com/v1alpha1) for the destination: allow or "
+                      "deny per source service, the exact name before the wildcard *, and the ACL default "
+                      "policy (a ConsulACL) for every pair no intention names"),),
         ),
         Profile(
             name="appmesh", title="AWS App Mesh", architecture=SIDECAR,

@@ -93,7 +93,7 @@ class Hand:
         self.clock: Clock = proxy.clock
         self.dice = proxy.dice
         self.emit = proxy.events.emit
-        self.identity = pki.spiffe_id(proxy.spec.namespace, self.name)
+        self.identity = pki.spiffe_id(proxy.spec.namespace, self.name, proxy.spec.profile)
         self.tls_key = pki.new_key()
         self.keys = StudentKeys(self.name)
         self.peer_listener = peer_listener

@@ -171,17 +171,28 @@ def frame_note(frame: wire.Frame) -> Note | None:
     raise wire.RemoteProtocolError(f"unexpected {frame.type.name} frame from a neighbour")
 
 
+def _service(hand: Hand, student: str) -> str:
+    """A student's Consul service: her ``app`` label (her name unless the level gives another)."""
+    return (hand.labels.get(student) or {}).get("app", student)
+
+
 class Authorize:
-    """AuthorizationPolicy: may this neighbour hand this student a note for that recipient?"""
+    """AuthorizationPolicy (Istio's) or intentions (Consul's): may this neighbour hand this student a note
+    for that recipient?"""
 
     def __init__(self, hand: Hand, inner: InboundLayer) -> None:
         self.hand, self.inner = hand, inner
 
     def handle(self, note: Note, principal: str | None) -> Awaitable[Outcome | None]:
         hand = self.hand
-        policies = hand.policy.authz
-        if policies:
-            decision = authz.decide(policies, hand.name, principal, note.to, hand.labels.get(hand.name), note.op)
+        policies, intentions = hand.policy.authz, hand.policy.intentions
+        if policies or intentions is not None:
+            if intentions is not None:  # Consul: the services of the two hands, as their cards say
+                source = pki.student_of(principal) if principal else None
+                decision = intentions.decide(None if source is None else _service(hand, source),
+                                             _service(hand, hand.name), note.op)
+            else:
+                decision = authz.decide(policies, hand.name, principal, note.to, hand.labels.get(hand.name), note.op)
             if not decision.allowed:
                 src = f"spiffe://{principal}" if principal else "(plaintext: no identity)"
                 hand.emit("policy_denied", note=note.id, hand=hand.name, policy=decision.policy,

@@ -99,6 +99,6 @@ def inbound_stack(hand: Hand, recipient: inbound.Recipient, relay: outbound.Laye
     """What a note meets when a neighbour hands it to this hand (after its connection was admitted)."""
     passing_on = inbound.Behaviour(hand, inbound.Relay(hand, relay))
     layer: inbound.InboundLayer = inbound.ForMe(hand, recipient, passing_on)
-    if policy.authz:
+    if policy.authz or policy.intentions is not None:
         layer = inbound.Authorize(hand, layer)
     return layer

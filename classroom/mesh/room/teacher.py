@@ -143,6 +143,7 @@ class Teacher(process.Role):
     def __init__(self, spec: TeacherSpec, fds: list[int]) -> None:
         super().__init__(spec, fds)
         self.namespace = spec.namespace
+        self.profile = spec.profile
         self.walk = spec.walk
         self.patrol = list(spec.patrol)
         self.seats = dict(spec.seats)
@@ -266,7 +267,7 @@ class Teacher(process.Role):
             if stolen:
                 ctx, card = self.stolen_ctx, "a genuine class card, but her own (sa/teacher)"
             else:
-                ident = pki.spiffe_id(self.namespace, victim)
+                ident = pki.spiffe_id(self.namespace, victim, self.profile)
                 key, cert = pki.issue_self(ident, self.own_ca)
                 ctx = pki.server_context(pki.cert_pem(cert), pki.key_pem(key))
                 card = f"a card from her own CA claiming {ident}"
@@ -336,7 +337,7 @@ class Teacher(process.Role):
         # Without the office she patrols on with the card she has; without the aisles she can do nothing.
         self.office = await self.connect_unix(self.fds[0], self._on_office, None, "the office")
         self.aisles = await self.connect_unix(self.fds[1], self._on_aisles, lambda c, e: self.finish(), "the aisles")
-        identity = pki.spiffe_id(self.namespace, "teacher")
+        identity = pki.spiffe_id(self.namespace, "teacher", self.profile)
         self.office.send(CONTROL, {"type": "hello", "teacher": True,
                                    "csr": pki.make_csr(self.key, identity).decode()})
         net.spawn(self._patrol())

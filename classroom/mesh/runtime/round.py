@@ -158,7 +158,8 @@ class Round:
         self.launcher = launcher = self.launcher or Launcher()
         self.processes.append({"role": "launcher", "pid": launcher.pid})
         self._watch_process(launcher.pid, "launcher", "launcher")
-        base: dict[str, Any] = {"clock": clock.path, "seed": self.seed, "namespace": level.name}
+        base: dict[str, Any] = {"clock": clock.path, "seed": self.seed, "namespace": level.name,
+                                 "profile": level.profile}
 
         policy = mesh_policy(self.resources, level.profile, level.name)
         groups = [[n for n in g if n in present] for g in proxy_groups(level)]

@@ -28,6 +28,7 @@ class Spec:
     clock: str | None  # the round's shared clock file; None: a private clock (benches, tests)
     seed: int
     namespace: str
+    profile: str = field(default="istio", kw_only=True)  # the class's mesh: the form of its ID cards
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

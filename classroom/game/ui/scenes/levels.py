@@ -114,8 +114,11 @@ class LevelSelectScene(Scene):
             text(surface, level.title, name_font, colour, (number.right + 12 * scale, line.centery),
                  "midleft")
             right = line.right - 12 * scale
-            if level.profile != "istio":  # the chapter: which mesh this class runs
-                text(surface, mesh_profile(level.profile).title, scaled("sans", 13, scale), theme.TEXT_DIM,
+            if level.mesh_chapter != "istio" or level.profile != "istio":  # the chapter: which mesh it runs
+                mesh_title = mesh_profile(level.profile).title
+                if level.mesh_chapter != level.profile:  # a migration: off its chapter's mesh, onto this one
+                    mesh_title = f"{mesh_profile(level.mesh_chapter).title} → {mesh_title}"
+                text(surface, mesh_title, scaled("sans", 13, scale), theme.TEXT_DIM,
                      (right - 3 * 8 * scale * 2.3 - 12 * scale, line.centery), "midright")
             if is_open:
                 radius = 8 * scale
