@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from classroom.level import cilium
 from classroom.level.checks import _At, _bool, _Check, _duration, _Map, _MapOf, _number
 from classroom.level.istiovalues import label_key, label_value
 from classroom.level.networking import DESTINATION_RULE, VIRTUAL_SERVICE
@@ -86,16 +87,20 @@ _ISTIO_STAND_INS = ("istio", "linkerd", "cilium", "traefik", "consul", "appmesh"
 _PEER_AUTHENTICATION_MESHES = tuple(
     name for name in _ISTIO_STAND_INS if PROFILES[name].peer_authentication is None
 )
+# Cilium has no AuthorizationPolicy: who may hand a desk notes is a CiliumNetworkPolicy.
+_AUTHORIZATION_MESHES = tuple(name for name in _ISTIO_STAND_INS if name != "cilium")
 ISTIO_NETWORKING = ("networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3")
 ISTIO_SECURITY = ("security.istio.io/v1", "security.istio.io/v1beta1")
 
 KINDS: tuple[Kind, ...] = (
     Kind("PeerAuthentication", ISTIO_SECURITY, PEER_AUTHENTICATION,
          meshes=_PEER_AUTHENTICATION_MESHES, owner="istio"),
-    Kind("AuthorizationPolicy", ISTIO_SECURITY, AUTHORIZATION_POLICY, meshes=_ISTIO_STAND_INS, owner="istio"),
+    Kind("AuthorizationPolicy", ISTIO_SECURITY, AUTHORIZATION_POLICY, meshes=_AUTHORIZATION_MESHES, owner="istio"),
     Kind("VirtualService", ISTIO_NETWORKING, VIRTUAL_SERVICE, ("hosts", "http"),
          meshes=_ISTIO_STAND_INS, owner="istio"),
     Kind("DestinationRule", ISTIO_NETWORKING, DESTINATION_RULE, ("host",), meshes=_ISTIO_STAND_INS, owner="istio"),
+    Kind("CiliumNetworkPolicy", ("cilium.io/v2",), cilium.CILIUM_NETWORK_POLICY, ("endpointSelector",),
+         meshes=("cilium",), owner="cilium", names=cilium.names),
     # The class's own: how the office hands out ID cards (Istio keeps these in MeshConfig and
     # istio-agent settings: SECRET_TTL, SECRET_GRACE_PERIOD_RATIO, plugged-in CA rotation).
     Kind("IdentityPolicy", ("classroom.mesh/v1",), IDENTITY_POLICY),

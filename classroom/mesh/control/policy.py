@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from classroom.mesh.control import authz, jsonable
+from classroom.mesh.control import authz, cilium, jsonable
 from classroom.mesh.control.profiles import PROFILES
 from classroom.mesh.control.request import DEFAULT_OPERATION, Operation
 
@@ -247,6 +247,7 @@ class MeshPolicy:
     identity: Identity = field(default_factory=Identity)
     seal: bool = False  # the class's EnvelopePolicy: notes sealed end to end (none: not sealed)
     workload_sealing: tuple[Sealing, ...] = ()  # EnvelopePolicies with a selector, in order
+    network: tuple[cilium.NetworkPolicy, ...] = ()  # CiliumNetworkPolicies: L3 in the aisles, L7 at the row proxy
 
     def __post_init__(self) -> None:
         # Asked for at every hand for every note: the defaults are made once, not per call.
