@@ -27,8 +27,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from classroom.level import cilium
 from classroom.level.checks import _At, _bool, _Check, _duration, _Map, _MapOf, _number
+from classroom.level.cilium import CILIUM_NETWORK_POLICY
+from classroom.level.cilium import names as cilium_names
 from classroom.level.istiovalues import label_key, label_value
 from classroom.level.networking import DESTINATION_RULE, VIRTUAL_SERVICE
 from classroom.level.security import AUTHORIZATION_POLICY, PEER_AUTHENTICATION
@@ -99,8 +100,8 @@ KINDS: tuple[Kind, ...] = (
     Kind("VirtualService", ISTIO_NETWORKING, VIRTUAL_SERVICE, ("hosts", "http"),
          meshes=_ISTIO_STAND_INS, owner="istio"),
     Kind("DestinationRule", ISTIO_NETWORKING, DESTINATION_RULE, ("host",), meshes=_ISTIO_STAND_INS, owner="istio"),
-    Kind("CiliumNetworkPolicy", ("cilium.io/v2",), cilium.CILIUM_NETWORK_POLICY, ("endpointSelector",),
-         meshes=("cilium",), owner="cilium", names=cilium.names),
+    Kind("CiliumNetworkPolicy", ("cilium.io/v2",), CILIUM_NETWORK_POLICY, ("endpointSelector",),
+         meshes=("cilium",), owner="cilium", names=cilium_names),
     # The class's own: how the office hands out ID cards (Istio keeps these in MeshConfig and
     # istio-agent settings: SECRET_TTL, SECRET_GRACE_PERIOD_RATIO, plugged-in CA rotation).
     Kind("IdentityPolicy", ("classroom.mesh/v1",), IDENTITY_POLICY),

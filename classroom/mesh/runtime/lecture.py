@@ -135,10 +135,12 @@ class Controls:
             self._emit("live_action_failed", action=action, student=student, reason=f"{student} is gone")
 
     def kill(self, student: str) -> None:
-        """Her sidecar dies (SIGKILL): the office takes her off the routes."""
+        """Her proxy dies (SIGKILL): the office takes her off the routes, and with a row's proxy (cilium,
+        traffic) every desk it serves (``desks`` names them: the blast radius)."""
         for process in self.round.processes:
             if process.get("role") == "proxy" and student in process.get("serves", ()):
-                self._emit("live_action", action="kill", student=student, pid=process["pid"])
+                self._emit("live_action", action="kill", student=student, pid=process["pid"],
+                           desks=list(process.get("serves", ())))
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(process["pid"], signal.SIGKILL)
                 return
