@@ -273,3 +273,22 @@ async def test_a_killed_row_proxy_takes_every_desk_of_its_row_down(tmp_path: Pat
     # Cara's notes to dev went through the fallen row (cara's only neighbour is penny): the last ones fail.
     assert len(cara) == 30 and cara[-1]["state"] == "failed", cara[-1]
     assert wait_gone(round_.pids()) == []
+
+
+def test_the_window_form_edits_a_cilium_policy_into_the_solution() -> None:
+    import copy
+
+    from classroom.game.model.configfields import Form
+    from classroom.game.model.configtext import put_path
+    from classroom.level import validate_resources
+
+    level = load_level(str(Path(__file__).resolve().parent.parent / "classroom/data/levels/25-read-only-homework.yaml"))
+    resources = [copy.deepcopy(dict(r)) for r in level.resources]
+    slots = {s.field.label: s for s in Form(level, tuple(s.name for s in level.students), resources).slots()}
+    assert slots["desks it is about"].field.value == "penny"
+    assert slots["ingress 1: from the desk of"].field.value == "ben"
+    for label, value in (("ingress 1: http method", "GET"), ("ingress 1: http path", "/homework")):
+        put_path(resources[0], slots[label].path, value, slots[label].floor)
+    checked = validate_resources(resources, students=[s.name for s in level.students], namespace=level.name,
+                                 profile="cilium")
+    assert checked[0]["spec"] == level.solution[0]["spec"]
