@@ -292,3 +292,28 @@ def test_the_window_form_edits_a_cilium_policy_into_the_solution() -> None:
     checked = validate_resources(resources, students=[s.name for s in level.students], namespace=level.name,
                                  profile="cilium")
     assert checked[0]["spec"] == level.solution[0]["spec"]
+
+
+async def test_a_live_push_closes_a_link_in_the_room_network(tmp_path: Path) -> None:
+    traffic = [{"from": "cara", "to": "penny", "count": 40, "every": "50ms", "text": "tap tap"}]
+    level = load(tmp_path, [], traffic=traffic)
+    some_arrived = asyncio.Event()
+    arrived: list[str] = []
+
+    def on_event(event: dict[str, Any]) -> None:
+        if event.get("kind") == "result" and event.get("state") == "delivered":
+            arrived.append(event["note"])
+            if len(arrived) >= 3:
+                some_arrived.set()
+
+    round_ = Round(level, level.resources, seed=3, on_event=on_event)
+    task = asyncio.ensure_future(round_.run())
+    await asyncio.wait_for(some_arrived.wait(), EVENT_LIMIT)
+    assert round_.controls is not None
+    round_.controls.set((cnp({"endpointSelector": PENNY, "ingress": [FROM_BEN]}),))
+    result = await asyncio.wait_for(task, 120)
+    drops = [e for e in result.events if e.get("kind") == "aisle_policy_drop"]
+    assert drops and drops[0]["link"] == ["cara", "penny"] and drops[0].get("established"), drops[:2]
+    results = {e["note"]: e["state"] for e in result.events if e.get("kind") == "result"}
+    assert results["cara>penny#1"] == "delivered" and results["cara>penny#40"] == "failed"
+    assert build_report(level, 3, result.events, result.processes)["ledger_ok"]
