@@ -317,3 +317,13 @@ async def test_a_live_push_closes_a_link_in_the_room_network(tmp_path: Path) -> 
     results = {e["note"]: e["state"] for e in result.events if e.get("kind") == "result"}
     assert results["cara>penny#1"] == "delivered" and results["cara>penny#40"] == "failed"
     assert build_report(level, 3, result.events, result.processes)["ledger_ok"]
+
+
+def test_the_window_shows_every_desk_of_a_fallen_row_down() -> None:
+    from classroom.game.model.classmodel import ClassModel
+
+    level = load_level(str(Path(__file__).resolve().parent.parent / "classroom/data/levels/25-read-only-homework.yaml"))
+    model = ClassModel.from_level(level, 1, 1.0)
+    model.apply({"kind": "proxy_lost", "t": 1.0, "proxy": "proxy-alice+ben+penny", "hands": ["alice", "ben", "penny"]})
+    assert {name: desk.state for name, desk in model.desks.items()} == {
+        "alice": "absent", "ben": "absent", "penny": "absent"}
