@@ -327,3 +327,18 @@ def test_the_window_shows_every_desk_of_a_fallen_row_down() -> None:
     model.apply({"kind": "proxy_lost", "t": 1.0, "proxy": "proxy-alice+ben+penny", "hands": ["alice", "ben", "penny"]})
     assert {name: desk.state for name, desk in model.desks.items()} == {
         "alice": "absent", "ben": "absent", "penny": "absent"}
+
+
+async def test_the_teacher_is_no_desk_and_a_guarded_desk_drops_her_forgeries(tmp_path: Path) -> None:
+    path = tmp_path / "level.yaml"
+    doc = yaml.safe_load(level_text([cnp({"endpointSelector": PENNY, "ingress": [FROM_BEN]})]))
+    doc["teacher"] = {"patrol": [[0, 2], [1, 2]], "speed": 0.5, "forges": True}
+    doc["traffic"] = [{"from": "alice", "to": "penny", "count": 10, "every": "100ms", "text": "homework?"}]
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    level = load_level(str(path))
+    result = await Round(level, level.resources, seed=3).run()
+    report = build_report(level, 3, result.events, result.processes)
+    assert report["teacher"]["forged"] > 0 and report["teacher"]["forged_accepted"] == 0, report["teacher"]
+    theirs = [e for e in result.events if e.get("kind") == "aisle_policy_drop" and e["link"][0] == "teacher"]
+    assert theirs and {e["link"][1] for e in theirs} == {"penny"}
+    assert report["notes"]["delivered"] == 10 and report["ledger_ok"]

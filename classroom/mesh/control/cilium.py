@@ -167,6 +167,24 @@ def room_drops(policies: Iterable[NetworkPolicy], labels: Mapping[str, Labels],
     return tuple(drops)
 
 
+TEACHER = "teacher"  # the teacher is no desk: to the room network she is from outside (Cilium's "world")
+
+
+Drop = tuple[str, str, str, str]  # a link a→b the room network turns away: (a, b, the deciding policy or "", why)
+
+
+def teacher_drops(policies: Iterable[NetworkPolicy], labels: Mapping[str, Labels]) -> tuple[Drop, ...]:
+    """The desks a connection from the teacher is turned away at: every desk a policy makes default-deny for
+    ingress (no rule here can allow her: fromEntities is refused, and fromEndpoints selects desks only)."""
+    policies = tuple(policies)
+    drops = []
+    for name, own in labels.items():
+        guarding = [p.name for p in policies if p.enforces_ingress and p.selector.fits(own)]
+        if guarding:
+            drops.append((TEACHER, name, guarding[0], "default deny for ingress: the teacher is no desk of this class"))
+    return tuple(drops)
+
+
 def dropped(policies: Iterable[NetworkPolicy], labels: Mapping[str, Labels], a: str, b: str) -> bool:
     """Whether the room network turns away the link ``a→b`` (a proxy asks only so as not to wait for it)."""
     policies = tuple(policies)

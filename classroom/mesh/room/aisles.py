@@ -109,6 +109,7 @@ class Aisles(process.Role):
         for fault in self.faults:
             pairs = {frozenset(pair) for pair in fault.pairs}
             fault.links = [link for link in self.links if frozenset(link.pair) in pairs]
+        self.teacher_drops: dict[str, tuple[str, str]] = {}  # desk -> (policy, why): her forgeries dropped
         self.drop_links(spec.drops)
         # The teacher's channel, when the level has one, comes after the links' listeners.
         self._teacher_fd = teacher_fd
@@ -182,6 +183,8 @@ class Aisles(process.Role):
         """The links whose connections the policy turns away from now on; a connection open on one is cut
         (the class's simplification: the policy holds for every connection, not only new ones)."""
         wanted = {(str(d[0]), str(d[1])): (str(d[2]), str(d[3])) for d in drops if len(d) == 4}
+        # The teacher's own connections (her forgeries) come from outside the class: "teacher" as a.
+        self.teacher_drops = {b: why for (a, b), why in wanted.items() if a == "teacher"}
         for link in self.links:
             link.drop = wanted.get(link.pair)
             if link.drop is not None:
@@ -277,6 +280,13 @@ class Aisles(process.Role):
         if link is None or teacher is None:
             return
         answer = {"type": "forged", "link": link.label, "accepted": False, "why": "no answer"}
+        drop = self.teacher_drops.get(link.b)
+        if drop is not None:  # the room network's policy: she is no desk the policy lets in
+            self.events.emit("aisle_policy_drop", link=["teacher", link.b], conn=0, policy=drop[0] or None,
+                             reason=drop[1], verdict="DROPPED", drop_reason="Policy denied")
+            answer["why"] = f"the room network dropped her connection to {link.b} (Policy denied)"
+            teacher.send(wire.FrameType.CONTROL, answer)
+            return
         try:
             reader, writer = await self.clock.wait(asyncio.open_connection(*link.target),
                                                    self.clock.now() + DIAL_TIMEOUT * max(self.clock.rate, 1.0))

@@ -39,7 +39,7 @@ from typing import Any, Protocol
 
 from classroom.level import Level
 from classroom.level.script import Step, merge
-from classroom.mesh.control.cilium import room_drops
+from classroom.mesh.control.cilium import room_drops, teacher_drops
 from classroom.mesh.control.compile import mesh_policy
 from classroom.mesh.runtime import wire
 from classroom.mesh.runtime.clock import SharedClock
@@ -120,7 +120,8 @@ class Controls:
         labels = {s.name: {"app": s.name, **dict(s.labels)} for s in level.students}
         self._tell("aisles", {"type": "network_policy",
                               "drops": [list(d) for d in room_drops(policy.network, labels, level.room.links)
-                                        + room_drops(policy.network, labels, [(b, a) for a, b in level.room.links])]})
+                                        + room_drops(policy.network, labels, [(b, a) for a, b in level.room.links])
+                                        + teacher_drops(policy.network, labels)]})
 
     # --- the room ------------------------------------------------------------------------------------
     def leave(self, student: str) -> None:

@@ -42,7 +42,7 @@ from typing import Any
 
 from classroom.level import AisleFault, Level
 from classroom.level.script import Step
-from classroom.mesh.control.cilium import room_drops
+from classroom.mesh.control.cilium import room_drops, teacher_drops
 from classroom.mesh.control.compile import mesh_policy
 from classroom.mesh.control.profiles import PER_ROW, PROFILES
 from classroom.mesh.control.request import Operation
@@ -246,7 +246,8 @@ class Round:
                     **base, passing_time=level.room.passing_time, links=tuple(aisle_links),
                     faults=faults_spec(level.aisles), teacher=bool(teacher_socks),
                     teacher_address=teacher_address,
-                    drops=room_drops(policy.network, class_labels(level), [(k.a, k.b) for k in aisle_links])),
+                    drops=room_drops(policy.network, class_labels(level), [(k.a, k.b) for k in aisle_links])
+                    + teacher_drops(policy.network, class_labels(level))),
                     aisle_socks, {"role": "aisles"}, "aisles")
             if teacher_socks:
                 teacher = level.teacher
