@@ -202,4 +202,5 @@ def mesh_policy(resources: Iterable[Resource], profile: str = "istio", namespace
                       default_retry_on=tuple(sorted(defaults.default_retry_on)), routes=routes,
                       destinations=destinations, authz=authz.policies_from(resources, namespace),  # type: ignore[arg-type]
                       identity=identity, seal=seal, workload_sealing=tuple(sealing),
-                      network=cilium.policies_from(resources, namespace))
+                      network=cilium.policies_from(resources, namespace),
+                      default_balancer=defaults.balancer)
