@@ -157,6 +157,8 @@ REGISTRY: dict[str, Metric] = {
         Metric("forged", "forged notes the teacher handed in", COUNT, lambda r: r["teacher"].get("forged", 0)),
         Metric("forged_accepted", "forged notes believed", COUNT, lambda r: r["teacher"].get("forged_accepted", 0)),
         Metric("overflows", "notes a circuit breaker turned away", COUNT, lambda r: r.get("overflows", 0)),
+        Metric("links_dropped", "links the room network's policy closed", COUNT,
+               lambda r: len(r.get("network_drops", {}))),
     )
 }
 METRICS = tuple(REGISTRY)

@@ -59,6 +59,7 @@ def build_report(
     rotations = 0
     renewals_failed = 0
     claimed: dict[str, int] = {}
+    network_drops: dict[str, dict[str, Any]] = {}  # "a>b" -> the room network's policy drops on that link
     for event in events:
         kind = event.get("kind")
         if kind in ARRIVALS and (kind != "dropped" or event.get("what") == "note") and event.get("note") in sent:
@@ -106,6 +107,10 @@ def build_report(
             rotations += 1
         elif kind == "renewal_failed":
             renewals_failed += 1
+        elif kind == "aisle_policy_drop" and type(event.get("link")) is list:
+            drop = network_drops.setdefault(">".join(map(str, event["link"])), {
+                "policy": event.get("policy"), "reason": event.get("reason"), "connections": 0})
+            drop["connections"] += 1
 
     # A proxy's result is the note's state; a note it never settled, and that was abandoned, failed.
     for note, why in abandoned.items():
@@ -170,6 +175,8 @@ def build_report(
         "teacher": {key: teacher[key] for key in TEACHER_EVENTS.values()},
         "intermediaries_read": intermediaries_read,
         "tls_rejected": tls_rejected,
+        # Links whose connections the room network's policy turned away (Cilium's L3, Hubble's DROPPED).
+        "network_drops": dict(sorted(network_drops.items())),
         "protocol_errors": protocol_errors,
         "room_ready_s": room_ready,
         "processes": processes,

@@ -897,6 +897,7 @@ def test_editable_unknown_kind(tmp_path: Path) -> None:
         text,
         f"mesh.editable[1] must be one of {', '.join(KIND_NAMES)}, got the text 'Gateway'",
     )
+    assert KIND_NAMES[:4] == ("PeerAuthentication", "AuthorizationPolicy", "VirtualService", "DestinationRule")
 
 
 def test_route_destination_unknown_student(tmp_path: Path) -> None:

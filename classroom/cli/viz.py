@@ -101,7 +101,7 @@ def _replay(args: argparse.Namespace) -> int:
 # Events that are not about one note but worth a line when a round is replayed.
 NOTABLE = frozenset({"room_ready", "tls_rejected", "protocol_error", "ejected", "student_left",
                      "student_back", "proxy_lost", "roll_changed", "aisle_fault", "missed",
-                     "metrics_unavailable", "ca_rotated", "old_root_removed"})
+                     "metrics_unavailable", "ca_rotated", "old_root_removed", "aisle_policy_drop"})
 
 
 def _shown(value: Any) -> str:

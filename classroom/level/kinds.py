@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from classroom.level.checks import _At, _bool, _Check, _duration, _Map, _MapOf, _number
+from classroom.level.cilium import CILIUM_NETWORK_POLICY
+from classroom.level.cilium import names as cilium_names
 from classroom.level.consul import CONSUL_ACL, INTENTIONS_VERSIONS, SERVICE_INTENTIONS, check_names
 from classroom.level.istiovalues import label_key, label_value
 from classroom.level.networking import DESTINATION_RULE, VIRTUAL_SERVICE
@@ -89,6 +91,8 @@ _ISTIO_STAND_INS = ("istio", "linkerd", "cilium", "traefik", "consul", "appmesh"
 _PEER_AUTHENTICATION_MESHES = tuple(
     name for name in _ISTIO_STAND_INS if PROFILES[name].peer_authentication is None
 )
+# Cilium has no AuthorizationPolicy: who may hand a desk notes is a CiliumNetworkPolicy.
+_AUTHORIZATION_MESHES = tuple(name for name in _ISTIO_STAND_INS if name != "cilium")
 ISTIO_NETWORKING = ("networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3")
 ISTIO_SECURITY = ("security.istio.io/v1", "security.istio.io/v1beta1")
 
@@ -96,7 +100,7 @@ KINDS: tuple[Kind, ...] = (
     Kind("PeerAuthentication", ISTIO_SECURITY, PEER_AUTHENTICATION,
          meshes=_PEER_AUTHENTICATION_MESHES, owner="istio"),
     Kind("AuthorizationPolicy", ISTIO_SECURITY, AUTHORIZATION_POLICY,
-         meshes=tuple(m for m in _ISTIO_STAND_INS if m != "consul"), owner="istio"),
+         meshes=tuple(m for m in _AUTHORIZATION_MESHES if m != "consul"), owner="istio"),
     Kind("VirtualService", ISTIO_NETWORKING, VIRTUAL_SERVICE, ("hosts", "http"),
          meshes=_ISTIO_STAND_INS, owner="istio"),
     Kind("DestinationRule", ISTIO_NETWORKING, DESTINATION_RULE, ("host",), meshes=_ISTIO_STAND_INS, owner="istio"),
@@ -106,6 +110,8 @@ KINDS: tuple[Kind, ...] = (
          meshes=("consul",), owner="consul", names=check_names,
          one_per=("destination", lambda spec: (spec.get("destination") or {}).get("name"))),
     Kind("ConsulACL", ("classroom.mesh/v1",), CONSUL_ACL, ("enabled",), meshes=("consul",), owner="consul"),
+    Kind("CiliumNetworkPolicy", ("cilium.io/v2",), CILIUM_NETWORK_POLICY, ("endpointSelector",),
+         meshes=("cilium",), owner="cilium", names=cilium_names),
     # The class's own: how the office hands out ID cards (Istio keeps these in MeshConfig and
     # istio-agent settings: SECRET_TTL, SECRET_GRACE_PERIOD_RATIO, plugged-in CA rotation).
     Kind("IdentityPolicy", ("classroom.mesh/v1",), IDENTITY_POLICY),

@@ -349,6 +349,14 @@ class ClassModel:
         desk.absent = kind == "student_left" or (kind == "roll_changed" and not event.get("present", True))
         self._refresh_desks()
 
+    def _on_proxy_lost(self, event: dict[str, Any], t: float) -> None:
+        """A proxy died: every desk it served is down (a row's, under the per-row meshes: the blast radius)."""
+        for name in event.get("hands") or ():
+            desk = self.desks.get(str(name))
+            if desk is not None:
+                desk.absent = True
+        self._refresh_desks()
+
     def _on_ejected(self, event: dict[str, Any], t: float) -> None:
         desk = self.desks.get(str(event.get("peer")))
         if desk is not None:
@@ -514,6 +522,7 @@ _HANDLERS = {
     "student_left": ClassModel._on_roll,
     "student_back": ClassModel._on_roll,
     "roll_changed": ClassModel._on_roll,
+    "proxy_lost": ClassModel._on_proxy_lost,
     "ejected": ClassModel._on_ejected,
     "teacher_moved": ClassModel._on_teacher_moved,
     "teacher_impersonation": ClassModel._on_teacher_heard,

@@ -28,6 +28,8 @@ weighted routes that stay at 100 together).
 * EnvelopePolicy: whether notes travel sealed end to end;
 * ServiceIntentions (Consul's): its sources and their permissions
   (:mod:`classroom.game.model.consulfields`).
+* CiliumNetworkPolicy: the desk it is about, and per ingress rule the desk
+  allowed to hand notes over and one http rule's method and path.
 
 Where the level has no resource of an editable kind yet, a *virtual* group
 offers its fields (:meth:`Form.missing`).  :func:`convert` turns what the
@@ -65,6 +67,9 @@ DURATION = "duration"  # text like 400ms, 2s, 1m
 TEXT = "text"  # free text
 NAMES = "names"  # a list of names, written comma-separated
 KINDS = (CHOICE, TOGGLE, INT, NUMBER, DURATION, TEXT, NAMES)
+# A mesh's own kinds the form edits too, beside Istio's and the classroom's (RESOURCE_KINDS).
+OWN_KINDS = ("CiliumNetworkPolicy", "ServiceIntentions")  # the form's kinds beside Istio's and the class's
+_VERSIONS = {**RESOURCE_KINDS, "CiliumNetworkPolicy": ("cilium.io/v2",)}
 
 DEFAULT_OUTLIER: Resource = {
     "consecutive5xxErrors": 5,
@@ -146,8 +151,9 @@ class Form:
             "ServiceIntentions": lambda i, r: intentions_slots(
                 self._slot, i, r, self.hosts, f"ServiceIntentions {resource_name(r)} (notes to "
                 f"{get_path(r, ('spec', 'destination', 'name'))})"),
+            "CiliumNetworkPolicy": self._cilium_network_policy,
         }
-        for kind in (*RESOURCE_KINDS, "ServiceIntentions"):
+        for kind in (*RESOURCE_KINDS, *OWN_KINDS):
             if kind not in self.level.editable:
                 continue
             existing = [(i, r) for i, r in enumerate(self.resources) if r.get("kind") == kind]
@@ -365,6 +371,25 @@ class Form:
             ]
         return slots
 
+    def _cilium_network_policy(self, index: int | None, resource: Resource) -> list[Slot]:
+        group = f"CiliumNetworkPolicy {resource_name(resource)}"
+        slots = [self._slot(index, resource, ("spec", "endpointSelector", "matchLabels", STUDENT_LABEL), group,
+                            "desks it is about", CHOICE, choices=self.hosts, optional=True, floor=2,
+                            help="the desk whose ingress it rules; not set: every desk", default="every desk")]
+        for r, _rule in enumerate(get_path(resource, ("spec", "ingress")) or []):
+            at: PathKey = ("spec", "ingress", r)
+            http: PathKey = (*at, "toPorts", 0, "rules", "http", 0)
+            slots += [
+                self._slot(index, resource, (*at, "fromEndpoints", 0, "matchLabels", STUDENT_LABEL), group,
+                           f"ingress {r + 1}: from the desk of", CHOICE, choices=self.hosts, optional=True,
+                           floor=len(at), help="the neighbour who hands the note over (not its author)"),
+                self._slot(index, resource, (*http, "method"), group, f"ingress {r + 1}: http method", TEXT,
+                           optional=True, floor=len(at), help="a regular expression, like GET; not set: any"),
+                self._slot(index, resource, (*http, "path"), group, f"ingress {r + 1}: http path", TEXT,
+                           optional=True, floor=len(at), help="a regular expression, like /homework; not set: any"),
+            ]
+        return slots
+
     def _identity_policy(self, index: int | None, resource: Resource) -> list[Slot]:
         group = f"IdentityPolicy {resource_name(resource)} (ID cards)"
         rotation: PathKey = ("spec", "caRotation")
@@ -450,7 +475,7 @@ def resource_name(resource: Resource) -> str:
 
 
 def new_resource(kind: str, name: str, spec: Resource) -> Resource:
-    return {"apiVersion": RESOURCE_KINDS[kind][0], "kind": kind, "metadata": {"name": name}, "spec": spec}
+    return {"apiVersion": _VERSIONS[kind][0], "kind": kind, "metadata": {"name": name}, "spec": spec}
 
 
 def is_bare(resource: Resource) -> bool:

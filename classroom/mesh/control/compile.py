@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from classroom.durations import parse_duration
-from classroom.mesh.control import authz, intentions
+from classroom.mesh.control import authz, cilium, intentions
 from classroom.mesh.control.policy import (
     BACKOFF_BASE,
     LEAST_REQUEST,
@@ -202,5 +202,6 @@ def mesh_policy(resources: Iterable[Resource], profile: str = "istio", namespace
                       default_retry_on=tuple(sorted(defaults.default_retry_on)), routes=routes,
                       destinations=destinations, authz=authz.policies_from(resources, namespace),  # type: ignore[arg-type]
                       identity=identity, seal=seal, workload_sealing=tuple(sealing),
+                      network=cilium.policies_from(resources, namespace),
                       default_balancer=defaults.balancer,
                       intentions=intentions.intentions_from(resources, namespace) if profile == "consul" else None)

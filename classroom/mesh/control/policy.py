@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from classroom.mesh.control import authz, jsonable
+from classroom.mesh.control import authz, cilium, jsonable
 from classroom.mesh.control.intentions import Intentions
 from classroom.mesh.control.profiles import PROFILES
 from classroom.mesh.control.request import DEFAULT_OPERATION, Operation
@@ -250,6 +250,7 @@ class MeshPolicy:
     identity: Identity = field(default_factory=Identity)
     seal: bool = False  # the class's EnvelopePolicy: notes sealed end to end (none: not sealed)
     workload_sealing: tuple[Sealing, ...] = ()  # EnvelopePolicies with a selector, in order
+    network: tuple[cilium.NetworkPolicy, ...] = ()  # CiliumNetworkPolicies: L3 in the aisles, L7 at the row proxy
     default_balancer: str = LEAST_REQUEST  # the profile's, where no DestinationRule names one
 
     def __post_init__(self) -> None:

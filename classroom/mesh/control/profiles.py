@@ -131,6 +131,10 @@ PROFILES: dict[str, Profile] = {
             default_attempts=0, default_retry_on=(),  # Envoy routes without a retry policy: none
             # ztunnel's certificates come from istiod (24h, as Istio's) (encryption-ztunnel.rst).
             identity_lifetime=24 * HOUR,
+            instead=(("AuthorizationPolicy",
+                      "a CiliumNetworkPolicy (cilium.io/v2): endpointSelector picks the desks, "
+                      "ingress[].fromEndpoints says whose desks may hand them notes (the room network enforces "
+                      "it) and toPorts[].rules.http the methods and paths the row's proxy lets through"),),
         ),
         Profile(
             name="traefik", title="Traefik Mesh", architecture=PER_ROW,

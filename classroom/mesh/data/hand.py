@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from cryptography import x509
 
 from classroom.mesh import outcomes
-from classroom.mesh.control import pki
+from classroom.mesh.control import cilium, pki
 from classroom.mesh.control.policy import DISABLE, MeshPolicy
 from classroom.mesh.control.protocol import HandConfig
 from classroom.mesh.data import drive, routing, stack
@@ -388,6 +388,8 @@ class Hand:
         waiters = []
         if first:  # later versions change routes; they need not wait for absent neighbours
             for link in links:
+                if cilium.dropped(policy.network, labels, self.name, link.peer):
+                    continue  # the room network turns it away (Cilium's L3): it is dialed, never awaited
                 waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
                 link.wait_up(waiter)
                 waiters.append(waiter)

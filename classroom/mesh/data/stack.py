@@ -61,7 +61,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from classroom.mesh.control.policy import MeshPolicy
-from classroom.mesh.data import inbound, outbound
+from classroom.mesh.data import inbound, l7, outbound
 
 if TYPE_CHECKING:
     from classroom.mesh.data.inbound import Hand
@@ -99,6 +99,8 @@ def inbound_stack(hand: Hand, recipient: inbound.Recipient, relay: outbound.Laye
     """What a note meets when a neighbour hands it to this hand (after its connection was admitted)."""
     passing_on = inbound.Behaviour(hand, inbound.Relay(hand, relay))
     layer: inbound.InboundLayer = inbound.ForMe(hand, recipient, passing_on)
+    if any(p.enforces_ingress for p in policy.network):
+        layer = l7.NetworkL7(hand, layer)  # Cilium's rules.http, at the row's proxy
     if policy.authz or policy.intentions is not None:
         layer = inbound.Authorize(hand, layer)
     return layer

@@ -58,6 +58,9 @@ Events (``src`` ``"aisles"``, batched on the control socket):
 * ``aisle_connection`` {link, conn, direction: open|closed, reason?, bytes_forward?, bytes_back?,
   swallowed?}
 * ``aisle_dial_failed`` {link, conn, error}
+* ``aisle_policy_drop`` {link, conn, policy, reason, verdict: DROPPED, drop_reason: "Policy denied",
+  established?}: the room network's policy (Cilium's L3 in the kernel) turned a connection a→b away
+  (``established``: a live push cut one that was open); it never reached b's proxy.
 """
 
 from __future__ import annotations
@@ -106,6 +109,8 @@ class Aisles(process.Role):
         for fault in self.faults:
             pairs = {frozenset(pair) for pair in fault.pairs}
             fault.links = [link for link in self.links if frozenset(link.pair) in pairs]
+        self.teacher_drops: dict[str, tuple[str, str]] = {}  # desk -> (policy, why): her forgeries dropped
+        self.drop_links(spec.drops)
         # The teacher's channel, when the level has one, comes after the links' listeners.
         self._teacher_fd = teacher_fd
         self.teacher_address = spec.teacher_address
@@ -173,9 +178,29 @@ class Aisles(process.Role):
                         )
                         pipe.abort(f"{fault.kind} by the aisles")
 
+    # --- the room network's policy (Cilium's L3/L4 in the kernel) ----------------------------------
+    def drop_links(self, drops: Any) -> None:
+        """The links whose connections the policy turns away from now on; a connection open on one is cut
+        (the class's simplification: the policy holds for every connection, not only new ones)."""
+        wanted = {(str(d[0]), str(d[1])): (str(d[2]), str(d[3])) for d in drops if len(d) == 4}
+        # The teacher's own connections (her forgeries) come from outside the class: "teacher" as a.
+        self.teacher_drops = {b: why for (a, b), why in wanted.items() if a == "teacher"}
+        for link in self.links:
+            link.drop = wanted.get(link.pair)
+            if link.drop is not None:
+                for pipe in sorted(link.pipes, key=lambda p: p.number):
+                    self.events.emit("aisle_policy_drop", link=link.label, conn=pipe.number,
+                                     policy=link.drop[0] or None, reason=link.drop[1], verdict="DROPPED",
+                                     drop_reason="Policy denied", established=True)
+                    pipe.abort("the room network's policy")
+
     def on_runner(self, message: dict[str, Any]) -> None:
-        """A lecture cuts, slows or heals links live: a fault that starts now, until healed."""
+        """A lecture cuts, slows or heals links live: a fault that starts now, until healed; or pushes a
+        new network policy (the links it drops)."""
         kind, pairs = message.get("type"), message.get("links")
+        if kind == "network_policy" and type(message.get("drops")) is list:
+            self.drop_links(message["drops"])
+            return
         if kind not in ("fault", "heal") or type(pairs) is not list:
             super().on_runner(message)
             return
@@ -255,6 +280,13 @@ class Aisles(process.Role):
         if link is None or teacher is None:
             return
         answer = {"type": "forged", "link": link.label, "accepted": False, "why": "no answer"}
+        drop = self.teacher_drops.get(link.b)
+        if drop is not None:  # the room network's policy: she is no desk the policy lets in
+            self.events.emit("aisle_policy_drop", link=["teacher", link.b], conn=0, policy=drop[0] or None,
+                             reason=drop[1], verdict="DROPPED", drop_reason="Policy denied")
+            answer["why"] = f"the room network dropped her connection to {link.b} (Policy denied)"
+            teacher.send(wire.FrameType.CONTROL, answer)
+            return
         try:
             reader, writer = await self.clock.wait(asyncio.open_connection(*link.target),
                                                    self.clock.now() + DIAL_TIMEOUT * max(self.clock.rate, 1.0))

@@ -58,6 +58,8 @@ DIAL_TIMEOUT = 5.0
 HANDSHAKE_CHUNKS = 3  # a→b chunks of a new connection that carry no note (TLS handshake, hello)
 SLACK = 0.002  # real seconds: a chunk due this soon goes now (uvloop's timers round to the millisecond)
 _LINGER_ZERO = struct.pack("ii", 1, 0)
+# What Hubble shows for a connection the policy turned away (`hubble observe --verdict DROPPED`).
+DROPPED, POLICY_DENIED = "DROPPED", "Policy denied"
 
 
 def _abort(transport: asyncio.Transport | None) -> None:
@@ -113,6 +115,8 @@ class Link:
         self.cuts: list[Fault] = []
         self.watched = False  # the teacher stands next to it
         self.redirect = False  # its next dial goes to the teacher
+        # The room network's policy turns its connections away: (the deciding policy, why); None: it lets them by.
+        self.drop: tuple[str, str] | None = None
 
     def recompute(self) -> None:
         self.latency = sum(f.latency for f in self.active if f.kind == LATENCY)
@@ -202,6 +206,15 @@ class Pipe:
     def accepted(self, transport: asyncio.Transport) -> None:
         self.down = transport
         link = self.link
+        if link.drop is not None:
+            # Cilium's L3 policy in the kernel: the connection never reaches b's proxy.  Cilium drops the
+            # packets and the dialer's connect times out; the aisles turn it away at once (a reset).
+            policy, why = link.drop
+            self.aisles.events.emit("aisle_policy_drop", link=link.label, conn=self.number, policy=policy or None,
+                                    reason=why, verdict=DROPPED, drop_reason=POLICY_DENIED)
+            self.closed = True
+            _abort(transport)
+            return
         for fault in link.cuts:
             if fault.hits(self.aisles.dice, link, self.number):
                 self.aisles.events.emit(

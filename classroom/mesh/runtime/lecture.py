@@ -39,6 +39,7 @@ from typing import Any, Protocol
 
 from classroom.level import Level
 from classroom.level.script import Step, merge
+from classroom.mesh.control.cilium import room_drops, teacher_drops
 from classroom.mesh.control.compile import mesh_policy
 from classroom.mesh.runtime import net, wire
 from classroom.mesh.runtime.clock import SharedClock
@@ -118,6 +119,12 @@ class Controls:
         self._emit("rules_set", resources=pushed)
         if not self._tell("office", {"type": "policy", "policy": policy.to_json(), "resources": pushed}):
             self._emit("live_action_failed", action="set", reason="the office is gone: no one to push the rules")
+        # Cilium's agent programs the kernel as it configures the proxies: the room network's drops too.
+        labels = {s.name: {"app": s.name, **dict(s.labels)} for s in level.students}
+        self._tell("aisles", {"type": "network_policy",
+                              "drops": [list(d) for d in room_drops(policy.network, labels, level.room.links)
+                                        + room_drops(policy.network, labels, [(b, a) for a, b in level.room.links])
+                                        + teacher_drops(policy.network, labels)]})
 
     # --- the room ------------------------------------------------------------------------------------
     def leave(self, student: str) -> None:
@@ -132,10 +139,12 @@ class Controls:
             self._emit("live_action_failed", action=action, student=student, reason=f"{student} is gone")
 
     def kill(self, student: str) -> None:
-        """Her sidecar dies (SIGKILL): the office takes her off the routes."""
+        """Her proxy dies (SIGKILL): the office takes her off the routes, and with a row's proxy (cilium,
+        traffic) every desk it serves (``desks`` names them: the blast radius)."""
         for process in self.round.processes:
             if process.get("role") == "proxy" and student in process.get("serves", ()):
-                self._emit("live_action", action="kill", student=student, pid=process["pid"])
+                self._emit("live_action", action="kill", student=student, pid=process["pid"],
+                           desks=list(process.get("serves", ())))
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(process["pid"], signal.SIGKILL)
                 return

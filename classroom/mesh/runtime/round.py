@@ -42,6 +42,7 @@ from typing import Any
 
 from classroom.level import AisleFault, Level
 from classroom.level.script import Step
+from classroom.mesh.control.cilium import room_drops, teacher_drops
 from classroom.mesh.control.compile import mesh_policy
 from classroom.mesh.control.profiles import PER_ROW, PROFILES
 from classroom.mesh.control.request import Operation
@@ -75,6 +76,11 @@ def faults_spec(faults: Iterable[AisleFault]) -> tuple[specs.AisleFaultSpec, ...
     """The aisles' faults from a level's ``aisles.faults``."""
     return tuple(specs.AisleFaultSpec(f.kind, tuple((a, b) for a, b in f.links), f.at, f.until, f.latency,
                                       f.probability) for f in faults)
+
+
+def class_labels(level: Level) -> dict[str, dict[str, str]]:
+    """Every student's labels as the mesh sees them: ``app`` (her name unless given) and her own."""
+    return {s.name: {"app": s.name, **dict(s.labels)} for s in level.students}
 
 
 def proxy_groups(level: Level) -> list[list[str]]:
@@ -226,7 +232,7 @@ class Round:
                 students=tuple(s.name for s in level.students),
                 links=tuple(level.room.links),
                 hands=hands,
-                labels={s.name: {"app": s.name, **dict(s.labels)} for s in level.students},
+                labels=class_labels(level),
                 unmeshed=tuple(s.name for s in level.students if not s.meshed),
                 proxies=tuple(spec.id for spec, _ in proxy_specs),
                 policy=policy.to_json(),
@@ -240,7 +246,10 @@ class Round:
                 self._plan(specs.AislesSpec(
                     **base, passing_time=level.room.passing_time, links=tuple(aisle_links),
                     faults=faults_spec(level.aisles), teacher=bool(teacher_socks),
-                    teacher_address=teacher_address), aisle_socks, {"role": "aisles"}, "aisles")
+                    teacher_address=teacher_address,
+                    drops=room_drops(policy.network, class_labels(level), [(k.a, k.b) for k in aisle_links])
+                    + teacher_drops(policy.network, class_labels(level))),
+                    aisle_socks, {"role": "aisles"}, "aisles")
             if teacher_socks:
                 teacher = level.teacher
                 assert teacher is not None

@@ -163,11 +163,13 @@ class AislesSpec(Spec):
     faults: tuple[AisleFaultSpec, ...] = ()
     teacher: bool = False
     teacher_address: tuple[str, int] | None = None
+    # The links the room network's policy turns away (Cilium's L3 in the kernel): (a, b, policy, why).
+    drops: tuple[tuple[str, str, str, str], ...] = ()
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> AislesSpec:
         address = data.get("teacher_address")
-        return cls(**{**data,
+        return cls(**{**data, "drops": tuple(tuple(map(str, d)) for d in data.get("drops", ())),
                       "links": tuple(AisleLink(d["a"], d["b"], (str(d["target"][0]), int(d["target"][1])))
                                      for d in data["links"]),
                       "faults": tuple(AisleFaultSpec(**{**f, "links": tuple(tuple(p) for p in f["links"])})
