@@ -29,6 +29,7 @@ from typing import Any
 
 from classroom.level.checks import _At, _bool, _Check, _duration, _Map, _MapOf, _number
 from classroom.level.istiovalues import label_key, label_value
+from classroom.level.linkerd import LINKERD_KINDS
 from classroom.level.networking import DESTINATION_RULE, VIRTUAL_SERVICE
 from classroom.level.security import AUTHORIZATION_POLICY, PEER_AUTHENTICATION
 from classroom.mesh.control.profiles import PROFILES, refusal
@@ -45,6 +46,7 @@ class Kind:
     meshes: tuple[str, ...] | None = None  # the profiles that have it; None: the classroom's own, every one
     owner: str | None = None  # whose kind it is (a profile's name); None: the classroom's
     names: NameCheck | None = None  # its own check of the names its spec uses, beside the common ones
+    annotations: Any = None  # a reader of the metadata.annotations it acts on; None: it takes none
 
     @property
     def group(self) -> str:
@@ -82,7 +84,7 @@ EVERY_MESH = tuple(PROFILES)
 # Istio's kinds, and the profiles that take them: Istio, and, as stand-ins, the meshes whose own kinds
 # are not modelled yet.  A PeerAuthentication is refused where the mesh has no such knob (Linkerd and
 # Consul always lock the passes between meshed hands; Traefik Mesh has no mTLS at all).
-_ISTIO_STAND_INS = ("istio", "linkerd", "cilium", "traefik", "consul", "appmesh", "nginx")
+_ISTIO_STAND_INS = ("istio", "cilium", "traefik", "consul", "appmesh", "nginx")
 _PEER_AUTHENTICATION_MESHES = tuple(
     name for name in _ISTIO_STAND_INS if PROFILES[name].peer_authentication is None
 )
@@ -102,6 +104,9 @@ KINDS: tuple[Kind, ...] = (
     # The class's own: whether a note travels sealed end to end. No mesh has it: end-to-end
     # encryption past the proxies is the application's (JWE, TLS to the server itself).
     Kind("EnvelopePolicy", ("classroom.mesh/v1",), ENVELOPE_POLICY, ("seal",)),
+    # Linkerd's own (classroom.level.linkerd): Server, AuthorizationPolicy, MeshTLSAuthentication, HTTPRoute, ...
+    *(Kind(kind, versions, spec, needs, meshes=("linkerd",), owner="linkerd", names=names, annotations=notes)
+      for kind, versions, spec, needs, names, notes in LINKERD_KINDS),
 )
 
 KIND_NAMES: tuple[str, ...] = tuple(dict.fromkeys(k.kind for k in KINDS))
@@ -131,7 +136,8 @@ def refused(kind: Kind | str, profile: str) -> str | None:
     if not candidates or any(k.accepted(profile) for k in candidates):
         return None
     first = candidates[0]
-    why = refusal(profile, first.kind)
+    shown = f"{first.kind} ({first.group})" if len(named(first.kind)) > 1 else first.kind
+    why = refusal(profile, first.kind, shown)
     if why is not None:
         return why
     owner = PROFILES[first.owner].title if first.owner in PROFILES else "another mesh"
