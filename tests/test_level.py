@@ -895,8 +895,9 @@ def test_editable_unknown_kind(tmp_path: Path) -> None:
         tmp_path,
         text,
         "mesh.editable[1] must be one of PeerAuthentication, "
-        "AuthorizationPolicy, VirtualService, DestinationRule, IdentityPolicy, EnvelopePolicy, got the text 'Gateway'",
+        "AuthorizationPolicy, VirtualService, DestinationRule, IdentityPolicy, EnvelopePolicy, ",
     )
+    assert_error(tmp_path, text, "got the text 'Gateway'")  # the list goes on with each mesh's own kinds
 
 
 def test_route_destination_unknown_student(tmp_path: Path) -> None:
