@@ -51,6 +51,7 @@ from classroom.game.model.configtext import (
     put_path,
 )
 from classroom.level import ACTIONS, MTLS_MODES, RESOURCE_KINDS, STUDENT_LABEL, Level
+from classroom.level.kinds import refused, resolve
 from classroom.mesh.control.policy import DEFAULT_NOTE_TIMEOUT, DEFAULT_RETRY_ON, PROFILE_DEFAULT_ATTEMPTS
 
 # Field kinds, and how a widget shows each.
@@ -122,6 +123,12 @@ class Slot:
     write: Callable[[list[Resource], int, Any], None] | None = None  # instead of a plain put
 
 
+def form_builds(kind: str, profile: str) -> bool:
+    """Whether the form has slots for ``kind`` in a class under ``profile`` (its Istio shape is accepted there)."""
+    found = resolve(kind, RESOURCE_KINDS[kind][0]) if kind in RESOURCE_KINDS else None
+    return found is not None and refused(found, profile) is None
+
+
 class Form:
     """The slots of a level's editable resources, as they stand in ``resources``."""
 
@@ -142,9 +149,11 @@ class Form:
             "EnvelopePolicy": self._envelope_policy,
         }
         for kind in RESOURCE_KINDS:
-            if kind not in self.level.editable:
+            # The form builds Istio's and the class's shapes; a mesh's own kinds (Linkerd's) are edited as text.
+            if kind not in self.level.editable or not form_builds(kind, self.level.profile):
                 continue
-            existing = [(i, r) for i, r in enumerate(self.resources) if r.get("kind") == kind]
+            existing = [(i, r) for i, r in enumerate(self.resources)
+                        if r.get("kind") == kind and r.get("apiVersion") in RESOURCE_KINDS[kind]]
             for index, resource in existing:
                 slots += builders[kind](index, resource)
             for template in self.missing(kind, [r for _, r in existing]):
