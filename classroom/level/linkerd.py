@@ -32,6 +32,7 @@ on as Linkerd acts on it, or refused at its line with the reason.  Pure.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import classroom.level.istiovalues as v
@@ -133,14 +134,14 @@ _TARGETS_REFUSED = {
 _TARGET_GROUPS = {"Server": (LINKERD_POLICY,), "Namespace": ("", "core")}
 
 
-def _ref_check(groups: dict[str, tuple[str, ...]], *, name_required: bool = True,
+def _ref_check(groups: Mapping[str, tuple[str, ...]], *, name_required: bool = True,
                default_kind: str | None = None) -> Any:
     def check(ck: _Check, ref: dict[Any, Any], at: _At) -> None:
         if "kind" not in ref and default_kind is None:
             ck.fail(at.line, f"{at.name} is missing 'kind' ({' or '.join(groups)})")
         if name_required and "name" not in ref:
             ck.fail(at.line, f"{at.name} is missing 'name'")
-        kind = ref.get("kind", default_kind)
+        kind = str(ref.get("kind", default_kind))
         wanted = groups[kind]
         if "group" in ref and ref["group"] not in wanted:
             group_at = at.key(ref, "group")
@@ -300,7 +301,7 @@ ROUTE_ANNOTATIONS_REFUSED = {
 }
 
 
-def annotations(known: dict[str, Any], refused: dict[str, str], kind: str) -> Any:
+def annotations_reader(known: dict[str, Any], refused: dict[str, str], kind: str) -> Any:
     """A reader of ``metadata.annotations``: the keys this kind acts on, others refused with the reason."""
 
     def read(ck: _Check, value: Any, at: _At) -> None:
@@ -326,7 +327,7 @@ def _route_annotations_check(ck: _Check, found: dict[Any, Any], at: _At) -> None
 
 
 def route_annotations() -> Any:
-    inner = annotations(ROUTE_ANNOTATIONS, ROUTE_ANNOTATIONS_REFUSED, "HTTPRoute")
+    inner = annotations_reader(ROUTE_ANNOTATIONS, ROUTE_ANNOTATIONS_REFUSED, "HTTPRoute")
 
     def read(ck: _Check, value: Any, at: _At) -> None:
         inner(ck, value, at)
@@ -431,5 +432,5 @@ LINKERD_KINDS: tuple[tuple[str, tuple[str, ...], _Map, tuple[str, ...], Any, Any
     ("HTTPRoute", (f"{LINKERD_POLICY}/v1beta3", f"{LINKERD_POLICY}/v1beta2", "gateway.networking.k8s.io/v1"),
      HTTP_ROUTE, ("parentRefs",), route_names, route_annotations()),
     # Kubernetes's own Namespace, read for Linkerd's default inbound policy annotation only.
-    ("Namespace", ("v1",), NAMESPACE, (), None, annotations(NAMESPACE_ANNOTATIONS, {}, "Namespace")),
+    ("Namespace", ("v1",), NAMESPACE, (), None, annotations_reader(NAMESPACE_ANNOTATIONS, {}, "Namespace")),
 )

@@ -193,8 +193,8 @@ def policies(resources: Iterable[Resource], namespace: str) -> tuple[Policy, ...
         out.append(Policy(f"{namespace}/server:{name}", ALLOW, app, tuple(rules), others))
         picked.append(((APP_LABEL, app), *others) if app is not None else others)
     if not default.endswith("-unauthenticated"):
-        rules = () if default == "deny" else (Rule(conditions=(ANY_CARD,)),)
-        out.append(Policy(f"{namespace}/default-inbound-policy:{default}", ALLOW, None, rules, (),
+        allowed: tuple[Rule, ...] = () if default == "deny" else (Rule(conditions=(ANY_CARD,)),)
+        out.append(Policy(f"{namespace}/default-inbound-policy:{default}", ALLOW, None, allowed, (),
                           unless=tuple(picked)))
     return tuple(out)
 
