@@ -290,3 +290,22 @@ def test_an_exact_path_is_tried_before_a_prefix_whatever_the_order() -> None:
         "linkerd", NS)
     rule = policy.rule("fay", Operation("/note"))
     assert rule is not None and rule.route[0].host == "eli"
+
+
+# --------------------------------------------------------------------------- the analyzer
+
+
+def test_the_analyzer_warns_of_forgeries_only_where_linkerd_lets_plaintext_in() -> None:
+    from conftest import LEVELS
+
+    from classroom.analyze import analyze
+
+    level = load_level(str(LEVELS / "22-who-may-knock.yaml"))
+    assert level.solution is not None
+
+    def codes(resources: Any) -> list[str]:
+        return [m.code for m in analyze(list(resources), level)]
+
+    assert "CLS0002" in codes([])  # all-unauthenticated: her plaintext forgeries get in
+    assert "CLS0002" not in codes(level.resources)  # a Server on every desk shuts them out
+    assert "CLS0002" not in codes(level.solution)
