@@ -150,6 +150,15 @@ def test_a_field_linkerd_has_and_the_class_cannot_act_on_is_refused_at_its_line(
     assert expected in message
 
 
+def test_two_servers_on_one_students_port_are_refused(load, tmp_path: Path) -> None:
+    text = yaml.safe_dump([server("a", {}), server("b")], sort_keys=False)
+    message = refusal(load, text=text)
+    second = [i for i, line in enumerate(text.splitlines(), 1) if line.startswith("- ")][1]
+    assert message.startswith(f"{tmp_path / 'mine.yaml'}:{second}: resources[1] picks the "
+                              "port of fay, which Server 'a' (resources[0]) already picks"), message
+    assert load(server("a", {"app": "eli"}), server("b"))  # two students, a Server each
+
+
 ISTIO = {
     "VirtualService": ("networking.istio.io/v1", {"hosts": ["fay"], "http": [{"route": [
         {"destination": {"host": "fay"}}]}]}, "linkerd does this with an HTTPRoute"),

@@ -434,3 +434,22 @@ LINKERD_KINDS: tuple[tuple[str, tuple[str, ...], _Map, tuple[str, ...], Any, Any
     # Kubernetes's own Namespace, read for Linkerd's default inbound policy annotation only.
     ("Namespace", ("v1",), NAMESPACE, (), None, annotations_reader(NAMESPACE_ANNOTATIONS, {}, "Namespace")),
 )
+
+
+def overlapping_servers(ck: _Check, items: list[tuple[Any, _At]], roll: Any) -> None:
+    """Two Servers may not pick one student's port: Linkerd's admission controller refuses the second."""
+    if roll is None or roll.workloads is None:
+        return
+    seen: list[tuple[str, dict[str, Any], _At]] = []
+    for resource, at in items:
+        if resource.get("kind") != "Server" or not str(resource.get("apiVersion", "")).startswith(LINKERD_POLICY):
+            continue
+        labels = ((resource.get("spec") or {}).get("podSelector") or {}).get("matchLabels") or {}
+        for other, other_labels, other_at in seen:
+            both = sorted({str(w.get("app")) for w in roll.workloads
+                           if all(w.get(k) == val for k, val in labels.items())
+                           and all(w.get(k) == val for k, val in other_labels.items())})
+            if both:
+                ck.fail(at.line, f"{at.name} picks the port of {_choices(both)}, which Server {other!r} "
+                        f"({other_at.name}) already picks: Linkerd refuses two Servers on one pod's port")
+        seen.append((str(resource["metadata"]["name"]), labels, at))

@@ -50,6 +50,7 @@ from classroom.level.checks import (
 )
 from classroom.level.istiovalues import dns_label, label_key, label_value
 from classroom.level.kinds import KIND_NAMES, KINDS, Kind, named, refused, resolve
+from classroom.level.linkerd import overlapping_servers
 from classroom.level.model import STUDENT_LABEL, Student
 from classroom.level.yamlines import line_of
 
@@ -220,6 +221,7 @@ def _resources(ck: _Check, items: list[tuple[Any, _At]], roll: _Roll | None) -> 
                 f"{seen[identity].line})",
             )
         seen[identity] = at
+    overlapping_servers(ck, items, roll)  # Linkerd's admission rule between Servers
     return tuple(value for value, _ in items)
 
 
