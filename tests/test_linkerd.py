@@ -139,6 +139,7 @@ def _line(text: str, needle: str) -> int:
      "Linkerd reads failure accrual from a Service's annotations"),
     (route(rules=[{"backendRefs": [{"name": "zed"}]}]), "name: zed", "'zed' is not a student or a service"),
     (route(rules=[{"filters": []}]), "filters", "filters is not supported here: hands never add or remove"),
+    (route(parentRefs=[{"kind": "Service", "name": "fay"}]), "kind: Service", "needs group: core"),
     ({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "other"}}, "name: other",
      "'other' is not this class's namespace"),
 ])

@@ -205,6 +205,16 @@ NAMESPACE_ANNOTATIONS = {DEFAULT_POLICY_ANNOTATION: v.enum(*DEFAULT_POLICIES, re
 # --------------------------------------------------------------------------- HTTPRoute
 
 _SERVICE_GROUPS = {"Service": ("", "core")}
+_SERVICE_REF = _ref_check(_SERVICE_GROUPS)
+
+
+def _parent_check(ck: _Check, ref: dict[Any, Any], at: _At) -> None:
+    _SERVICE_REF(ck, ref, at)
+    if "group" not in ref:
+        ck.fail(at.line, f"{at.name} needs group: core (or ''): left out, Gateway API reads a parentRef's group as "
+                "gateway.networking.k8s.io, where there is no Service")
+
+
 PARENT_REF = _Map(
     {"group": v.text, "name": _name,
      "kind": v.enum("Service", refused={
@@ -213,7 +223,7 @@ PARENT_REF = _Map(
          "Gateway": "the class has no gateways: notes travel between students"})},
     refused={"port": "a service is reached by its name: notes have no ports",
              "namespace": "the class is one namespace", "sectionName": "a service here has one port: no sections"},
-    check=_ref_check(_SERVICE_GROUPS),
+    check=_parent_check,
 )
 BACKEND_REF = _Map(
     {"group": v.text, "kind": v.enum("Service"), "name": _name, "weight": v.int32(0, 1_000_000)},
