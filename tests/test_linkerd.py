@@ -268,6 +268,8 @@ def test_retry_annotations_count_retries_on_the_statuses_named() -> None:
     retries = policy.retries(rule)
     assert retries.attempts == 1  # retry.linkerd.io/limit's default
     assert retries.retry_on == ("500", "502", "503", "504") and retries.per_try_timeout == 0.3
+    timed = mesh_policy([route({"retry.linkerd.io/http": "503", "retry.linkerd.io/timeout": "1s"})], "linkerd", NS)
+    assert timed.retries(timed.rule("fay")).retry_on == ("503", "504")  # a try that runs out is retried
     assert policy.note_timeout(rule) == 2.0
 
 

@@ -233,11 +233,15 @@ def _retries(notes: Mapping[str, Any]) -> Retries | None:
     if RETRY_HTTP not in notes:
         return None
     timeout = notes.get(RETRY_TIMEOUT)
+    # "requests that timeout are eligible for being retried" (2.16, features/retries-and-timeouts.md): a try
+    # that runs out of retry.linkerd.io/timeout is retried whatever statuses are listed; in class its answer is
+    # the per-try timeout's 504 (a 504 handed back by a relay counts too: the class cannot tell them apart).
+    timed_out = {"504"} if timeout else set()
     # Counted retries: no budget, and Linkerd documents no backoff between them (reference/retries.md); each
     # retry may go to another backend through the balancer, not away from the one that failed.
     return Retries(attempts=int(notes.get(RETRY_LIMIT, RETRY_LIMIT_DEFAULT)),
                    per_try_timeout=parse_duration(timeout) if timeout else None,
-                   retry_on=tuple(sorted(status_tokens(str(notes[RETRY_HTTP])))),
+                   retry_on=tuple(sorted(set(status_tokens(str(notes[RETRY_HTTP]))) | timed_out)),
                    backoff=0.0, ignore_previous_hosts=False)
 
 
