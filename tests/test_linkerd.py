@@ -321,3 +321,42 @@ def test_the_analyzer_warns_of_forgeries_only_where_linkerd_lets_plaintext_in() 
     assert "CLS0002" in codes([])  # all-unauthenticated: her plaintext forgeries get in
     assert "CLS0002" not in codes(level.resources)  # a Server on every desk shuts them out
     assert "CLS0002" not in codes(level.solution)
+
+
+# --------------------------------------------------------------------------- ID cards
+
+
+def test_a_linkerd_card_carries_the_identity_string_beside_the_spiffe_id() -> None:
+    from test_pki import _handshake
+
+    ca = pki.CertificateAuthority.create()
+    ben, fay = pki.spiffe_id(NS, "ben"), pki.spiffe_id(NS, "fay")
+
+    def context(server_side: bool, identity: str) -> Any:
+        key = pki.new_key()
+        leaf = ca.issue(pki.make_csr(key, identity), identity,
+                        dns_names=(linkerd.linkerd_identity(pki.principal(identity)),))
+        names = leaf.extensions.get_extension_for_class(pki.x509.SubjectAlternativeName).value
+        assert names.get_values_for_type(pki.x509.DNSName) == [f"{pki.student_of(identity)}.{NS}{SUFFIX}"]
+        assert pki.cert_identity(leaf) == identity
+        return pki.mtls_context(server_side, pki.cert_pem(leaf), pki.key_pem(key), ca.pem)
+
+    client, server = _handshake(context(False, ben), context(True, fay))
+    assert pki.peer_identity(client) == fay and pki.peer_identity(server) == ben
+
+
+def test_a_linkerd_rounds_office_issues_cards_with_linkerd_identities(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from conftest import LEVELS, REPO
+
+    record = tmp_path / "round.jsonl"
+    done = subprocess.run([sys.executable, "-m", "classroom.cli", "run", str(LEVELS / "23-one-more-try.yaml"),
+                           "--headless", "--quiet", "--record", str(record)],
+                          capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert done.returncode in (0, 1), done.stderr
+    issued = {e["hand"]: e.get("dns_names") for e in map(json.loads, record.read_text().splitlines())
+              if e.get("kind") == "cert_issued"}
+    assert issued == {name: [f"{name}.one-more-try{SUFFIX}"] for name in ("alice", "dana")}

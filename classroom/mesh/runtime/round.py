@@ -227,6 +227,7 @@ class Round:
                 hands=hands,
                 labels={s.name: {"app": s.name, **dict(s.labels)} for s in level.students},
                 unmeshed=tuple(s.name for s in level.students if not s.meshed),
+                profile=level.profile,
                 proxies=tuple(spec.id for spec, _ in proxy_specs),
                 policy=policy.to_json(),
                 ca_dir=self.ca_dir,

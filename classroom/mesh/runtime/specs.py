@@ -92,6 +92,7 @@ class OfficeSpec(Spec):
     via: dict[str, list[Any]] = field(default_factory=dict)  # "a>b" -> the aisles' listener for that link
     metrics_port: int | None = None
     subscriber_buffer: int | None = None
+    profile: str = "istio"  # the mesh: a linkerd class's cards also carry Linkerd's identity string
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> OfficeSpec:
