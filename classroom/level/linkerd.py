@@ -24,8 +24,9 @@ docs' ``reference/authorization-policy.md``, ``retries.md``, ``timeouts.md``):
   ``retry.linkerd.io/*`` and ``timeout.linkerd.io/request`` annotations.
 
 A student is a pod and her own service account: the class's ID card for
-``ben`` in level ``lvl`` is ``classroom.local/ns/lvl/sa/ben``, Linkerd's
-``ben.lvl.serviceaccount.identity.linkerd.cluster.local``; the office maps one
+``ben`` in level ``lvl`` is ``spiffe://classroom.local/ns/lvl/sa/ben`` and,
+in a Linkerd class, also carries Linkerd's
+``ben.lvl.serviceaccount.identity.linkerd.cluster.local``; policies match one
 onto the other (:mod:`classroom.mesh.control.linkerd`).  Each field is acted
 on as Linkerd acts on it, or refused at its line with the reason.  Pure.
 """

@@ -24,8 +24,10 @@ hand already evaluates where a note is handed to it:
   The class is one cluster, so ``cluster-`` and ``all-`` mean the same here.
 
 Identities: a class ID card names ``ben`` of level ``lvl`` as
-``classroom.local/ns/lvl/sa/ben``; Linkerd's identity string for the same
-hand is ``ben.lvl.serviceaccount.identity.linkerd.cluster.local``, and
+``classroom.local/ns/lvl/sa/ben`` (its SPIFFE ID, which the hands check);
+Linkerd's identity string for the same hand is
+``ben.lvl.serviceaccount.identity.linkerd.cluster.local``, which the office
+also writes into a Linkerd class's cards (:func:`linkerd_identity`), and
 :func:`principal_of` maps the one onto the other (``*.lvl....`` onto every
 card of ``lvl``, ``*`` onto any card at all).
 
