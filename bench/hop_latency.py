@@ -1,6 +1,6 @@
 """Round-trip latency of one note through the mesh, beside direct TCP, direct mTLS and nginx.
 
-    python bench/hop_latency.py [--quick] [--json] [--profile]
+    python bench/hop_latency.py [--quick] [--json] [--profile] [--syscalls]
 
 Paths measured in one run, interleaved in rounds so machine noise hits them all alike
 (open loop: one ~200-byte note every 1 ms on a schedule; each note's send -> answer time):
@@ -12,6 +12,8 @@ Paths measured in one run, interleaved in rounds so machine noise hits them all 
   nginx        client (mTLS) -> nginx stream proxy (mTLS both sides) -> acker
 
 Then a saturation run through ben's proxy (closed loop, pipelined clients) and the proxy's RSS.
+``--syscalls`` then counts, under ``strace -c``, the system calls ben's proxy and nginx make per
+relayed note at 1,000 notes/s (counts, unlike times, do not depend on the machine's load).
 The clients (and a fake office that drives the proxies over their control sockets) live in this
 process on uvloop; the acker is a forked process; the proxies are forked by the Launcher.
 """
@@ -22,6 +24,7 @@ import argparse
 import asyncio
 import contextlib
 import ctypes
+import dataclasses
 import gc
 import json
 import math
@@ -68,6 +71,7 @@ class Settings:
     sat_seconds: float
     sat_connections: int = 4
     sat_window: int = 64
+    syscalls: bool = False  # also count system calls per note under strace
 
 
 QUICK = Settings(rounds=5, warmup=150, notes=1000, sat_warmup=0.5, sat_seconds=2.0)
@@ -890,11 +894,19 @@ async def measure(world: World, settings: Settings, log: Callable[[str], None]) 
         profiled_sat = await saturate(alice_client, profiled.peer_address, settings, profiled.pid,
                                       world.acker_pid, profile_signals=True)
         log(f"profiled proxy: {profiled_sat['notes_per_s']:,.0f} notes/s under cProfile")
+    syscalls: dict[str, dict[str, float] | None] = {}
+    if settings.syscalls:
+        for name, pid in (("hop", world.hop.pid), ("nginx", world.nginx_pid)):
+            if name in clients and pid:
+                log(f"counting system calls of {LABELS[name]} (pid {pid}) over {settings.notes} notes")
+                syscalls[name] = await count_syscalls(clients[name], makers[name], pid, f"{name}.sc",
+                                                      settings.notes)
     for client in clients.values():
         if client.transport is not None:
             client.transport.close()
     idle.close()
     return {
+        "syscalls": syscalls,
         "results": results, "sat": sat, "rss": rss, "deliver": sink.samples,
         "background_cores": background,
         "events": {k: events_after[k] - events_before[k] for k in events_after},
@@ -904,6 +916,63 @@ async def measure(world: World, settings: Settings, log: Callable[[str], None]) 
         "pair_rss": (rss_mb(world.pair_alice.pid), rss_mb(world.pair_cara.pid)),
         "profiled": profiled,
     }
+
+
+async def count_syscalls(client: RttClient, make: Callable[[str], bytes], pid: int, tag: str,
+                         count: int) -> dict[str, float] | None:
+    """System calls per note of process ``pid`` (all its threads) over ``count`` paced notes.
+
+    ``strace -c -f -p`` attaches to every thread; its summary table is read back per call name.
+    None when strace is missing or may not attach (ptrace restricted).
+    """
+    strace = "/usr/bin/strace"
+    if not os.path.exists(strace):
+        return None
+    with tempfile.NamedTemporaryFile(suffix=".strace", delete=False) as out:
+        path = out.name
+    proc = await asyncio.create_subprocess_exec(
+        strace, "-c", "-f", "-o", path, "-p", str(pid),
+        stdout=subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    try:
+        assert proc.stderr is not None
+        async with asyncio.timeout(10):  # "strace: Process N attached" once per thread
+            line = await proc.stderr.readline()
+        if b"attached" not in line:
+            return None
+        await paced(client, make, tag, count, record=False)
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGINT)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(10):
+                    await proc.wait()
+    calls: dict[str, float] = {}
+    with open(path) as table:
+        for row in table:
+            cells = row.split()
+            # % time, seconds, usecs/call, calls, [errors], syscall
+            if len(cells) >= 5 and cells[0].replace(".", "", 1).isdigit() and cells[-1] != "total":
+                calls[cells[-1]] = int(cells[3]) / count
+    os.unlink(path)
+    return calls
+
+
+def print_syscalls(rows: dict[str, dict[str, float] | None]) -> dict[str, float | None]:
+    print()
+    print("System calls per relayed note at 1,000 notes/s (strace -c, every thread of the process):")
+    totals: dict[str, float | None] = {}
+    for name, calls in rows.items():
+        if calls is None:
+            print(f"  {LABELS[name]:<24} not measured (no strace, or it may not attach)")
+            totals[name] = None
+            continue
+        totals[name] = round(sum(calls.values()), 2)
+        top = sorted(calls.items(), key=lambda kv: -kv[1])[:6]
+        print(f"  {LABELS[name]:<24} {sum(calls.values()):5.1f}: "
+              + ", ".join(f"{call} {n:.2f}" for call, n in top))
+    if totals.get("hop") and totals.get("nginx"):
+        print(f"  ratio to nginx's hop: {totals['hop'] / totals['nginx']:.2f}x the system calls per note")  # type: ignore[operator]
+    return totals
 
 
 # --- report ----------------------------------------------------------------------------------
@@ -982,6 +1051,7 @@ def report(out: dict[str, Any], settings: Settings, nginx_note: str,
           f"proxy CPU per note {sat['proxy_cpu_us_per_note']:.1f} µs")
     print(f"  proxy RSS after saturation: {out['rss']:.1f} MB (VmRSS); sidecar pair RSS "
           f"alice {out['pair_rss'][0]:.1f} MB, cara {out['pair_rss'][1]:.1f} MB")
+    syscall_totals = print_syscalls(out["syscalls"]) if out["syscalls"] else {}
     print(f"(total {elapsed:.1f} s)")
 
     def p(name: str, q: str) -> float | None:
@@ -1031,6 +1101,8 @@ def report(out: dict[str, Any], settings: Settings, nginx_note: str,
         "proxy_cpu_us_per_note": r1(sat["proxy_cpu_us_per_note"]),
         "proxy_cpu_share": round(sat["proxy_cpu_share"], 2),
         "samples_per_path": settings.rounds * settings.notes,
+        "hop_syscalls_per_note": syscall_totals.get("hop"),
+        "nginx_syscalls_per_note": syscall_totals.get("nginx"),
         "background_cores": round(out["background_cores"], 2),
         "seconds": r1(elapsed),
     }
@@ -1077,8 +1149,12 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
     parser.add_argument("--profile", action="store_true",
                         help="also saturate a proxy running under cProfile and print its top costs")
+    parser.add_argument("--syscalls", action="store_true",
+                        help="also count system calls per note of the proxy and nginx (strace -c)")
     args = parser.parse_args()
     settings = QUICK if args.quick else FULL
+    if args.syscalls:
+        settings = dataclasses.replace(settings, syscalls=True)
     started = time.perf_counter()
     log = start_clock()
     with contextlib.ExitStack() as stack:

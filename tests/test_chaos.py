@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO
+from conftest import REPO, descendants
 
 from classroom.level import load_level
 from classroom.mesh.runtime.round import Round, alive, wait_gone
@@ -231,7 +231,7 @@ def test_a_killed_runner_takes_every_process_with_it_within_two_seconds(tmp_path
         pids: list[int] = []
         deadline = time.monotonic() + 60
         while len(pids) < 20 and time.monotonic() < deadline:  # launcher, office, aisles, teacher, 8 + 8
-            pids = _descendants(runner.pid)
+            pids = sorted(descendants(runner.pid))
             time.sleep(0.1)
         assert len(pids) >= 20, pids
         runner.kill()
@@ -239,25 +239,6 @@ def test_a_killed_runner_takes_every_process_with_it_within_two_seconds(tmp_path
         assert wait_gone(pids, timeout=2.5) == []
     finally:
         runner.kill()
-
-
-def _descendants(pid: int) -> list[int]:
-    """Every process below ``pid`` (its children, theirs ...), from /proc."""
-    parents: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            parents.setdefault(ppid, []).append(int(entry))
-    found, todo = [], [pid]
-    while todo:
-        for child in parents.get(todo.pop(), ()):
-            found.append(child)
-            todo.append(child)
-    return found
 
 
 async def test_ps_names_every_process_of_a_round(tmp_path: Path) -> None:

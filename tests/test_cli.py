@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import LEVELS, REPO, level_doc
+from conftest import LEVELS, REPO, descendants, level_doc
 
 from classroom.mesh.runtime.round import alive, wait_gone
 
@@ -120,27 +120,6 @@ def test_a_broken_level_names_file_and_line(tmp_path: Path) -> None:
     assert "\n" not in line
 
 
-def _descendants(pid: int) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
 def test_ctrl_c_stops_every_process_of_the_round(write_level) -> None:
     doc = level_doc(
         traffic=[{"from": "alice", "to": "fay", "count": 200, "every": "100ms", "text": "a long lesson"}]
@@ -157,7 +136,7 @@ def test_ctrl_c_stops_every_process_of_the_round(write_level) -> None:
         deadline = time.monotonic() + 60
         family: set[int] = set()
         while time.monotonic() < deadline:  # until the launcher has forked the whole room
-            family = _descendants(proc.pid)
+            family = descendants(proc.pid)
             if len(family) >= 17:
                 break
             assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import REPO, level_doc
+from conftest import REPO, descendants, level_doc
 from junitparser import Error, Failure, JUnitXml
 
 from classroom.grade.course import Course, Plan, Submission, grade
@@ -52,26 +52,6 @@ def classroom(*args: str, env: dict[str, str] | None = None, timeout: float = 24
                           timeout=timeout, cwd=REPO, env={**os.environ, **(env or {})})
 
 
-def _family(pid: int) -> set[int]:
-    """Every live descendant of ``pid`` (the workers, their launchers, every round's processes)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
 def _watched(command: list[str]) -> tuple[subprocess.CompletedProcess[str], set[int]]:
     """Run ``command``, noting every process it starts while it runs (sampled every 50 ms)."""
     import time
@@ -81,7 +61,7 @@ def _watched(command: list[str]) -> tuple[subprocess.CompletedProcess[str], set[
     with proc:
         deadline = time.monotonic() + 240
         while proc.poll() is None and time.monotonic() < deadline:
-            seen |= _family(proc.pid)
+            seen |= descendants(proc.pid)
             time.sleep(0.05)
         out, err = proc.communicate(timeout=max(deadline - time.monotonic(), 1))
     return subprocess.CompletedProcess(command, proc.returncode, out, err), seen
@@ -409,7 +389,7 @@ def test_ctrl_c_stops_every_round_of_a_grading_run(tmp_path: Path) -> None:
         deadline = time.monotonic() + 60
         family: set[int] = set()
         while time.monotonic() < deadline and len(family) < 30:  # two workers, two launchers, two rooms
-            family |= _family(proc.pid)
+            family |= descendants(proc.pid)
             assert proc.poll() is None, proc.communicate()
             time.sleep(0.05)
         assert len(family) >= 30

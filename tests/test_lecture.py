@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -226,3 +227,22 @@ def test_teach_refuses_bad_input_in_one_line(argv: list[str], phrase: str) -> No
                           timeout=60, env={"PATH": "/usr/bin:/bin", "HOME": str(REPO)})
     assert proc.returncode == 2 and phrase in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_sealing_live_under_traefik_ends_the_teacher_s_reading_and_her_forgeries_from_that_version_on(
+        tmp_path: Path) -> None:
+    lecture = REPO / "classroom" / "data" / "lectures" / "no-locks-at-all.yaml"
+    record = tmp_path / "round.rec"
+    proc = subprocess.run([sys.executable, "-m", "classroom.cli", "run", "no-locks-at-all", "--headless", "--quiet",
+                           "--speed", "2", "--script", str(lecture), "--record", str(record)],
+                          capture_output=True, text=True, cwd=REPO, timeout=240)
+    assert proc.returncode in (0, 1), proc.stderr
+    events = [e for line in record.read_text().splitlines() if line.strip()
+              for e in [json.loads(line)] if isinstance(e, dict) and "kind" in e]
+    acks = [e for e in events if e["kind"] == "config_acked"]
+    sealed_at = max(e["t"] for e in acks if e["version"] == max(a["version"] for a in acks))
+    read = [e["t"] for e in events if e["kind"] == "teacher_read"]
+    believed = [e["t"] for e in events if e["kind"] == "teacher_forged_accepted"]
+    assert read and believed  # before the push, Traefik Mesh's plain passes let her do both
+    assert max(read) < sealed_at and max(believed) < sealed_at
+    assert any(e["kind"] == "teacher_saw_sealed" and e["t"] > sealed_at for e in events)

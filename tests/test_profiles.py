@@ -147,3 +147,35 @@ def test_the_traefik_level_refuses_the_istio_fix_at_its_line(tmp_path) -> None:
     assert done.returncode == 2 and done.stderr.count("\n") == 1
     assert (f"{config}:2: resources[0].kind: PeerAuthentication is not a traefik resource; traefik does this "
             "with nothing: there is no mTLS in Traefik Mesh") in done.stderr
+
+
+def test_levels_lists_the_campaign_chapter_by_chapter_naming_each_mesh() -> None:
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "classroom.cli", "levels"], capture_output=True, text=True,
+                          env={**os.environ, "COLUMNS": "200"}, timeout=120)
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if "│" in line and line.split("│")[1].strip()]
+    meshes = [row.split("│")[3].strip() for row in rows[1:]]
+    assert meshes[0] == "Istio" and "Traefik Mesh (dormant)" in meshes
+    # a chapter's levels stand together: once a mesh's chapter ends, it does not come back
+    ended: set[str] = set()
+    for before, after in zip(meshes, meshes[1:], strict=False):
+        if before != after:
+            ended.add(before)
+            assert after not in ended, meshes
+
+
+def test_linkerd_balances_by_peak_ewma_where_the_envoy_meshes_count_requests() -> None:
+    assert mesh_policy((), "linkerd").default_balancer == "PEAK_EWMA"
+    assert {mesh_policy((), name).default_balancer for name in PROFILES if name != "linkerd"} == {"LEAST_REQUEST"}
+
+
+def test_the_lesson_card_names_the_mesh_its_shape_its_defaults_and_whether_it_is_maintained() -> None:
+    traefik, linkerd, istio = PROFILES["traefik"].facts(), PROFILES["linkerd"].facts(), PROFILES["istio"].facts()
+    assert traefik[0] == "Traefik Mesh: one proxy per row" and traefik[-1].startswith("RETIRED: dormant")
+    assert PROFILES["traefik"].status == "dormant" and PROFILES["appmesh"].status == "retired"
+    assert PROFILES["istio"].status == "" and not any("RETIRED" in fact for fact in istio)
+    assert "balances by latency (EWMA)" in linkerd and "2 retries by default" in istio

@@ -331,6 +331,38 @@ async def test_round_robin_and_least_request_spread_notes_over_equally_near_hops
     assert abs(len(lr.conns["ben"].notes) - len(lr.conns["gus"].notes)) <= 2  # kept even while none answers
 
 
+async def test_linkerd_s_peak_ewma_balancer_sends_notes_to_the_neighbour_that_answers_faster() -> None:
+    from classroom.mesh.control.policy import PEAK_EWMA
+
+    async def play(hand: FakeHand) -> dict[str, int]:
+        hand.ties = {"fay": 2}  # ben and gus equally near; ben answers in 300 ms, gus in 10 ms
+        counts = {"ben": 0, "gus": 0}
+        for i in range(30):
+            before = {peer: len(hand.conns[peer].notes) for peer in counts}
+            hand.send(hand.exchange(f"alice>fay#{i}"))
+            await hand.clock.settle()
+            peer = next(p for p in counts if len(hand.conns[p].notes) > before[p])
+            counts[peer] += 1
+            await hand.clock.advance(0.3 if peer == "ben" else 0.01)
+            hand.answer(peer)
+            await hand.clock.settle()
+        return counts
+
+    ewma = await play(FakeHand(MeshPolicy(default_balancer=PEAK_EWMA)))
+    assert ewma["ben"] <= 2 < 28 <= ewma["gus"]  # once ben has answered slowly, the notes go to gus
+    even = await play(FakeHand())  # least request counts notes in flight only: both get their share
+    assert even["ben"] >= 8 and even["gus"] >= 8
+
+
+def test_peak_ewma_jumps_to_a_slower_answer_and_decays_towards_faster_ones() -> None:
+    from classroom.mesh.data.resilience import EWMA_DECAY, peak_ewma
+
+    assert peak_ewma(None, 0.0, 0.2) == 0.2
+    assert peak_ewma(0.05, 1.0, 0.2) == 0.2  # the peak, at once
+    after_one_decay = peak_ewma(0.2, EWMA_DECAY, 0.0)
+    assert abs(after_one_decay - 0.2 / 2.718281828) < 1e-6  # e^-1 of the old estimate is left
+
+
 async def test_a_fault_delay_comes_once_before_any_try() -> None:
     from classroom.mesh.control.policy import Fault, RouteRule
 

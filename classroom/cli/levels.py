@@ -1,4 +1,4 @@
-"""``classroom levels``: the campaign, and what each level teaches."""
+"""``classroom levels``: the campaign, chapter by chapter (a chapter is a mesh), and what each level teaches."""
 
 from __future__ import annotations
 
@@ -17,9 +17,17 @@ def run(args: argparse.Namespace) -> int:
         levels = list_levels()
     except LevelError as exc:
         return bad_input(str(exc))
-    table = Table("level", "title", "teaches")
-    for level in levels:
-        table.add_row(level.name, level.title, ", ".join(level.concepts))
+    from classroom.mesh.control.profiles import PROFILES
+
+    table = Table("level", "title", "mesh", "teaches")
+    chapters = {name: [lv for lv in levels if lv.profile == name] for name in PROFILES}
+    for name, chapter in chapters.items():
+        for level in chapter:
+            status = PROFILES[name].status
+            retired = f" ({status})" if status else ""
+            table.add_row(level.name, level.title, PROFILES[name].title + retired, ", ".join(level.concepts))
+        if chapter:
+            table.add_section()
     Console().print(table)
     return EXIT_OK
 

@@ -46,6 +46,7 @@ import pygame
 from classroom.game.model.progress import Progress, stars_for
 from classroom.game.model.session import Session
 from classroom.game.ui.collector import FrameCollector
+from classroom.game.ui.scenes import compare as compare_scene
 from classroom.game.ui.scenes import lesson as lesson_scene
 from classroom.game.ui.scenes import levels as levels_scene
 from classroom.game.ui.scenes import play as play_scene
@@ -61,7 +62,7 @@ FPS = 60
 DEFAULT_SIZE = (1280, 720)
 CAPTION = "Classroom Mesh"
 # The one place that imports the scene modules: importing each registers its scene by name.
-SCENE_MODULES = (title_scene, levels_scene, lesson_scene, play_scene, replay_scene, results_scene)
+SCENE_MODULES = (title_scene, levels_scene, lesson_scene, play_scene, replay_scene, results_scene, compare_scene)
 __all__ = ["App", "Autoplay", "Options", "autoplay_limit", "play"]
 
 

@@ -205,4 +205,5 @@ def mesh_policy(resources: Iterable[Resource], profile: str = "istio", namespace
                       default_attempts=defaults.default_attempts,
                       default_retry_on=tuple(sorted(defaults.default_retry_on)), routes=routes,
                       destinations=destinations, authz=policies,
-                      identity=identity, seal=seal, workload_sealing=tuple(sealing))
+                      identity=identity, seal=seal, workload_sealing=tuple(sealing),
+                      default_balancer=defaults.balancer)

@@ -45,6 +45,7 @@ BACKOFF_BASE = 0.025  # Envoy's default retry backoff base interval
 # The retries a route gets with no VirtualService, per profile (the table: classroom.mesh.control.profiles).
 PROFILE_DEFAULT_ATTEMPTS = {name: p.default_attempts for name, p in PROFILES.items()}
 ROUND_ROBIN, LEAST_REQUEST, RANDOM = "ROUND_ROBIN", "LEAST_REQUEST", "RANDOM"
+PEAK_EWMA = "PEAK_EWMA"  # Linkerd's balancer (no DestinationRule names it: only a profile's default)
 
 
 @dataclass(frozen=True)
@@ -247,6 +248,7 @@ class MeshPolicy:
     identity: Identity = field(default_factory=Identity)
     seal: bool = False  # the class's EnvelopePolicy: notes sealed end to end (none: not sealed)
     workload_sealing: tuple[Sealing, ...] = ()  # EnvelopePolicies with a selector, in order
+    default_balancer: str = LEAST_REQUEST  # the profile's, where no DestinationRule names one
 
     def __post_init__(self) -> None:
         # Asked for at every hand for every note: the defaults are made once, not per call.

@@ -47,9 +47,29 @@ class Profile:
     default_retry_on: tuple[str, ...]
     identity_lifetime: float | None  # room seconds; None: no default of the mesh's (the class's own, 1h)
     retired: str | None = None
+    # The load balancer where no rule names one: Envoy's LEAST_REQUEST (Istio's default; the classroom
+    # keeps it for the Envoy-based meshes), or Linkerd's PEAK_EWMA.
+    balancer: str = "LEAST_REQUEST"
     # Kinds of other meshes this one has not, each with what this mesh does instead (the refusal's
     # second half).  A PeerAuthentication's is ``peer_authentication``.
     instead: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def status(self) -> str:
+        """"" for a maintained mesh; "dormant" or "retired" (the first word of ``retired`` when it is one)."""
+        if not self.retired:
+            return ""
+        return self.retired.split(":")[0] if ":" in self.retired else "retired"
+
+    def facts(self) -> list[str]:
+        """What a student should know of the class's mesh, a short line each (the window's lesson card)."""
+        shape = "a sidecar per student" if self.architecture == SIDECAR else "one proxy per row"
+        retries = (f"{self.default_attempts} retries by default" if self.default_attempts
+                   else "no retries unless asked")
+        facts = [f"{self.title}: {shape}", f"by default {self.mtls_words}", retries]
+        if self.balancer == "PEAK_EWMA":
+            facts.append("balances by latency (EWMA)")
+        return facts + ([f"RETIRED: {self.retired}"] if self.retired else [])
 
     def describe(self) -> str:
         """One line: the mesh, its shape, its defaults, and whether it is retired."""
@@ -96,6 +116,9 @@ PROFILES: dict[str, Profile] = {
             default_attempts=0, default_retry_on=(),
             # Proxy certificates "expire after 24 hours and are automatically rotated" (automatic-mtls.md).
             identity_lifetime=24 * HOUR,
+            # "Load balancing uses EWMA latency": peak EWMA with two random choices, 30 ms default RTT,
+            # 10 s decay (linkerd2-proxy linkerd/app/outbound/src/lib.rs; features/load-balancing.md).
+            balancer="PEAK_EWMA",
             instead=(
                 ("VirtualService", "an HTTPRoute (gateway.networking.k8s.io/v1 or policy.linkerd.io/v1beta3) "
                  "whose parentRefs name the service: matches, weighted backendRefs, and the retry.linkerd.io/http, "

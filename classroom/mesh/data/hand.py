@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import socket
 import ssl
 from collections.abc import Callable
@@ -239,7 +240,7 @@ class Hand:
             return  # the student said it twice; the ledger keeps one entry
         policy = self.policy
         now = self.clock.now()
-        trace = os.urandom(16).hex()
+        trace = f"{random.getrandbits(128):032x}"  # unique, not secret (see Transport.handle's span)
         host = send.to
         rule = policy.rule(host, send.op)
         chosen = routing.pick(policy, rule, host, send.id, self.roll, self.labels, self.in_class, self.dice)

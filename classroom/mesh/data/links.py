@@ -54,6 +54,10 @@ class Link:
         self._up_waiters: list[asyncio.Future[None]] = []
         self.carried = 0  # notes this connection has carried (connectionPool maxRequestsPerConnection)
         self.draining = False  # carries no new note: it closes once the tries on it have their answers
+        # Peak EWMA of this neighbour's answer time (room seconds), for Linkerd's balancer: None until
+        # the first answer (the balancer then assumes ewma.DEFAULT_RTT).
+        self.rtt_estimate: float | None = None
+        self.rtt_at = 0.0  # room time of the estimate's last update
 
     @property
     def in_flight(self) -> int:

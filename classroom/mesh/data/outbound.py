@@ -45,14 +45,14 @@ time.  Layers never raise for a note that fails: failing is an
 
 from __future__ import annotations
 
-import os
+import random
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Protocol
 
 from classroom.mesh import outcomes
-from classroom.mesh.control.policy import LEAST_REQUEST, RANDOM, ROUND_ROBIN
+from classroom.mesh.control.policy import PEAK_EWMA, RANDOM, ROUND_ROBIN
 from classroom.mesh.data.exchange import Exchange, HandView
-from classroom.mesh.data.resilience import backoff
+from classroom.mesh.data.resilience import backoff, ewma_cost, peak_ewma
 from classroom.mesh.outcomes import Flag, Outcome
 from classroom.mesh.runtime import messages
 
@@ -276,7 +276,7 @@ class Balance:
         return self._balance(ex, nearest)
 
     def _balance(self, ex: Exchange, links: list[Link]) -> Link:
-        policy = ex.cluster.traffic.load_balancer or LEAST_REQUEST  # Istio's default
+        policy = ex.cluster.traffic.load_balancer or self.hand.policy.default_balancer  # the mesh's default
         dice = self.hand.dice
         if policy == ROUND_ROBIN:
             ex.cluster.turn += 1
@@ -288,6 +288,8 @@ class Balance:
         second = int(dice.chance("lb2", ex.id, self.hand.name, ex.tries) * (len(links) - 1))
         second += second >= first
         a, b = links[first], links[second]
+        if policy == PEAK_EWMA:  # Linkerd's: the same two choices, by latency times load
+            return a if ewma_cost(a.rtt_estimate, a.in_flight) <= ewma_cost(b.rtt_estimate, b.in_flight) else b
         return a if a.in_flight <= b.in_flight else b
 
     def _redialing(self, ex: Exchange) -> list[Link]:
@@ -364,7 +366,9 @@ class Transport:
         assert link is not None, "the transport needs the next hop the balancer chose"
         self._attempts += 1
         attempt = self._attempts
-        span, start = os.urandom(8).hex(), clock.now()
+        # A span id needs to be unique, not secret: random bits, as OpenTelemetry's RandomIdGenerator
+        # makes them (os.urandom would cost a getrandom system call per attempt).
+        span, start = f"{random.getrandbits(64):016x}", clock.now()
         budget = ex.cluster.budget
         if budget is not None:
             budget.started()
@@ -377,6 +381,9 @@ class Transport:
                 timer = clock.expire_at(answer, ex.try_deadline)
                 try:
                     outcome = await answer
+                    now = clock.now()
+                    link.rtt_estimate = peak_ewma(link.rtt_estimate, now - link.rtt_at, now - start)
+                    link.rtt_at = now
                 except TimeoutError:
                     outcome = Outcome.failure(outcomes.TRY_TIMEOUT, f"{link.peer} did not answer in time",
                                               hand.name, hop=link.peer)

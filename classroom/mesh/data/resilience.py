@@ -24,6 +24,10 @@ classes with no I/O and an injected clock, so tests can drive them exactly
   ``consecutive5xxErrors`` failures in a row eject a neighbour for
   ``baseEjectionTime x (times ejected)``, never more than
   ``maxEjectionPercent`` of the pool at once (but always at least one).
+* :func:`peak_ewma` is Linkerd's balancer's latency estimate: a neighbour's
+  answer time, jumping up at once to a slower answer (the peak) and decaying
+  towards faster ones; the balancer sends a note to the cheaper of two
+  neighbours picked at random, cost = estimate x (notes in flight + 1).
 """
 
 from __future__ import annotations
@@ -36,6 +40,29 @@ from dataclasses import dataclass, field
 from classroom.mesh.runtime.dice import Dice
 
 BACKOFF_BASE = 0.025  # Envoy's default base interval (VirtualService retries.backoff sets another)
+# linkerd2-proxy's balancer: EWMA_DEFAULT_RTT = 30 ms, EWMA_DECAY = 10 s (linkerd/app/outbound/src/lib.rs),
+# through tower's PeakEwma (tower/src/load/peak_ewma.rs).
+EWMA_DEFAULT_RTT = 0.030
+EWMA_DECAY = 10.0
+
+
+def peak_ewma(estimate: float | None, since: float, rtt: float, decay: float = EWMA_DECAY) -> float:
+    """The estimate after an answer that took ``rtt``, ``since`` seconds after the last update.
+
+    A slower answer than the estimate replaces it (the peak); a faster one is averaged in with the
+    weight of the time passed: w = exp(-since / decay), estimate = estimate x w + rtt x (1 - w).
+    """
+    if estimate is None:
+        return rtt
+    if rtt > estimate:
+        return rtt
+    weight = math.exp(-max(since, 0.0) / decay)
+    return estimate * weight + rtt * (1.0 - weight)
+
+
+def ewma_cost(estimate: float | None, in_flight: int) -> float:
+    """What a note costs on a neighbour, for the balancer: its estimate times its load."""
+    return (EWMA_DEFAULT_RTT if estimate is None else estimate) * (in_flight + 1)
 
 
 def backoff(retry: int, dice: Dice, *key: object, base: float = BACKOFF_BASE) -> float:

@@ -95,7 +95,9 @@ class FrameConnection(asyncio.Protocol):
         self.on_protocol_error = on_protocol_error
         self.decoder = wire.FrameDecoder()
         self.transport: asyncio.Transport | None = None
-        self.closed = asyncio.get_event_loop().create_future()
+        # The loop, kept: on Python 3.11 each asyncio.get_running_loop() is a getpid() system call.
+        self._loop = asyncio.get_event_loop()
+        self.closed = self._loop.create_future()
         self.peer: str | None = None  # verified SPIFFE ID, when TLS
         self.context: Any = None  # whatever the owner wants to remember
         self._out: list[bytes] = []
@@ -162,7 +164,7 @@ class FrameConnection(asyncio.Protocol):
         out = self._out
         out.append(data)
         if len(out) == 1:
-            asyncio.get_running_loop().call_soon(self._flush)
+            self._loop.call_soon(self._flush)
         return True
 
     def _flush(self) -> None:

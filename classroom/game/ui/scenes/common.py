@@ -60,7 +60,7 @@ def paragraphs(words: str) -> list[str]:
 HINT_KEYS = {"Space": pygame.K_SPACE, "Enter": pygame.K_RETURN, "Esc": pygame.K_ESCAPE, "Esc/F2": pygame.K_ESCAPE,
              "R": pygame.K_r, "L": pygame.K_l, "Y": pygame.K_y, "H": pygame.K_h, "F5": pygame.K_F5,
              "F2": pygame.K_F2, "PgUp/PgDn": pygame.K_PAGEDOWN, "+/−": pygame.K_PLUS, "+/-": pygame.K_PLUS,
-             "Home/End": pygame.K_HOME}
+             "Home/End": pygame.K_HOME, "C": pygame.K_c}
 HINT_TARGETS: list[tuple[pygame.Rect, int]] = []  # the footer's buttons as last drawn: (rect, key)
 
 

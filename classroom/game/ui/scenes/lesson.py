@@ -9,6 +9,7 @@ from classroom.game.ui.fonts import scaled
 from classroom.game.ui.scenes.base import Host, Scene, register
 from classroom.game.ui.scenes.common import Menu, key_hints, paragraphs, text, wrap
 from classroom.level import Level
+from classroom.mesh.control.profiles import profile as mesh_profile
 from classroom.objectives import goal_words
 
 
@@ -94,6 +95,7 @@ class LessonScene(Scene):
             ("To pass", [goal_words(o.metric, o.op, o.value) for o in self.level.objectives]),
             ("You may change", list(self.level.editable) or ["nothing: watch and learn"]),
             ("Concepts", [", ".join(self.level.concepts)]),
+            ("The mesh", mesh_profile(self.level.profile).facts()),
         ):
             text(surface, title, label, theme.ACCENT, (inner.left, y))
             y += label.get_linesize() + 2 * scale

@@ -9,6 +9,7 @@ from classroom.game.ui.fonts import scaled
 from classroom.game.ui.scenes.base import Host, Scene, register
 from classroom.game.ui.scenes.common import key_hints, paragraphs, stars, text, wrap
 from classroom.level import Level
+from classroom.mesh.control.profiles import profile as mesh_profile
 from classroom.objectives import goal_words
 
 
@@ -67,6 +68,8 @@ class LevelSelectScene(Scene):
             else:
                 before = self.app.levels[self.index - 1]
                 self.notice = f"Locked: pass \u201c{before.title}\u201d first (all its objectives met)."
+        elif event.key == pygame.K_c:  # the same class under every mesh, side by side
+            self.app.switch("compare", level=self.level)
         elif event.key == pygame.K_ESCAPE:
             self.app.switch("title")
 
@@ -86,7 +89,8 @@ class LevelSelectScene(Scene):
                              round(width - list_rect.right - 2 * margin), list_rect.height)
         self._draw_list(surface, list_rect, scale)
         self._draw_detail(surface, detail, scale)
-        key_hints(surface, [("↑↓", "choose"), ("Enter", "lesson and play"), ("Esc", "title")], scale)
+        key_hints(surface, [("↑↓", "choose"), ("Enter", "lesson and play"), ("C", "compare the seven meshes"),
+                            ("Esc", "title")], scale)
 
     def _draw_list(self, surface: pygame.Surface, rect: pygame.Rect, scale: float) -> None:
         row_h = round(44 * scale)
@@ -110,6 +114,9 @@ class LevelSelectScene(Scene):
             text(surface, level.title, name_font, colour, (number.right + 12 * scale, line.centery),
                  "midleft")
             right = line.right - 12 * scale
+            if level.profile != "istio":  # the chapter: which mesh this class runs
+                text(surface, mesh_profile(level.profile).title, scaled("sans", 13, scale), theme.TEXT_DIM,
+                     (right - 3 * 8 * scale * 2.3 - 12 * scale, line.centery), "midright")
             if is_open:
                 radius = 8 * scale
                 stars(surface, right - 3 * radius * 2.3, line.centery, self.app.progress.stars_of(level.name),
@@ -128,6 +135,10 @@ class LevelSelectScene(Scene):
         y = _chips(surface, level.concepts, inner, y, scale) + 14 * scale
         small, body = scaled("sans", 15, scale), scaled("sans", 16, scale)
         label = scaled("bold", 15, scale)
+        mesh = mesh_profile(level.profile)
+        text(surface, "Mesh: " + mesh.facts()[0] + (f" ({mesh.status})" if mesh.status else ""), label,
+             theme.ORANGE if mesh.retired else theme.TEXT, (inner.left, y))
+        y += label.get_linesize() + 6 * scale
         text(surface, "You change: " + ", ".join(level.editable or ("nothing",)), label, theme.ACCENT,
              (inner.left, y))
         y += label.get_linesize() + 10 * scale
