@@ -52,7 +52,8 @@ def route(annotations: dict[str, str] | None = None, **spec: Any) -> dict[str, A
     if annotations is not None:
         meta["annotations"] = annotations
     return {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": meta,
-            "spec": {"parentRefs": [{"group": "core", "kind": "Service", "name": "fay"}], **spec}}
+            "spec": {"parentRefs": [{"group": "core", "kind": "Service", "name": "fay"}],
+                     "rules": [{"backendRefs": [{"name": "fay"}]}], **spec}}
 
 
 @pytest.fixture
@@ -139,6 +140,7 @@ def _line(text: str, needle: str) -> int:
      "Linkerd reads failure accrual from a Service's annotations"),
     (route(rules=[{"backendRefs": [{"name": "zed"}]}]), "name: zed", "'zed' is not a student or a service"),
     (route(rules=[{"filters": []}]), "filters", "filters is not supported here: hands never add or remove"),
+    (route(rules=[{"matches": [{"method": "GET"}]}]), "- matches", "has no backendRefs: the class needs"),
     (route(parentRefs=[{"kind": "Service", "name": "fay"}]), "kind: Service", "needs group: core"),
     ({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "other"}}, "name: other",
      "'other' is not this class's namespace"),
@@ -279,7 +281,7 @@ def test_a_route_without_retry_annotations_retries_nothing() -> None:
 
 
 def test_the_annotation_timeout_beats_the_rules_own() -> None:
-    rules = [{"timeouts": {"request": "5s"}}]
+    rules = [{"timeouts": {"request": "5s"}, "backendRefs": [{"name": "fay"}]}]
     assert mesh_policy([route(rules=rules)], "linkerd", NS).note_timeout(mesh_policy(
         [route(rules=rules)], "linkerd", NS).rule("fay")) == 5.0
     policy = mesh_policy([route({"timeout.linkerd.io/request": "1s"}, rules=rules)], "linkerd", NS)

@@ -256,16 +256,26 @@ _ROUTE_RULE_REFUSED = {
     "sessionPersistence": "a note is one request: there is no session to keep",
     "name": "the class keeps no per-route statistics under a rule's name",
 }
+_NO_BACKENDS = ("the class needs a rule's backendRefs written: name the service itself (backendRefs: [{name: "
+                "dana}]) to send its notes to it, as a rule without them forwards nowhere in Gateway API")
+
+
+def _rule_check(ck: _Check, rule: dict[Any, Any], at: _At) -> None:
+    if not rule.get("backendRefs"):
+        ck.fail(at.line, f"{at.name} has no backendRefs: {_NO_BACKENDS}")
+
+
 ROUTE_RULE = _Map(
     {"matches": _ListOf(MATCH), "backendRefs": _ListOf(BACKEND_REF),
      "timeouts": _Map({"request": v.DURATION}, refused={
          "backendRequest": "the class reads timeouts.request, as Linkerd's timeouts.md describes: a limit per "
          "try is the route's retry.linkerd.io/timeout annotation"})},
     refused=_ROUTE_RULE_REFUSED,
+    check=_rule_check,
 )
 HTTP_ROUTE = _Map(
-    {"parentRefs": _ListOf(PARENT_REF, nonempty=True), "rules": _ListOf(ROUTE_RULE)},
-    required=("parentRefs",),
+    {"parentRefs": _ListOf(PARENT_REF, nonempty=True), "rules": _ListOf(ROUTE_RULE, nonempty=True)},
+    required=("parentRefs", "rules"),
     refused={"hostnames": "a note's host is its route's parentRef: name the service there"},
 )
 

@@ -257,7 +257,7 @@ def routes(resources: Iterable[Resource]) -> dict[str, tuple[RouteRule, ...]]:
         spec = resource.get("spec") or {}
         name = _name(resource)
         retries = _retries(notes)
-        for rule in spec.get("rules") or [{}]:
+        for rule in spec.get("rules") or []:
             # The annotation beats the rule's own timeouts.request (reference/timeouts.md).
             timeout = notes.get(REQUEST_TIMEOUT) or (rule.get("timeouts") or {}).get("request")
             backends = rule.get("backendRefs") or []
