@@ -39,6 +39,7 @@ from classroom.analyze.messages import (
     render,
 )
 from classroom.durations import format_duration, parse_duration
+from classroom.mesh.control import authz, linkerd
 from classroom.mesh.control.policy import PROFILE_DEFAULT_ATTEMPTS
 from classroom.mesh.control.profiles import PROFILES
 
@@ -95,6 +96,16 @@ def _seals(ctx: Context, student: str) -> bool:
     return class_wide
 
 
+def _lets_plaintext_in(ctx: Context, student: str) -> bool:
+    """Whether a Linkerd class's policy (a Server, the default inbound policy) lets a hand with no card in."""
+    assert ctx.level is not None
+    if ctx.level.profile != "linkerd":
+        return True
+    policies = linkerd.policies([item.resource for item in ctx.items], ctx.level.name)
+    labels = dict(ctx.level.student(student).labels)
+    return authz.decide(policies, student, None, student, labels).allowed
+
+
 def _about_the_level(ctx: Context, kind: MessageType, text: str) -> None:
     assert ctx.level is not None
     ctx.messages.append(Message(kind, text, f"Level {ctx.level.name}", ctx.level.path))
@@ -108,7 +119,8 @@ def teacher(ctx: Context) -> None:
     sealed = {s.name for s in ctx.level.students if _seals(ctx, s.name)}
     everyone_seals = len(sealed) == len(ctx.level.students)
     if ctx.level.teacher.forges and not everyone_seals:  # a recipient refuses an unsealed note from a sealer
-        lax = sorted({s.name for s in ctx.level.students if _mode_of(ctx, s.name)[0] != "STRICT"})
+        lax = sorted({s.name for s in ctx.level.students
+                      if _mode_of(ctx, s.name)[0] != "STRICT" and _lets_plaintext_in(ctx, s.name)})
         if lax:
             how = mode if item is not None else f"no PeerAuthentication: {ctx.level.profile}'s default, {mode}"
             text = (f"the teacher forges notes: she connects in plaintext and claims to be a student, and "

@@ -32,6 +32,7 @@ from classroom.level.cilium import CILIUM_NETWORK_POLICY
 from classroom.level.cilium import names as cilium_names
 from classroom.level.consul import CONSUL_ACL, INTENTIONS_VERSIONS, SERVICE_INTENTIONS, check_names
 from classroom.level.istiovalues import label_key, label_value
+from classroom.level.linkerd import LINKERD_KINDS
 from classroom.level.networking import DESTINATION_RULE, VIRTUAL_SERVICE
 from classroom.level.security import AUTHORIZATION_POLICY, PEER_AUTHENTICATION
 from classroom.mesh.control.profiles import PROFILES, refusal
@@ -50,6 +51,7 @@ class Kind:
     names: NameCheck | None = None  # its own check of the names its spec uses, beside the common ones
     # What two resources of the kind may not share, beside their name (Consul: one entry per destination).
     one_per: tuple[str, Callable[[dict[str, Any]], Any]] | None = None  # (what it is, its value in a spec)
+    annotations: Any = None  # a reader of the metadata.annotations it acts on; None: it takes none
 
     @property
     def group(self) -> str:
@@ -87,7 +89,7 @@ EVERY_MESH = tuple(PROFILES)
 # Istio's kinds, and the profiles that take them: Istio, and, as stand-ins, the meshes whose own kinds
 # are not modelled yet.  A PeerAuthentication is refused where the mesh has no such knob (Linkerd and
 # Consul always lock the passes between meshed hands; Traefik Mesh has no mTLS at all).
-_ISTIO_STAND_INS = ("istio", "linkerd", "cilium", "traefik", "consul", "appmesh", "nginx")
+_ISTIO_STAND_INS = ("istio", "cilium", "traefik", "consul", "appmesh", "nginx")
 _PEER_AUTHENTICATION_MESHES = tuple(
     name for name in _ISTIO_STAND_INS if PROFILES[name].peer_authentication is None
 )
@@ -118,6 +120,9 @@ KINDS: tuple[Kind, ...] = (
     # The class's own: whether a note travels sealed end to end. No mesh has it: end-to-end
     # encryption past the proxies is the application's (JWE, TLS to the server itself).
     Kind("EnvelopePolicy", ("classroom.mesh/v1",), ENVELOPE_POLICY, ("seal",)),
+    # Linkerd's own (classroom.level.linkerd): Server, AuthorizationPolicy, MeshTLSAuthentication, HTTPRoute, ...
+    *(Kind(kind, versions, spec, needs, meshes=("linkerd",), owner="linkerd", names=names, annotations=notes)
+      for kind, versions, spec, needs, names, notes in LINKERD_KINDS),
 )
 
 KIND_NAMES: tuple[str, ...] = tuple(dict.fromkeys(k.kind for k in KINDS))
@@ -147,7 +152,8 @@ def refused(kind: Kind | str, profile: str) -> str | None:
     if not candidates or any(k.accepted(profile) for k in candidates):
         return None
     first = candidates[0]
-    why = refusal(profile, first.kind)
+    shown = f"{first.kind} ({first.group})" if len(named(first.kind)) > 1 else first.kind
+    why = refusal(profile, first.kind, shown)
     if why is not None:
         return why
     owner = PROFILES[first.owner].title if first.owner in PROFILES else "another mesh"

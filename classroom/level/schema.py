@@ -50,6 +50,7 @@ from classroom.level.checks import (
 )
 from classroom.level.istiovalues import dns_label, label_key, label_value
 from classroom.level.kinds import KIND_NAMES, KINDS, Kind, named, refused, resolve
+from classroom.level.linkerd import overlapping_servers
 from classroom.level.model import STUDENT_LABEL, Student
 from classroom.level.yamlines import line_of
 
@@ -133,7 +134,9 @@ def _shape(ck: _Check, value: Any, at: _At) -> tuple[dict[str, Any], Kind]:
             f"{version_at.name}: a {name} has apiVersion "
             f"{' or '.join(versions)}, got {_describe(resource['apiVersion'])}",
         )
-    _walk(ck, resource["metadata"], at.key(resource, "metadata"), _METADATA)
+    metadata = _METADATA if kind.annotations is None else _Map(
+        {**_METADATA.fields, "annotations": kind.annotations}, required=_METADATA.required)
+    _walk(ck, resource["metadata"], at.key(resource, "metadata"), metadata)
     if "spec" not in resource:
         if kind.needs:
             ck.fail(at.line, f"{at.name} ({name}) is missing 'spec' (it needs {kind.needs[0]!r})")
@@ -155,6 +158,10 @@ def _resource(ck: _Check, value: Any, at: _At, roll: _Roll | None) -> None:
             f"{ns_at.name} {metadata['namespace']!r} is not this class's namespace: the class is one namespace, "
             f"{roll.namespace!r} (the level's name), so a resource elsewhere would govern nobody; leave it out",
         )
+    if kind.kind == "Namespace" and roll.namespace is not None and metadata["name"] != roll.namespace:
+        name_at = at.key(resource, "metadata").key(metadata, "name")
+        ck.fail(name_at.line, f"{name_at.name} {metadata['name']!r} is not this class's namespace: the class is one "
+                f"namespace, {roll.namespace!r} (the level's name)")
     if "spec" in resource:
         _check_names(ck, resource["kind"], resource["spec"], at.key(resource, "spec"), roll)
         if kind.names is not None:
@@ -222,6 +229,7 @@ def _resources(ck: _Check, items: list[tuple[Any, _At]], roll: _Roll | None) -> 
                 f"{seen[identity].line})",
             )
         seen[identity] = at
+    overlapping_servers(ck, items, roll)  # Linkerd's admission rule between Servers
     return tuple(value for value, _ in items)
 
 

@@ -56,6 +56,7 @@ from classroom.game.model.configtext import (
 )
 from classroom.game.model.consulfields import intentions_slots
 from classroom.level import ACTIONS, MTLS_MODES, RESOURCE_KINDS, STUDENT_LABEL, Level
+from classroom.level.kinds import refused, resolve
 from classroom.mesh.control.policy import DEFAULT_NOTE_TIMEOUT, DEFAULT_RETRY_ON, PROFILE_DEFAULT_ATTEMPTS
 
 # Field kinds, and how a widget shows each.
@@ -130,6 +131,12 @@ class Slot:
     write: Callable[[list[Resource], int, Any], None] | None = None  # instead of a plain put
 
 
+def form_builds(kind: str, profile: str) -> bool:
+    """Whether the form has slots for ``kind`` in a class under ``profile`` (its Istio shape is accepted there)."""
+    found = resolve(kind, RESOURCE_KINDS[kind][0]) if kind in RESOURCE_KINDS else None
+    return found is not None and refused(found, profile) is None
+
+
 class Form:
     """The slots of a level's editable resources, as they stand in ``resources``."""
 
@@ -154,9 +161,13 @@ class Form:
             "CiliumNetworkPolicy": self._cilium_network_policy,
         }
         for kind in (*RESOURCE_KINDS, *OWN_KINDS):
-            if kind not in self.level.editable:
+            # The form builds Istio's and the class's shapes where the mesh takes them, and the kinds of
+            # OWN_KINDS; a mesh's other kinds (Linkerd's) are edited as text.
+            istio_shape_refused = kind in RESOURCE_KINDS and not form_builds(kind, self.level.profile)
+            if kind not in self.level.editable or istio_shape_refused:
                 continue
-            existing = [(i, r) for i, r in enumerate(self.resources) if r.get("kind") == kind]
+            existing = [(i, r) for i, r in enumerate(self.resources)
+                        if r.get("kind") == kind and r.get("apiVersion") in RESOURCE_KINDS[kind]]
             for index, resource in existing:
                 slots += builders[kind](index, resource)
             for template in self.missing(kind, [r for _, r in existing]):

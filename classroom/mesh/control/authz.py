@@ -84,12 +84,14 @@ class Policy:
     selector: str | None = None  # matchLabels.app: the service it applies to; None: any
     rules: tuple[Rule, ...] = ()
     match_labels: tuple[tuple[str, str], ...] = ()  # the selector's other labels (version ...)
+    # Label sets whose students it leaves alone (Linkerd's default inbound policy: not those a Server picks).
+    unless: tuple[tuple[tuple[str, str], ...], ...] = ()
 
     def applies_to(self, labels: Mapping[str, str]) -> bool:
         """Whether the selector picks a student with these labels (no selector: everyone)."""
         return (self.selector is None or labels.get(APP_LABEL) == self.selector) and all(
             labels.get(key) == value for key, value in self.match_labels
-        )
+        ) and not any(all(labels.get(key) == value for key, value in other) for other in self.unless)
 
 
 @dataclass(frozen=True)
@@ -201,7 +203,8 @@ def policies_from(resources: Iterable[dict[str, Any]], namespace: str) -> tuple[
     """The AuthorizationPolicies among (validated) resources."""
     out = []
     for resource in resources:
-        if resource.get("kind") != "AuthorizationPolicy":
+        if resource.get("kind") != "AuthorizationPolicy" or str(resource.get("apiVersion", "")).startswith(
+                "policy.linkerd.io/"):  # Linkerd's are read by classroom.mesh.control.linkerd
             continue
         spec = resource.get("spec") or {}
         labels = (spec.get("selector") or {}).get("matchLabels") or {}

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from classroom.durations import parse_duration
-from classroom.mesh.control import authz, cilium, intentions
+from classroom.mesh.control import authz, cilium, intentions, linkerd
 from classroom.mesh.control.policy import (
     BACKOFF_BASE,
     LEAST_REQUEST,
@@ -197,10 +197,14 @@ def mesh_policy(resources: Iterable[Resource], profile: str = "istio", namespace
                                        bool(spec.get("seal")), name))
             else:
                 seal = bool(spec.get("seal"))
+    policies = authz.policies_from(resources, namespace)  # type: ignore[arg-type]
+    if profile == "linkerd":  # Linkerd's own kinds: Servers and their authorizations, HTTPRoutes
+        policies += linkerd.policies(resources, namespace)
+        routes.update(linkerd.routes(resources))
     return MeshPolicy(mtls_mode=mode, workload_modes=tuple(workload_modes),
                       default_attempts=defaults.default_attempts,
                       default_retry_on=tuple(sorted(defaults.default_retry_on)), routes=routes,
-                      destinations=destinations, authz=authz.policies_from(resources, namespace),  # type: ignore[arg-type]
+                      destinations=destinations, authz=policies,
                       identity=identity, seal=seal, workload_sealing=tuple(sealing),
                       network=cilium.policies_from(resources, namespace),
                       default_balancer=defaults.balancer,

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from classroom.level.seating import route_table, seating_graph
-from classroom.mesh.control import pki, protocol
+from classroom.mesh.control import linkerd, pki, protocol
 from classroom.mesh.runtime import messages, net, process, wire
 from classroom.mesh.runtime.net import FrameConnection
 from classroom.mesh.runtime.specs import OfficeSpec
@@ -124,6 +124,11 @@ class Office(process.Role):
         else:
             self._maybe_first_config()
 
+    def _names(self, identity: str) -> tuple[str, ...]:
+        """A card's DNS names: under Linkerd, its identity string (``ben.<level>.serviceaccount.identity.linkerd
+        .cluster.local``), which Linkerd's identity service puts in every proxy's certificate."""
+        return (linkerd.linkerd_identity(pki.principal(identity)),) if self.spec.profile == "linkerd" else ()
+
     def _on_hello(self, conn: FrameConnection, proxy_id: str, message: protocol.ProxyHello) -> None:
         hands = self.spec.hands
         certs: dict[str, str] = {}
@@ -134,16 +139,19 @@ class Office(process.Role):
                 continue
             identity = pki.spiffe_id(self.namespace, name, self.profile)
             try:
-                cert = self.ca.issue(hand.csr.encode(), identity, self.leaf_lifetime)
+                cert = self.ca.issue(hand.csr.encode(), identity, self.leaf_lifetime,
+                                     dns_names=self._names(identity))
             except (pki.IdentityError, ValueError) as exc:
                 net.log("office", f"refused a certificate to {proxy_id}: {exc}")
                 continue
             certs[name] = pki.cert_pem(cert).decode()
             self.roll[name] = hand.keys
+            names = self._names(identity)
             self.events.emit(
                 "cert_issued",
                 hand=name,
                 identity=identity,
+                **({"dns_names": list(names)} if names else {}),
                 not_after=cert.not_valid_after_utc.timestamp(),
                 serial=format(cert.serial_number, "x"),
             )
@@ -167,7 +175,8 @@ class Office(process.Role):
             return
         identity = pki.spiffe_id(self.namespace, name, self.profile)
         try:
-            cert = self.ca.issue(message.csr.encode(), identity, self.leaf_lifetime)
+            cert = self.ca.issue(message.csr.encode(), identity, self.leaf_lifetime,
+                                 dns_names=self._names(identity))
         except (pki.IdentityError, ValueError) as exc:
             net.log("office", f"refused to renew {name}'s card: {exc}")
             return

@@ -184,8 +184,10 @@ class CertificateAuthority:
         identity: str,
         lifetime: float = DEFAULT_LEAF_LIFETIME,
         not_before: dt.datetime | None = None,
+        dns_names: tuple[str, ...] = (),
     ) -> x509.Certificate:
-        """Sign a leaf for ``identity`` from a CSR whose own SAN must name it."""
+        """Sign a leaf for ``identity`` from a CSR whose own SAN must name it; ``dns_names`` are the office's own
+        additions (a Linkerd class's identity string, as Linkerd's identity service writes it)."""
         csr = x509.load_pem_x509_csr(csr_pem)
         if not csr.is_signature_valid:
             raise IdentityError(f"CSR for {identity} has a bad signature")
@@ -198,11 +200,12 @@ class CertificateAuthority:
             raise IdentityError(f"CSR asks for {uris or 'no identity'}, not {identity}")
         start = not_before or dt.datetime.now(dt.UTC) - CLOCK_SKEW
         return self.sign_leaf(
-            csr.public_key(), identity, start, start + CLOCK_SKEW + dt.timedelta(seconds=lifetime)
+            csr.public_key(), identity, start, start + CLOCK_SKEW + dt.timedelta(seconds=lifetime), dns_names
         )
 
     def sign_leaf(
-        self, public_key: Any, identity: str, not_before: dt.datetime, not_after: dt.datetime
+        self, public_key: Any, identity: str, not_before: dt.datetime, not_after: dt.datetime,
+        dns_names: tuple[str, ...] = (),
     ) -> x509.Certificate:
         return (
             x509.CertificateBuilder()
@@ -214,7 +217,8 @@ class CertificateAuthority:
             .not_valid_after(not_after)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(
-                x509.SubjectAlternativeName([x509.UniformResourceIdentifier(identity)]),
+                x509.SubjectAlternativeName([x509.UniformResourceIdentifier(identity),
+                                             *(x509.DNSName(name) for name in dns_names)]),
                 critical=True,
             )
             .add_extension(

@@ -119,6 +119,17 @@ PROFILES: dict[str, Profile] = {
             # "Load balancing uses EWMA latency": peak EWMA with two random choices, 30 ms default RTT,
             # 10 s decay (linkerd2-proxy linkerd/app/outbound/src/lib.rs; features/load-balancing.md).
             balancer="PEAK_EWMA",
+            instead=(
+                ("VirtualService", "an HTTPRoute (gateway.networking.k8s.io/v1 or policy.linkerd.io/v1beta3) "
+                 "whose parentRefs name the service: matches, weighted backendRefs, and the retry.linkerd.io/http, "
+                 "retry.linkerd.io/limit, retry.linkerd.io/timeout and timeout.linkerd.io/request annotations"),
+                ("DestinationRule", "a Service's balancer.linkerd.io/failure-accrual annotations for ejecting a "
+                 "failing endpoint, EWMA balancing with no setting, and an HTTPRoute's weighted backendRefs for "
+                 "subsets"),
+                ("AuthorizationPolicy", "a Server (policy.linkerd.io/v1beta3) on the students, an "
+                 "AuthorizationPolicy of policy.linkerd.io/v1alpha1 targeting it, and a MeshTLSAuthentication "
+                 "naming who may send"),
+            ),
         ),
         Profile(
             name="cilium", title="Cilium", architecture=PER_ROW,
@@ -198,11 +209,12 @@ def profile(name: str) -> Profile:
     return PROFILES[name]
 
 
-def refusal(name: str, kind: str) -> str | None:
+def refusal(name: str, kind: str, shown: str | None = None) -> str | None:
     """What mesh ``name`` does instead of a resource of ``kind``, as a sentence, or None when it says nothing.
 
     The kind registry (:mod:`classroom.level.kinds`) decides which kinds a
-    mesh has; this is the mesh's own word on one it has not.
+    mesh has; this is the mesh's own word on one it has not.  ``shown`` names the kind in the sentence
+    when its name alone is ambiguous (``AuthorizationPolicy (security.istio.io)``).
     """
     known = PROFILES.get(name)
     if known is None:
@@ -212,4 +224,4 @@ def refusal(name: str, kind: str) -> str | None:
         instead.setdefault("PeerAuthentication", known.peer_authentication)
     if kind not in instead:
         return None
-    return f"{kind} is not a {name} resource; {name} does this with {instead[kind]}"
+    return f"{shown or kind} is not a {name} resource; {name} does this with {instead[kind]}"
