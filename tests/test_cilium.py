@@ -123,11 +123,12 @@ def test_a_selector_that_fits_no_desk_and_a_policy_that_says_nothing_are_refused
 
 def test_each_mesh_keeps_its_own_kind(tmp_path: Path) -> None:
     err = refusal(tmp_path, [cnp({"endpointSelector": PENNY, "ingress": [FROM_BEN]})], profile="istio")
-    assert "CiliumNetworkPolicy (cilium.io) is Cilium's, not a istio resource" in err.message, str(err)
+    assert "CiliumNetworkPolicy (cilium.io) is Cilium's, and istio has no such resource" in err.message, str(err)
     istio_authz = {"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy", "metadata": {"name": "a"},
                    "spec": {"selector": PENNY, "action": "DENY", "rules": [{}]}}
     err = refusal(tmp_path, [istio_authz])
-    assert err.message.endswith("AuthorizationPolicy is not a cilium resource; cilium does this with a "
+    assert err.message.endswith("AuthorizationPolicy (security.istio.io) is not a cilium resource; cilium does "
+                                "this with a "
                                 "CiliumNetworkPolicy (cilium.io/v2): endpointSelector picks the desks, "
                                 "ingress[].fromEndpoints says whose desks may hand them notes (the room network "
                                 "enforces it) and toPorts[].rules.http the methods and paths the row's proxy lets "

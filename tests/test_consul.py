@@ -179,15 +179,15 @@ def test_istio_s_authorization_policy_is_refused_saying_what_consul_does(write_l
     policy = {"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy", "metadata": {"name": "p"},
               "spec": {"action": "DENY", "rules": [{}]}}
     message = refusal(write_level, [policy], "kind: AuthorizationPolicy")
-    assert ("AuthorizationPolicy is not a consul resource; consul does this with a ServiceIntentions "
-            "(consul.hashicorp.com/v1alpha1)") in message
+    assert ("AuthorizationPolicy (security.istio.io) is not a consul resource; consul does this with a "
+            "ServiceIntentions (consul.hashicorp.com/v1alpha1)") in message
 
 
 def test_consul_s_kinds_are_refused_under_istio(write_level: Any) -> None:
     doc = level_doc()
     doc["mesh"]["resources"].append(intentions("fay", {"name": "gus", "action": "deny"}))
     path = write_level(doc)
-    with pytest.raises(LevelError, match=r"ServiceIntentions \(consul.hashicorp.com\) is Consul's, not a istio"):
+    with pytest.raises(LevelError, match=r"ServiceIntentions \(consul.hashicorp.com\) is Consul's, and istio has"):
         load_level(str(path))
 
 

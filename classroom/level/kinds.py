@@ -157,5 +157,5 @@ def refused(kind: Kind | str, profile: str) -> str | None:
     if why is not None:
         return why
     owner = PROFILES[first.owner].title if first.owner in PROFILES else "another mesh"
-    return (f"{first.kind} ({first.group}) is {owner}'s, not a {profile} resource; "
-            f"a {PROFILES[profile].title} class writes {', '.join(kinds_of(profile))}")
+    return (f"{first.kind} ({first.group}) is {owner}'s, and {profile} has no such resource; "
+            f"under {profile} the class writes {', '.join(kinds_of(profile))}")

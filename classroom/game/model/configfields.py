@@ -70,7 +70,8 @@ NAMES = "names"  # a list of names, written comma-separated
 KINDS = (CHOICE, TOGGLE, INT, NUMBER, DURATION, TEXT, NAMES)
 # A mesh's own kinds the form edits too, beside Istio's and the classroom's (RESOURCE_KINDS).
 OWN_KINDS = ("CiliumNetworkPolicy", "ServiceIntentions")  # the form's kinds beside Istio's and the class's
-_VERSIONS = {**RESOURCE_KINDS, "CiliumNetworkPolicy": ("cilium.io/v2",)}
+_VERSIONS = {**RESOURCE_KINDS, "CiliumNetworkPolicy": ("cilium.io/v2",),
+             "ServiceIntentions": ("consul.hashicorp.com/v1alpha1",)}
 
 DEFAULT_OUTLIER: Resource = {
     "consecutive5xxErrors": 5,
@@ -133,7 +134,7 @@ class Slot:
 
 def form_builds(kind: str, profile: str) -> bool:
     """Whether the form has slots for ``kind`` in a class under ``profile`` (its Istio shape is accepted there)."""
-    found = resolve(kind, RESOURCE_KINDS[kind][0]) if kind in RESOURCE_KINDS else None
+    found = resolve(kind, _VERSIONS[kind][0]) if kind in _VERSIONS else None
     return found is not None and refused(found, profile) is None
 
 
@@ -167,7 +168,7 @@ class Form:
             if kind not in self.level.editable or istio_shape_refused:
                 continue
             existing = [(i, r) for i, r in enumerate(self.resources)
-                        if r.get("kind") == kind and r.get("apiVersion") in RESOURCE_KINDS[kind]]
+                        if r.get("kind") == kind and r.get("apiVersion") in _VERSIONS[kind]]
             for index, resource in existing:
                 slots += builders[kind](index, resource)
             for template in self.missing(kind, [r for _, r in existing]):
