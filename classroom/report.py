@@ -58,8 +58,11 @@ def build_report(
     overflows = 0  # notes a circuit breaker turned away (UO)
     rotations = 0
     renewals_failed = 0
+    remote_desks: dict[str, str] = {}
     for event in events:
         kind = event.get("kind")
+        if kind == "desk_remote":
+            remote_desks[str(event.get("seat"))] = str(event.get("address"))
         if kind in ARRIVALS and (kind != "dropped" or event.get("what") == "note") and event.get("note") in sent:
             arrivals[event["hand"]] += 1  # a note the class sent (not one the teacher forged)
         if kind == "sent":
@@ -166,6 +169,8 @@ def build_report(
         "protocol_errors": protocol_errors,
         "room_ready_s": room_ready,
         "processes": processes,
+        # Desks played from students' own laptops (classroom host), and where from.
+        "remote_desks": remote_desks,
         "links": [
             {**lk, "mutual": bool(lk["mutual"])}
             for lk in sorted(links.values(), key=lambda lk: (lk["a"], lk["b"]))
