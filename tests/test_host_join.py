@@ -1,0 +1,220 @@
+"""`classroom host` and `classroom join`: desks played from laptops, as real processes over real mTLS.
+
+On 127.0.0.1 a host and two laptops run a round; bad joins each get one line on both sides and leave
+nothing behind. The join protocol's checks are unit-tested without sockets. Across network
+namespaces: see tests/test_host_netns.py.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import level_doc
+from hosting import Proc, control, join_address, raw_join
+
+from classroom.mesh.join import protocol
+from classroom.mesh.runtime import wire
+
+CODE = "TEST-CODE"
+
+
+@pytest.fixture
+def procs() -> Iterator[list[Proc]]:
+    started: list[Proc] = []
+    yield started
+    for proc in started:  # even on failure: no process of ours is left behind
+        proc.kill()
+
+
+def two_way_level(write_level: Any, **extra: Any) -> Path:
+    """alice and fay at the two ends of a row, passing notes both ways through four local hands."""
+    doc = level_doc(name="test-hosted", traffic=[
+        {"from": "alice", "to": "fay", "count": 6, "every": "50ms", "text": "From my laptop"},
+        {"from": "fay", "to": "alice", "count": 6, "every": "50ms", "text": "From mine"},
+        {"from": "gus", "to": "ben", "count": 3, "every": "50ms", "text": "From the host"},
+    ], **extra)
+    doc["room"]["passing_time"] = "20ms"
+    return write_level(doc)
+
+
+def host(level: Path, tmp_path: Path, *options: str) -> Proc:
+    return Proc(["host", str(level), "--listen", "127.0.0.1:0", "--code", CODE, "--headless", "--quiet",
+                 "--report", str(tmp_path / "report.json"), "--record", str(tmp_path / "events.jsonl"),
+                 *options])
+
+
+def join(address: tuple[str, int], *options: str) -> Proc:
+    return Proc(["join", f"{address[0]}:{address[1]}", *options])
+
+
+def events(tmp_path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+
+
+def test_two_laptops_pass_every_note_over_mutual_tls(write_level: Any, tmp_path: Path, procs: list[Proc]) -> None:
+    the_host = host(two_way_level(write_level), tmp_path, "--expect", "2", "--wait", "90")
+    procs.append(the_host)
+    address = join_address(the_host)
+    laptops = [join(address, "--code", CODE.lower(), "--as", seat) for seat in ("alice", "fay")]
+    procs += laptops
+    assert the_host.finish() == 0, "\n".join(the_host.lines)
+    for laptop in laptops:
+        assert laptop.finish() == 0, "\n".join(laptop.lines)
+        laptop.wait_for("the round is over")
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["ledger_ok"] and report["passed"]
+    assert report["notes"]["delivered"] == report["notes"]["sent"] == 15
+    assert report["remote_desks"] == {"alice": "127.0.0.1", "fay": "127.0.0.1"}
+    # Each laptop's desk is linked to the room only by mutual TLS 1.3.
+    theirs = [lk for lk in report["links"] if {lk["a"], lk["b"]} & {"alice", "fay"}]
+    assert theirs and all(lk["tls"] == "TLSv1.3" and lk["mutual"] for lk in theirs)
+    # The student sees the fingerprint the lecturer's screen shows.
+    shown = the_host.wait_for(r"class CA fingerprint (\S+)").group(1)
+    for laptop in laptops:
+        assert laptop.wait_for(r"class CA fingerprint (\S+)").group(1) == shown
+    # Her card was made from the key on her laptop: her own proxy installed it, reporting through the host.
+    installed = {e["hand"]: e["src"] for e in events(tmp_path) if e["kind"] == "cert_installed"}
+    assert installed["alice"] == "proxy-alice" and installed["fay"] == "proxy-fay"
+    assert {e["seat"] for e in events(tmp_path) if e["kind"] == "desk_remote"} == {"alice", "fay"}
+
+
+def test_bad_joins_get_one_line_each_and_nothing_else(write_level: Any, tmp_path: Path,
+                                                      procs: list[Proc]) -> None:
+    the_host = host(two_way_level(write_level), tmp_path, "--expect", "2", "--wait", "90")
+    procs.append(the_host)
+    address = join_address(the_host)
+    alice = join(address, "--code", CODE, "--as", "alice")
+    procs.append(alice)
+    the_host.wait_for("alice joined from 127.0.0.1")
+
+    def refused(frames: list[wire.Frame]) -> str:
+        assert [f.header.get("type") for f in frames] == ["refused"], frames
+        return str(frames[0].header["reason"])
+
+    # Laptops that are not really laptops: each one refusal, naming what was wrong.
+    hostile = {
+        "no join code": control({"type": "join"}),
+        "'code' must be str": control({"type": "join", "code": 12345}),
+        "'code' is longer than 32": control({"type": "join", "code": "A" * 5000}),
+        "unknown fields": control({"type": "join", "code": CODE, "seat": "alice", "admin": True}),
+        "not a student's name": control({"type": "join", "code": CODE, "as": "../etc"}),
+        "expected a join message first": control({"type": "ready", "peer_port": 1}),
+        "not JSON": struct.pack(">BBI", 1, 6, 12) + struct.pack(">H", 10) + b"{not json}",
+        "exceeds the 65536-byte limit": struct.pack(">BBI", 1, 6, 10_000_000),
+        "EVENT frame where a join": wire.encode_parts(wire.FrameType.EVENT, {"events": []}),
+        "wrong join code": control({"type": "join", "code": "NOPE-NOPE"}),
+        "seat alice is taken": control({"type": "join", "code": CODE, "as": "alice"}),
+        "no seat 'zed'": control({"type": "join", "code": CODE, "as": "zed"}),
+    }
+    for reason, payload in hostile.items():
+        assert reason in refused(raw_join(address, payload))
+        the_host.wait_for(f"classroom: host: refused a laptop at 127.0.0.1: .*{reason}")
+    # Not even TLS: the handshake fails, one line.
+    assert raw_join(address, b"GET / HTTP/1.0\r\n\r\n", tls=False) == []
+    the_host.wait_for("refused a connection from 127.0.0.1: its TLS handshake failed")
+    # The real command, with the wrong code: one line and exit 2.
+    stranger = join(address, "--code", "WXYZ-WXYZ", "--as", "fay")
+    procs.append(stranger)
+    assert stranger.finish() == 2
+    assert stranger.lines == ["classroom: join: the class refused this laptop: wrong join code"]
+
+    fay = join(address, "--code", CODE, "--as", "fay")
+    procs.append(fay)
+    the_host.wait_for("starting the round: 2 desk")
+    late = join(address, "--code", CODE)
+    procs.append(late)
+    assert late.finish() == 2
+    assert "the round has started" in late.lines[-1] and len(late.lines) == 1
+    assert the_host.finish() == 0, "\n".join(the_host.lines)
+    assert alice.finish() == 0 and fay.finish() == 0
+    refusals = the_host.matching("refused")
+    assert len(refusals) == len(hostile) + 3, refusals  # one each: the hostile, not-TLS, stranger, late
+    # The host kept serving everyone else, and nothing of the refused laptops is in the round.
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["ledger_ok"] and report["notes"]["delivered"] == report["notes"]["sent"] == 15
+    assert report["remote_desks"] == {"alice": "127.0.0.1", "fay": "127.0.0.1"}
+    issued = [e["hand"] for e in events(tmp_path) if e["kind"] == "cert_issued"]
+    assert sorted(issued) == sorted(["alice", "ben", "cara", "dev", "eli", "fay", "gus"])
+
+
+def test_an_expired_code_lets_nobody_in_and_local_processes_play_every_desk(
+        write_level: Any, tmp_path: Path, procs: list[Proc]) -> None:
+    the_host = host(two_way_level(write_level), tmp_path, "--expect", "1", "--wait", "30", "--code-expires", "0.01")
+    procs.append(the_host)
+    late = join(join_address(the_host), "--code", CODE)
+    procs.append(late)
+    assert late.finish() == 2
+    assert late.lines == ["classroom: join: the class refused this laptop: the join code has expired "
+                          "(ask the lecturer for the new one)"]
+    assert the_host.finish() == 0, "\n".join(the_host.lines)
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["ledger_ok"] and report["remote_desks"] == {}
+    assert report["notes"]["delivered"] == 15
+
+
+def test_a_per_row_profile_cannot_be_hosted(write_level: Any, tmp_path: Path, procs: list[Proc]) -> None:
+    doc = level_doc(name="test-row-cilium")
+    doc["mesh"] = {"profile": "cilium", "resources": []}
+    the_host = host(write_level(doc), tmp_path)
+    procs.append(the_host)
+    assert the_host.finish() == 2
+    assert len(the_host.lines) == 1 and "one proxy per row" in the_host.lines[0]
+
+
+# --- the join protocol's checks (no sockets) ---------------------------------------------------------
+
+
+def frame(header: dict[str, Any], ftype: wire.FrameType = wire.FrameType.CONTROL) -> wire.Frame:
+    return wire.Frame(ftype, header)
+
+
+def test_a_join_message_is_checked_field_by_field() -> None:
+    assert protocol.decode_join(frame({"type": "join", "code": "ab-cd", "as": "ben"})) == protocol.Join("ab-cd", "ben")
+    assert protocol.decode_join(frame({"type": "join", "code": "abcd"})).seat is None
+    for header, why in [({"type": "join", "code": None}, "'code' must be str"),
+                        ({"type": "join", "code": "x", "as": 3}, "'as' must be str"),
+                        ({"type": "join", "code": "x", "as": "Ben Smith"}, "not a student's name"),
+                        ({"type": ["join"], "code": "x"}, "without a type"),
+                        ({"type": "join", "code": "x", "extra": 1}, "unknown fields")]:
+        with pytest.raises(wire.RemoteProtocolError, match=why):
+            protocol.decode_join(frame(header))
+    with pytest.raises(wire.RemoteProtocolError, match="join message was expected"):
+        protocol.decode_join(frame({"type": "join", "code": "x"}, wire.FrameType.NOTE))
+    for port in (0, 70000, "80", True):
+        with pytest.raises(wire.RemoteProtocolError):
+            protocol.decode_port(frame({"type": "ready", "peer_port": port}))
+
+
+def test_the_join_code_is_compared_as_typed_and_expires() -> None:
+    code = protocol.JoinCode("K7QP-MX2A", expires=100.0)
+    assert code.check("k7qpmx2a", 99.0) is None
+    assert code.check("K7QP-MX2B", 99.0) == "wrong join code"
+    assert "expired" in str(code.check("K7QP-MX2A", 100.0))
+    code.closed = "the round has started"
+    assert code.check("K7QP-MX2A", 1.0) == "the round has started"
+    assert code.check("NOPE", 1.0) == "wrong join code"  # a wrong code learns nothing about the round
+    fresh = protocol.new_code()
+    assert protocol.valid_code(fresh) is None and len(protocol.normal_code(fresh)) == 8
+    assert protocol.valid_code("a b") is not None
+
+
+def test_a_laptops_events_speak_only_for_her_own_processes_and_notes() -> None:
+    good = {"kind": "sent", "note": "n1", "from": "ben", "src": "proxy-ben", "t": 1.0}
+    protocol.check_events({"events": [good]}, "proxy-ben", "ben")
+    for event, why in [({**good, "src": "proxy-cara"}, "in the name of 'proxy-cara'"),
+                       ({**good, "from": "cara"}, "a sent event for a note of 'cara'"),
+                       ({**good, "kind": "result", "from": "cara"}, "a result event for a note of 'cara'"),
+                       ({"kind": 3, "src": "proxy-ben", "t": 1.0}, "not a record with a kind"),
+                       ({**good, "t": "soon"}, "without its room time")]:
+        with pytest.raises(wire.RemoteProtocolError, match=why):
+            protocol.check_events({"events": [event]}, "proxy-ben", "ben")
+    with pytest.raises(wire.RemoteProtocolError, match="a student event for 'cara'"):
+        protocol.check_events({"events": [{"kind": "student_done", "hand": "cara", "src": "student", "t": 1.0}]},
+                              "student", "ben")
+    with pytest.raises(wire.RemoteProtocolError, match="list of events"):
+        protocol.check_events({"events": "all"}, "student", "ben")
