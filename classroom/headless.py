@@ -85,6 +85,8 @@ def run_headless(
             counts[kind] += 1
         elif kind == "room_ready":
             counts["ready"] = 1
+            if remote is not None:  # a hosted class: the lecturer sees the notes may start
+                console.print(f"the room is ready: {len(remote.seats())} desk(s) from laptops", highlight=False)
         elif kind == "tls_rejected":
             console.print(f"[yellow]refused[/] at {event.get('hand')}: {event.get('reason')}")
         elif kind in ("paused", "resumed", "stepped", "rules_set", "live_action", "live_action_failed"):
