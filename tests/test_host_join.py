@@ -218,3 +218,28 @@ def test_a_laptops_events_speak_only_for_her_own_processes_and_notes() -> None:
                               "student", "ben")
     with pytest.raises(wire.RemoteProtocolError, match="list of events"):
         protocol.check_events({"events": "all"}, "student", "ben")
+
+
+def test_the_lecturers_pause_and_slow_motion_reach_the_laptops_clock(write_level: Any, tmp_path: Path,
+                                                                      procs: list[Proc]) -> None:
+    """Room time on her laptop stands still and slows with the lecturer's: her notes' times (her
+    clock) and their arrival at a desk played on the host (the host's clock) stay in order."""
+    doc = level_doc(name="test-hosted-clock", traffic=[
+        {"from": "alice", "to": "ben", "count": 12, "every": "100ms", "text": "Tick"}])
+    doc["room"]["passing_time"] = "20ms"
+    script = tmp_path / "lecture.yaml"
+    script.write_text("- {at: 300ms, do: pause, for: 1s}\n- {at: 600ms, do: speed, rate: 0.5}\n"
+                      "- {at: 900ms, do: speed, rate: 1}\n")
+    the_host = host(write_level(doc), tmp_path, "--expect", "1", "--wait", "90", "--script", str(script))
+    procs.append(the_host)
+    laptop = join(join_address(the_host), "--code", CODE, "--as", "alice")
+    procs.append(laptop)
+    assert the_host.finish() == 0, "\n".join(the_host.lines)
+    assert laptop.finish() == 0
+    recorded = events(tmp_path)
+    assert {e["kind"] for e in recorded} >= {"paused", "resumed", "rate_changed"}
+    sent = {e["note"]: e["t"] for e in recorded if e["kind"] == "sent" and e["src"] == "proxy-alice"}
+    handed = {e["note"]: e["t"] for e in recorded if e["kind"] == "delivered" and e["src"] == "proxy-ben"}
+    assert len(sent) == 12 and set(handed) == set(sent)
+    # A second of pause unfollowed would put her clock a second ahead of the host's: arrivals before sending.
+    assert all(0.0 <= handed[n] - sent[n] < 0.5 for n in sent), {n: handed[n] - sent[n] for n in sent}

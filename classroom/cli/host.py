@@ -63,6 +63,8 @@ def host_arguments(host: argparse.ArgumentParser) -> None:
     host.add_argument("--record", metavar="FILE", help="write every event of the round to FILE (JSON Lines)")
     host.add_argument("--ca-dir", metavar="DIR", help="plug in a class CA (ca.crt, ca.key)")
     host.add_argument("--quiet", action="store_true", help="no progress line")
+    host.add_argument("--script", metavar="FILE", help="play a lecture script on the round (its pauses, steps "
+                                                       "and speeds reach every laptop's clock)")
 
 
 def host(args: argparse.Namespace) -> int:
@@ -93,6 +95,15 @@ def host(args: argparse.Namespace) -> int:
         print("classroom: host: the round runs headless (the window does not show laptops' desks yet)",
               file=sys.stderr)
     seed = level.seed if args.seed is None else args.seed
+    script: tuple[Any, ...] = ()
+    if args.script:
+        from classroom.level import LevelError
+        from classroom.level.script import load_script
+
+        try:
+            script = load_script(args.script, level)
+        except LevelError as exc:
+            return bad_input(str(exc))
     from classroom.headless import run_headless
     from classroom.telemetry.recorder import Recorder, header
 
@@ -124,7 +135,7 @@ def host(args: argparse.Namespace) -> int:
                 f"{len(seats) - len(joined)} played here")
 
         report = run_headless(level, resources, seed, args.speed, quiet=args.quiet, ca_dir=private,
-                              record=recorder, remote=server, prelude=prelude)
+                              record=recorder, remote=server, prelude=prelude, script=script)
     if report is None:
         return EXIT_FAILED
     if args.report:
