@@ -111,3 +111,43 @@ def raw_join(address: tuple[str, int], payload: bytes, tls: bool = True, limit: 
 
 def control(header: dict[str, Any]) -> bytes:
     return wire.encode_parts(wire.FrameType.CONTROL, header)
+
+
+class RawLaptop:
+    """A laptop speaking the join protocol by hand (to misbehave once it has joined)."""
+
+    def __init__(self, address: tuple[str, int]) -> None:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        self.sock = ctx.wrap_socket(socket.create_connection(address, timeout=30))
+        self.sock.settimeout(0.5)
+        self.decoder = wire.FrameDecoder()
+        self.pings = 0
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def until(self, kind: str, limit: float = LIMIT) -> wire.Frame | None:
+        """The next frame of type ``kind`` from the host (pinging meanwhile, as a laptop does); None if it
+        closed the connection first."""
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            for frame in self.decoder.frames():
+                if frame.header.get("type") == kind:
+                    return frame
+            try:
+                data = self.sock.recv(65536)
+            except TimeoutError:
+                self.pings += 1
+                self.send(control({"type": "ping", "id": self.pings}))
+                continue
+            except (ConnectionResetError, ssl.SSLError):
+                return None
+            if not data:
+                return None
+            self.decoder.receive_data(data)
+        raise AssertionError(f"no {kind!r} from the host within {limit:.0f} s")
+
+    def close(self) -> None:
+        self.sock.close()

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from conftest import level_doc
-from hosting import Proc, control, join_address, raw_join
+from hosting import Proc, RawLaptop, control, join_address, raw_join
 
 from classroom.mesh.join import protocol
 from classroom.mesh.runtime import wire
@@ -29,6 +29,8 @@ def procs() -> Iterator[list[Proc]]:
     yield started
     for proc in started:  # even on failure: no process of ours is left behind
         proc.kill()
+    for proc in started:  # and none of them had a bug to report
+        assert not proc.matching("Traceback|internal error"), "\n".join(proc.lines)
 
 
 def two_way_level(write_level: Any, **extra: Any) -> Path:
@@ -140,6 +142,43 @@ def test_bad_joins_get_one_line_each_and_nothing_else(write_level: Any, tmp_path
     assert report["remote_desks"] == {"alice": "127.0.0.1", "fay": "127.0.0.1"}
     issued = [e["hand"] for e in events(tmp_path) if e["kind"] == "cert_issued"]
     assert sorted(issued) == sorted(["alice", "ben", "cara", "dev", "eli", "fay", "gus"])
+
+
+def test_a_joined_laptop_that_speaks_for_another_is_dropped_and_the_round_goes_on(
+        write_level: Any, tmp_path: Path, procs: list[Proc]) -> None:
+    the_host = host(two_way_level(write_level), tmp_path, "--expect", "2", "--wait", "90")
+    procs.append(the_host)
+    address = join_address(the_host)
+    rogue = RawLaptop(address)
+    try:
+        rogue.send(control({"type": "join", "code": CODE, "as": "gus"}))
+        welcome = rogue.until("welcome")
+        assert welcome is not None and welcome.header["seat"] == "gus"
+        rogue.send(control({"type": "ready", "peer_port": 9}))
+        alice = join(address, "--code", CODE, "--as", "alice")
+        procs.append(alice)
+        start = rogue.until("start")
+        assert start is not None and start.header["student"]["name"] == "gus"
+        # Her student's line claims a classmate's note is settled: the host reads it before the hub does.
+        forged = wire.encode_parts(wire.FrameType.EVENT, {"events": [
+            {"kind": "result", "note": "alice>fay#1", "from": "alice", "state": "delivered", "src": "student",
+             "t": start.header["room"]}]})
+        rogue.send(wire.encode_parts(wire.FrameType.CONTROL, {"type": "relay", "ch": "student"}, forged))
+        refusal = rogue.until("refused")
+        assert refusal is not None and "a result event for a note of 'alice'" in refusal.header["reason"]
+    finally:
+        rogue.close()
+    the_host.wait_for("refused gus's laptop at 127.0.0.1: a result event for a note of 'alice'")
+    assert the_host.finish() in (0, 1), "\n".join(the_host.lines)
+    assert alice.finish() == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["ledger_ok"] and report["notes"]["in_flight"] == 0
+    recorded = events(tmp_path)
+    assert not [e for e in recorded if e["kind"] == "result" and e.get("src") == "student"]
+    assert [e["seat"] for e in recorded if e["kind"] == "desk_left"] == ["gus"]
+    # alice's notes are hers to settle, each once, by her own proxy on her laptop.
+    mine = [e for e in recorded if e["kind"] == "result" and e["from"] == "alice"]
+    assert len(mine) == 6 and {e["src"] for e in mine} == {"proxy-alice"}
 
 
 def test_an_expired_code_lets_nobody_in_and_local_processes_play_every_desk(

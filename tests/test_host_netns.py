@@ -101,6 +101,8 @@ def room() -> Iterator[Room]:
         yield the_room
     finally:
         the_room.tear_down()
+    for proc in the_room.procs:
+        assert not proc.matching("Traceback|internal error"), "\n".join(proc.lines)
 
 
 def hosted(room: Room, write_level: Any, tmp_path: Path, count: int, every: str) -> tuple[Proc, list[Proc]]:

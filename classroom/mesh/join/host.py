@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from classroom.mesh.control import pki
+from classroom.mesh.control import protocol as control_protocol
 from classroom.mesh.join import protocol
 from classroom.mesh.join.protocol import CONTROL, JoinCode
 from classroom.mesh.join.relay import Pipe, close_all, host_context
@@ -225,13 +226,24 @@ class JoinServer:
         source = "student" if channel == "student" else f"proxy-{laptop.seat}"
         for inner in decoder.frames():
             if channel == "ctl":
-                if inner.type is not CONTROL:
-                    raise wire.RemoteProtocolError(f"a {inner.type.name} frame on her proxy's control channel")
+                self._check_control(inner, str(laptop.seat))
             elif inner.type is not wire.FrameType.EVENT:
                 raise wire.RemoteProtocolError(f"a {inner.type.name} frame on her {channel}'s event line")
             else:
                 protocol.check_events(inner.header, source, str(laptop.seat))
             pipe.write(wire.encode(inner))
+
+    @staticmethod
+    def _check_control(frame: wire.Frame, seat: str) -> None:
+        """Her proxy's word to the office: a message of the proxies' protocol, about her seat alone."""
+        message = control_protocol.decode_proxy_message(frame)  # RemoteProtocolError if it is none
+        names = [h.name for h in message.hands] if isinstance(message, control_protocol.ProxyHello) else (
+            [message.hand] if isinstance(message, control_protocol.Renew | control_protocol.Presence) else [])
+        speaks_as = getattr(message, "proxy", f"proxy-{seat}")
+        if speaks_as != f"proxy-{seat}":
+            raise wire.RemoteProtocolError(f"her proxy speaks as {str(speaks_as)[:40]!r}")
+        if any(name != seat for name in names):
+            raise wire.RemoteProtocolError(f"her proxy speaks for {', '.join(n[:20] for n in names if n != seat)}")
 
     def _on_close(self, laptop: Laptop) -> None:
         with contextlib.suppress(ValueError):
