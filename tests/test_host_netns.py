@@ -158,3 +158,26 @@ def test_a_student_whose_link_goes_down_mid_round_leaves_the_ledger_whole(
     assert notes["in_flight"] == 0 and notes["delivered"] + notes["failed"] == notes["sent"] > 0
     events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
     assert [e["seat"] for e in events if e["kind"] == "desk_left"] == ["fay"]
+
+
+def test_a_laptop_finds_the_class_by_its_announcement(room: Room, write_level: Any, tmp_path: Path) -> None:
+    """On the host's link, `join --code` alone finds it (mDNS/DNS-SD); across a router, the address."""
+    doc = level_doc(name="test-netns-lan", traffic=[
+        {"from": "alice", "to": "fay", "count": 3, "every": "50ms", "text": "Found you"}])
+    level = write_level(doc)
+    host = room.run(room.host, ["host", str(level), "--listen", f"{room.host_ip}:0", "--code", CODE,
+                                "--expect", "2", "--wait", "90", "--headless", "--quiet",
+                                "--report", str(tmp_path / "report.json")])
+    where, port = join_address(host)
+    host.wait_for("announced on the network as _classroom._tcp.local.")
+    alice = room.run(room.a, ["join", "--code", CODE, "--as", "alice"])
+    alice.wait_for(f"found class test-netns-lan at {where}:{port} on the network")
+    fay = room.run(room.b, ["join", f"{where}:{port}", "--code", CODE, "--as", "fay"])
+    assert host.finish() == 0, "\n".join(host.lines)
+    assert alice.finish() == 0 and fay.finish() == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["ledger_ok"] and report["remote_desks"] == {"alice": "10.231.1.2", "fay": "10.231.2.2"}
+    # A code no class announced finds nothing, and says what to do instead.
+    stranger = room.run(room.a, ["join", "--code", "ZZZZ-ZZZZ"])
+    assert stranger.finish() == 1
+    assert stranger.lines[-1].startswith("classroom: join: no class with this code announced itself")

@@ -9,6 +9,7 @@ shows.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import socket
 import sys
@@ -63,6 +64,8 @@ def host_arguments(host: argparse.ArgumentParser) -> None:
     host.add_argument("--record", metavar="FILE", help="write every event of the round to FILE (JSON Lines)")
     host.add_argument("--ca-dir", metavar="DIR", help="plug in a class CA (ca.crt, ca.key)")
     host.add_argument("--quiet", action="store_true", help="no progress line")
+    host.add_argument("--no-announce", action="store_true",
+                      help="do not announce the class on the network (mDNS/DNS-SD); laptops then need the address")
     host.add_argument("--script", metavar="FILE", help="play a lecture script on the round (its pauses, steps "
                                                        "and speeds reach every laptop's clock)")
 
@@ -122,6 +125,21 @@ def host(args: argparse.Namespace) -> int:
 
         async def prelude() -> None:
             where, port = await server.serve()
+            announcement = None
+            if not args.no_announce and not _loopback(where):
+                from classroom.mesh.join.lan import SERVICE, Announcement
+
+                announcement = Announcement(level.name, where, port, code.code)
+                problem = await asyncio.to_thread(announcement.start)
+                say(f"not announced on the network: {problem}" if problem else
+                    f"announced on the network as {SERVICE} (students may leave out HOST:PORT)")
+            try:
+                await _wait(where, port)
+            finally:
+                if announcement is not None:
+                    await asyncio.to_thread(announcement.stop)
+
+        async def _wait(where: str, port: int) -> None:
             der = ca.cert.public_bytes(_der())
             say(f"class {level.name}: join code {code.code}  (good for {args.code_expires:.0f} s, "
                 f"until the round starts)")
@@ -141,6 +159,10 @@ def host(args: argparse.Namespace) -> int:
     if args.report:
         Path(args.report).write_text(json.dumps(report, indent=2) + "\n")
     return EXIT_OK if report["passed"] else EXIT_FAILED
+
+
+def _loopback(address: str) -> bool:
+    return address.startswith("127.") or address in ("::1", "localhost")
 
 
 def _der() -> Any:
@@ -165,7 +187,9 @@ def say(line: str) -> None:
 
 
 def join_arguments(join: argparse.ArgumentParser) -> None:
-    join.add_argument("address", type=address, metavar="HOST:PORT", help="where the lecturer's host listens")
+    join.add_argument("address", type=address, metavar="HOST:PORT", nargs="?",
+                      help="where the lecturer's host listens (default: the class on the network whose "
+                           "announcement matches the code, found by mDNS/DNS-SD)")
     join.add_argument("--code", required=True, help="the join code on the lecturer's screen")
     join.add_argument("--as", dest="seat", metavar="NAME", help="the seat to take (default: the first free one)")
     join.add_argument("--fingerprint", metavar="HEX",
@@ -181,6 +205,15 @@ def join(args: argparse.Namespace) -> int:
         return bad_input(f"--code {args.code!r}: {protocol.valid_code(args.code)}")
     if args.seat is not None and not protocol.NAME_PATTERN.match(args.seat):
         return bad_input(f"--as {args.seat!r}: not a student's name (lower-case letters, digits, dashes)")
+    if args.address is None:
+        from classroom.mesh.join.lan import find
+
+        found = find(args.code)
+        if isinstance(found, str):
+            print(f"classroom: join: {found}", file=sys.stderr)
+            return EXIT_FAILED
+        print(f"found class {found[2]} at {found[0]}:{found[1]} on the network", file=sys.stderr)
+        args.address = found[:2]
     host_name, port = args.address
     joiner = Joiner(host_name, port, args.code, args.seat, lambda line: print(line, file=sys.stderr, flush=True),
                     args.fingerprint)
