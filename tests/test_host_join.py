@@ -8,7 +8,10 @@ namespaces: see tests/test_host_netns.py.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import struct
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -90,6 +93,14 @@ def test_bad_joins_get_one_line_each_and_nothing_else(write_level: Any, tmp_path
     the_host = host(two_way_level(write_level), tmp_path, "--expect", "2", "--wait", "90")
     procs.append(the_host)
     address = join_address(the_host)
+    # A laptop that joins and leaves before the round frees her seat: nothing of her is kept.
+    leaver = RawLaptop(address)
+    leaver.send(control({"type": "join", "code": CODE, "as": "gus"}))
+    assert leaver.until("welcome") is not None
+    leaver.send(control({"type": "ready", "peer_port": 9}))
+    the_host.wait_for("gus joined from 127.0.0.1")
+    leaver.close()
+    the_host.wait_for("gus's laptop left before the round: a local process takes her desk")
     alice = join(address, "--code", CODE, "--as", "alice")
     procs.append(alice)
     the_host.wait_for("alice joined from 127.0.0.1")
@@ -179,6 +190,34 @@ def test_a_joined_laptop_that_speaks_for_another_is_dropped_and_the_round_goes_o
     # alice's notes are hers to settle, each once, by her own proxy on her laptop.
     mine = [e for e in recorded if e["kind"] == "result" and e["from"] == "alice"]
     assert len(mine) == 6 and {e["src"] for e in mine} == {"proxy-alice"}
+
+
+def test_ctrl_c_on_the_host_stops_every_process_on_both_machines(write_level: Any, tmp_path: Path,
+                                                                 procs: list[Proc]) -> None:
+    doc = level_doc(name="test-hosted-ctrl-c", traffic=[
+        {"from": "alice", "to": "fay", "count": 400, "every": "50ms", "text": "A long lecture"}])
+    the_host = host(write_level(doc), tmp_path, "--expect", "1", "--wait", "90")
+    procs.append(the_host)
+    laptop = join(join_address(the_host), "--code", CODE, "--as", "alice")
+    procs.append(laptop)
+    the_host.wait_for("the room is ready: 1 desk")
+    os.killpg(the_host.popen.pid, signal.SIGINT)  # Ctrl-C in the lecturer's terminal: her whole group
+    assert the_host.finish() == 130
+    assert laptop.finish() == 1
+    assert laptop.lines[-1].startswith("classroom: join: lost the class at 127.0.0.1:")
+    for proc in (the_host, laptop):  # every process either started (launchers, proxies, students) is gone
+        deadline = time.monotonic() + 30
+        while group_alive(proc.popen.pid):
+            assert time.monotonic() < deadline, f"processes of {proc.argv[0]} outlived it"
+            time.sleep(0.05)
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def test_an_expired_code_lets_nobody_in_and_local_processes_play_every_desk(
