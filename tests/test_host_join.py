@@ -192,6 +192,25 @@ def test_a_joined_laptop_that_speaks_for_another_is_dropped_and_the_round_goes_o
     assert len(mine) == 6 and {e["src"] for e in mine} == {"proxy-alice"}
 
 
+def test_the_aisles_faults_act_on_a_laptops_links(write_level: Any, tmp_path: Path, procs: list[Proc]) -> None:
+    """Her links go through the host's aisles: a latency fault on alice-ben holds back her notes to ben,
+    in both directions, though her desk is on a laptop and ben's here."""
+    doc = level_doc(name="test-hosted-faults", traffic=[
+        {"from": "alice", "to": "ben", "count": 4, "every": "50ms", "text": "Slowly"},
+        {"from": "ben", "to": "alice", "count": 4, "every": "50ms", "text": "Slowly back"}],
+        aisles={"faults": [{"kind": "latency", "links": [["alice", "ben"]], "latency": "400ms"}]})
+    the_host = host(write_level(doc), tmp_path, "--expect", "1", "--wait", "90")
+    procs.append(the_host)
+    laptop = join(join_address(the_host), "--code", CODE, "--as", "alice")
+    procs.append(laptop)
+    assert the_host.finish() == 0, "\n".join(the_host.lines)
+    assert laptop.finish() == 0
+    results = [e for e in events(tmp_path) if e["kind"] == "result"]
+    assert len(results) == 8 and all(e["state"] == "delivered" for e in results)
+    # Room time: each note crosses the slow aisle (the room's passing time is 0), so 400 ms at the least.
+    assert all(e["latency"] >= 0.4 for e in results), [round(e["latency"], 3) for e in results]
+
+
 def test_ctrl_c_on_the_host_stops_every_process_on_both_machines(write_level: Any, tmp_path: Path,
                                                                  procs: list[Proc]) -> None:
     doc = level_doc(name="test-hosted-ctrl-c", traffic=[
