@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import struct
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +22,9 @@ import pytest
 from conftest import level_doc
 from hosting import Proc, RawLaptop, control, join_address, raw_join
 
+from classroom.mesh.control import pki
 from classroom.mesh.join import protocol
+from classroom.mesh.join.relay import host_context
 from classroom.mesh.runtime import wire
 
 CODE = "TEST-CODE"
@@ -136,6 +140,11 @@ def test_bad_joins_get_one_line_each_and_nothing_else(write_level: Any, tmp_path
     assert stranger.finish() == 2
     assert stranger.lines == ["classroom: join: the class refused this laptop: wrong join code"]
 
+    # A student pinning another class's CA goes no further than the welcome.
+    elsewhere = join(address, "--code", CODE, "--as", "fay", "--fingerprint", "00:11:22")
+    procs.append(elsewhere)
+    assert elsewhere.finish() == 1
+    assert elsewhere.lines[-1].endswith("not 00:11:22: this is not your class; not joining")
     fay = join(address, "--code", CODE, "--as", "fay")
     procs.append(fay)
     the_host.wait_for("starting the round: 2 desk")
@@ -237,6 +246,34 @@ def group_alive(pgid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_a_host_whose_certificate_is_not_from_the_ca_it_sends_is_left_at_once(procs: list[Proc]) -> None:
+    """An impostor host: its TLS certificate is from one CA, its welcome names another."""
+    real, claimed = pki.CertificateAuthority.create(), pki.CertificateAuthority.create()
+    context = host_context(real)
+    listener = socket.create_server(("127.0.0.1", 0))
+    said: list[bytes] = []
+
+    def serve() -> None:
+        with context.wrap_socket(listener.accept()[0], server_side=True) as conn:
+            said.append(conn.recv(65536))
+            conn.sendall(control({"type": "welcome", "seat": "alice", "level": "x", "ca": claimed.pem.decode(),
+                                  "room": None, "rate": None}))
+            conn.recv(65536)  # until the laptop hangs up
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    try:
+        laptop = join(listener.getsockname()[:2], "--code", CODE)
+        procs.append(laptop)
+        assert laptop.finish() == 1
+        assert laptop.lines == ["classroom: join: the host's certificate is not from the class CA it sent "
+                                "(InvalidSignature): not joining"]
+        server.join(30)
+        assert said and b'"type":"join"' in said[0]
+    finally:
+        listener.close()
 
 
 def test_an_expired_code_lets_nobody_in_and_local_processes_play_every_desk(

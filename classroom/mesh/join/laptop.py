@@ -148,14 +148,15 @@ class Joiner:
         seat, level, ca_pem = header.get("seat"), header.get("level"), header.get("ca")
         if type(seat) is not str or type(level) is not str or type(ca_pem) is not str:
             raise wire.RemoteProtocolError("a welcome without a seat, a level and a class CA")
-        ca = x509.load_pem_x509_certificate(ca_pem.encode())
         ssl_object = conn.ssl_object
         der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
         try:
+            ca = x509.load_pem_x509_certificate(ca_pem.encode())
             x509.load_der_x509_certificate(der or b"").verify_directly_issued_by(ca)
-        except (ValueError, TypeError, Exception) as exc:  # InvalidSignature is not a ValueError
+        except Exception as exc:  # a CA that does not load, a signature that does not verify (InvalidSignature)
             self._end(EXIT_FAILED, f"classroom: join: the host's certificate is not from the class CA it sent "
                                    f"({type(exc).__name__}): not joining")
+            conn.close()
             return
         from cryptography.hazmat.primitives import serialization
 
