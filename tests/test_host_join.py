@@ -276,6 +276,43 @@ def test_a_host_whose_certificate_is_not_from_the_ca_it_sends_is_left_at_once(pr
         listener.close()
 
 
+def test_a_full_room_refuses_one_more_and_a_seat_given_up_is_free_again(write_level: Any, tmp_path: Path,
+                                                                       procs: list[Proc]) -> None:
+    doc = level_doc(name="test-hosted-pair", traffic=[
+        {"from": "alice", "to": "ben", "count": 3, "every": "50ms", "text": "Just us"}])
+    doc["students"] = [{"name": "alice", "seat": [0, 0]}, {"name": "ben", "seat": [0, 1]}]
+    the_host = host(write_level(doc), tmp_path, "--expect", "1", "--wait", "90")
+    procs.append(the_host)
+    address = join_address(the_host)
+    first, second, third = RawLaptop(address), RawLaptop(address), RawLaptop(address)
+    try:
+        seats = []
+        for laptop in (first, second):
+            laptop.send(control({"type": "join", "code": CODE}))
+            welcome = laptop.until("welcome")
+            assert welcome is not None
+            seats.append(welcome.header["seat"])
+        assert seats == ["alice", "ben"]  # the first free seats, in the level's order
+        third.send(control({"type": "join", "code": CODE}))
+        refusal = third.until("refused")
+        assert refusal is not None and refusal.header["reason"] == "the room is full: every seat has a laptop"
+        the_host.wait_for("refused a laptop at 127.0.0.1: the room is full")
+        first.close()  # alice's laptop gives up before it is ready: her seat is free again
+        mine = join(address, "--code", CODE)
+        procs.append(mine)
+        mine.wait_for("joined class test-hosted-pair as alice")
+        # The round starts with her: ben's laptop, joined but never ready, is told so and left out.
+        late = second.until("refused")
+        assert late is not None and late.header["reason"] == "the round started before her laptop was ready"
+    finally:
+        for laptop in (first, second, third):
+            laptop.close()
+    assert mine.finish() == 0
+    assert the_host.finish() == 0, "\n".join(the_host.lines)  # ben's desk is played here
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["ledger_ok"] and report["remote_desks"] == {"alice": "127.0.0.1"}
+
+
 def test_an_expired_code_lets_nobody_in_and_local_processes_play_every_desk(
         write_level: Any, tmp_path: Path, procs: list[Proc]) -> None:
     the_host = host(two_way_level(write_level), tmp_path, "--expect", "1", "--wait", "30", "--code-expires", "0.01")

@@ -26,9 +26,10 @@ CODE_LIFETIME = 900.0  # real seconds a join code lets laptops in (and never onc
 
 
 def address(text: str) -> tuple[str, int]:
-    """ADDR:PORT (or [v6]:PORT, or ADDR alone for the default port)."""
-    host, _, port = text.rpartition(":") if text.count(":") == 1 or text.startswith("[") else (text, "", "")
-    host = host.strip("[]") or text
+    """ADDR:PORT, or ADDR alone for the default port (IPv4: the mesh's listeners are IPv4 sockets)."""
+    host, _, port = text.partition(":") if text.count(":") == 1 else (text, "", "")
+    if ":" in host or not host:
+        raise argparse.ArgumentTypeError(f"{text!r}: an IPv4 address or a host name, and a port (ADDR:PORT)")
     if not port:
         return host, DEFAULT_PORT
     if not port.isdigit() or not 0 <= int(port) <= 65535:
@@ -126,7 +127,9 @@ def host(args: argparse.Namespace) -> int:
         async def prelude() -> None:
             where, port = await server.serve()
             announcement = None
-            if not args.no_announce and not _loopback(where):
+            if where in ("0.0.0.0", ""):
+                say("not announced on the network: --listen 0.0.0.0 names no one address to announce")
+            elif not args.no_announce and not _loopback(where):
                 from classroom.mesh.join.lan import SERVICE, Announcement
 
                 announcement = Announcement(level.name, where, port, code.code)
@@ -162,7 +165,7 @@ def host(args: argparse.Namespace) -> int:
 
 
 def _loopback(address: str) -> bool:
-    return address.startswith("127.") or address in ("::1", "localhost")
+    return address.startswith("127.") or address == "localhost"
 
 
 def _der() -> Any:
@@ -172,8 +175,7 @@ def _der() -> Any:
 
 
 def _cannot_listen(listen: tuple[str, int]) -> str | None:
-    family = socket.AF_INET6 if ":" in listen[0] else socket.AF_INET
-    with socket.socket(family) as sock:
+    with socket.socket(socket.AF_INET) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(listen)

@@ -102,8 +102,7 @@ class JoinServer:
     # --- before the round --------------------------------------------------------------------
     async def serve(self) -> tuple[str, int]:
         """Listen on the ``--listen`` address only; the address bound (its port, when 0 was asked)."""
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self.port))
         sock.listen(64)
