@@ -230,8 +230,8 @@ def test_ctrl_c_on_the_host_stops_every_process_on_both_machines(write_level: An
     procs.append(laptop)
     the_host.wait_for("the room is ready: 1 desk")
     os.killpg(the_host.popen.pid, signal.SIGINT)  # Ctrl-C in the lecturer's terminal: her whole group
-    assert the_host.finish() == 130
-    assert laptop.finish() == 1
+    assert the_host.finish() == 130, "\n".join(the_host.lines)
+    assert laptop.finish() == 1, "\n".join(laptop.lines)
     assert laptop.lines[-1].startswith("classroom: join: lost the class at 127.0.0.1:")
     for proc in (the_host, laptop):  # every process either started (launchers, proxies, students) is gone
         deadline = time.monotonic() + 30

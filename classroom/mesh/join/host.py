@@ -283,8 +283,12 @@ class JoinServer:
             if left is not None and left <= 0:
                 break
             self.changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.changed.wait(), left)
+            # asyncio.wait, not wait_for: on Python 3.11 wait_for can swallow a Ctrl-C that comes as it fires.
+            waiter = asyncio.ensure_future(self.changed.wait())
+            try:
+                await asyncio.wait([waiter], timeout=left)
+            finally:
+                waiter.cancel()
         self.code.closed = "the round has started: no laptop may join it any more"
         for laptop in list(self.laptops):
             if laptop.seat is not None and laptop.peer_port is None:

@@ -423,11 +423,7 @@ class Round:
             self.on_event(event)
 
     async def _until_real(self, event: asyncio.Event, seconds: float) -> bool:
-        try:
-            await asyncio.wait_for(event.wait(), seconds)
-        except TimeoutError:
-            return False
-        return True
+        return await _wait_set(event, seconds)
 
     async def _until(self, event: asyncio.Event, room_seconds: float) -> bool:
         """Wait for ``event`` for ``room_seconds`` of room time (a paused class does not count)."""
@@ -438,10 +434,7 @@ class Round:
             if left <= 0:
                 return False
             wait = left / self.clock.rate if self.clock.rate > 0 else 0.25
-            try:
-                await asyncio.wait_for(event.wait(), min(wait, 0.25))
-            except TimeoutError:
-                continue
+            await _wait_set(event, min(wait, 0.25))
         return True
 
     def _plan(self, spec: specs.Spec, socks: list[socket.socket], entry: dict[str, Any], name: str) -> None:
@@ -553,6 +546,19 @@ class Round:
 
     def pids(self) -> list[int]:
         return [p["pid"] for p in self.processes]
+
+
+async def _wait_set(event: asyncio.Event, seconds: float) -> bool:
+    """Whether ``event`` is set within ``seconds``.  Not ``asyncio.wait_for``: on Python 3.11 it
+    swallows a cancellation (Ctrl-C) that comes just as the event is set, and the round would go on."""
+    if event.is_set():
+        return True
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait([waiter], timeout=seconds)
+    finally:
+        waiter.cancel()
+    return event.is_set()
 
 
 def alive(pid: int) -> bool:
