@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections import Counter
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from rich.console import Console
@@ -17,7 +18,7 @@ from classroom.level.script import Step
 from classroom.mesh.control.profiles import PROFILES
 from classroom.mesh.outcomes import explain
 from classroom.mesh.runtime import net
-from classroom.mesh.runtime.round import Round, RoundError
+from classroom.mesh.runtime.round import RemoteDesks, Round, RoundError, RoundResult
 from classroom.objectives import metric
 from classroom.report import build_report
 from classroom.telemetry.recorder import Recorder
@@ -50,17 +51,20 @@ def run_headless(
     metrics_port: int | None = None,
     serve: bool = False,
     script: tuple[Step, ...] = (),
+    remote: RemoteDesks | None = None,
+    prelude: Callable[[], Awaitable[None]] | None = None,
 ) -> dict[str, Any] | None:
     """Run a round in the terminal; its report, or None when it could not run.
 
     ``record`` gets every event as it arrives (and the round's end); ``metrics_port`` has the
     office serve Prometheus metrics; ``serve`` prints the office's events port for
-    ``classroom tap|stat|top --connect``.
+    ``classroom tap|stat|top --connect``.  ``remote`` are desks played from laptops
+    (``classroom host``); ``prelude`` runs on the round's loop before the round (waiting for them).
     """
     console = Console(stderr=True)
     counts: Counter[str] = Counter()
     round_ = Round(level, resources, seed, speed, ca_dir=ca_dir, metrics_port=metrics_port, script=script,
-                   on_say=lambda step: console.print(_said(step)))
+                   on_say=lambda step: console.print(_said(step)), remote=remote)
     expected = round_.expected_notes()
     live = Live(_progress(counts, expected, level), console=console, refresh_per_second=8, transient=False)
 
@@ -81,10 +85,14 @@ def run_headless(
             counts[kind] += 1
         elif kind == "room_ready":
             counts["ready"] = 1
+            if remote is not None:  # a hosted class: the lecturer sees the notes may start
+                console.print(f"the room is ready: {len(remote.seats())} desk(s) from laptops", highlight=False)
         elif kind == "tls_rejected":
             console.print(f"[yellow]refused[/] at {event.get('hand')}: {event.get('reason')}")
         elif kind in ("paused", "resumed", "stepped", "rules_set", "live_action", "live_action_failed"):
             console.print(f"[cyan]lecture[/]: {_lecture_line(event)}")
+        elif kind in ("desk_remote", "desk_left"):
+            console.print(f"[cyan]laptop[/]: {_desk_line(event)}", highlight=False)
         elif kind == "protocol_error":
             console.print(f"[yellow]protocol error[/] at {event.get('hand')}: {event.get('reason')}")
         if not quiet:
@@ -95,7 +103,7 @@ def run_headless(
     end: dict[str, Any] = {"processes": round_.processes}
     try:
         with live if not quiet else contextlib.nullcontext():
-            result = net.run(round_.run())
+            result = net.run(_after(prelude, round_.run()))
         end.update(timed_out=result.timed_out, expected=result.expected)
     except RoundError as exc:
         end["error"] = str(exc)
@@ -114,12 +122,28 @@ def run_headless(
     return report
 
 
+async def _after(prelude: Callable[[], Awaitable[None]] | None, then: Coroutine[Any, Any, RoundResult]) -> RoundResult:
+    if prelude is not None:
+        try:
+            await prelude()
+        except BaseException:
+            then.close()
+            raise
+    return await then
+
+
 def _said(step: Step) -> str:
     if step.do == "ask":
         return f"[bold]ask[/]: {step.question} " + " ".join(f"({i}) {a}" for i, a in enumerate(step.answers, 1))
     if not step.say and step.notes:
         return f"[bold]notes[/] (for the lecturer): {step.notes}"
     return f"[bold]say[/]: {step.say}"
+
+
+def _desk_line(event: dict[str, Any]) -> str:
+    if event["kind"] == "desk_remote":
+        return f"{event.get('seat')}'s desk is played from the laptop at {event.get('address')}"
+    return f"{event.get('seat')}'s desk went away: {event.get('reason')}"
 
 
 def _lecture_line(event: dict[str, Any]) -> str:

@@ -60,8 +60,11 @@ def build_report(
     renewals_failed = 0
     claimed: dict[str, int] = {}
     network_drops: dict[str, dict[str, Any]] = {}  # "a>b" -> the room network's policy drops on that link
+    remote_desks: dict[str, str] = {}
     for event in events:
         kind = event.get("kind")
+        if kind == "desk_remote":
+            remote_desks[str(event.get("seat"))] = str(event.get("address"))
         if kind in ARRIVALS and (kind != "dropped" or event.get("what") == "note") and event.get("note") in sent:
             arrivals[event["hand"]] += 1  # a note the class sent (not one the teacher forged)
         if kind == "sent":
@@ -180,6 +183,8 @@ def build_report(
         "protocol_errors": protocol_errors,
         "room_ready_s": room_ready,
         "processes": processes,
+        # Desks played from students' own laptops (classroom host), and where from.
+        "remote_desks": remote_desks,
         "links": [
             {**lk, "mutual": bool(lk["mutual"])}
             for lk in sorted(links.values(), key=lambda lk: (lk["a"], lk["b"]))

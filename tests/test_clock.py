@@ -117,3 +117,21 @@ async def test_wait_on_a_gathering_that_times_out_raises_timeout_and_cancels_it(
     await clock.advance(1.5)
     await task
     assert outcome == ["timeout"] and parts[1].cancelled()
+
+
+async def test_a_laptops_clock_follows_the_hosts_anchor_and_tells_its_processes(shared: SharedClock) -> None:
+    """``follow`` sets room time and rate at once (a joined laptop's copy of the host's clock); every
+    process reading the file, and every listener (the host's laptops), hears of each change."""
+    heard: list[float] = []
+    shared.listeners.append(lambda: heard.append(shared.rate))
+    room = RoomClock(shared.path)
+    room.listen()
+    shared.follow(1_000.0, 0.0)
+    await seen(room, 0.0)
+    assert room.now() == shared.now() == 1_000.0  # paused: it stays exactly there
+    shared.follow(2_000.0, 2.0)
+    await seen(room, 2.0)
+    assert 2_000.0 <= room.now() < 2_001.0
+    shared.set_rate(1.0)
+    shared.advance(0.5)
+    assert heard[:3] == [0.0, 2.0, 1.0] and len(heard) > 3  # and the step was heard too

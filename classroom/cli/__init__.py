@@ -12,12 +12,13 @@ import os
 import sys
 
 from classroom import __version__
-from classroom.cli import analyze, check, compare, grade, levels, play, run, teach, viz
+from classroom.cli import analyze, check, compare, grade, host, levels, play, run, teach, viz
 from classroom.cli.common import EXIT_BAD_INPUT, EXIT_OK, Command, Parser
 
 # In the order `classroom --help` lists them.
 COMMANDS: list[Command] = [*run.COMMANDS, *levels.COMMANDS, *play.COMMANDS, *teach.COMMANDS, *viz.COMMANDS,
-                           *analyze.COMMANDS, *compare.COMMANDS, *check.COMMANDS, *grade.COMMANDS]
+                           *analyze.COMMANDS, *compare.COMMANDS, *check.COMMANDS, *grade.COMMANDS,
+                           *host.COMMANDS]
 
 
 def build_parser() -> tuple[Parser, dict[str, Parser]]:

@@ -305,6 +305,8 @@ class SharedClock:
         self._rate = rate
         self._write()
         self.pids: list[int] = []  # who to tell when the clock changes
+        # Told of every change too: a host's joined laptops follow the clock over the network.
+        self.listeners: list[Callable[[], None]] = []
 
     @property
     def rate(self) -> float:
@@ -333,6 +335,14 @@ class SharedClock:
         self._write()
         self._tell()
 
+    def follow(self, room: float, rate: float) -> None:
+        """Room time is ``room`` now, running at ``rate``: a laptop's copy of the host's clock."""
+        self._mono = time.monotonic()
+        self._room = room
+        self._rate = max(rate, 0.0)
+        self._write()
+        self._tell()
+
     def _write(self) -> None:
         self._seq += 1  # odd: writing
         self._map[:8] = struct.pack("<Q", self._seq)
@@ -343,6 +353,8 @@ class SharedClock:
         for pid in self.pids:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, CHANGED)
+        for listener in self.listeners:
+            listener()
 
     def close(self) -> None:
         with contextlib.suppress(OSError, ValueError):

@@ -38,7 +38,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from classroom.level import AisleFault, Level
 from classroom.level.script import Step
@@ -56,6 +56,29 @@ from classroom.mesh.runtime.watch import Watch
 PER_ROW_PROFILES = {name for name, p in PROFILES.items() if p.architecture == PER_ROW}  # cilium, traefik
 READY_LIMIT = 30.0
 EventCallback = Callable[[dict[str, Any]], None]
+
+
+class RemoteDesks(Protocol):
+    """Desks whose proxy and student run on a laptop (``classroom host``: classroom.mesh.join.host).
+
+    The runner treats such a desk as any other, but forks nothing for it: her proxy's peer listener
+    is on the laptop (``seats``), the aisles' listeners for her links are bound on ``host`` (her
+    laptop dials them), and the host's ends of her processes' three lines (``ctl``: the office's
+    channel to her proxy; ``proxy``, ``student``: their lines to the hub) go to :meth:`start`.
+    """
+
+    host: str
+
+    def seats(self) -> dict[str, tuple[str, int]]: ...
+
+    def begin(self, clock: SharedClock, emit: Callable[..., Any], gone: Callable[[str, str], None]) -> None: ...
+
+    async def start(self, seat: str, proxy: dict[str, Any], student: dict[str, Any],
+                    socks: dict[str, socket.socket]) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class RoundError(Exception):
@@ -122,6 +145,7 @@ class Round:
     on_say: Callable[[Step], None] | None = None  # a step that says something, or asks
     wait_key: Callable[[], Awaitable[None]] | None = None  # the lecturer's key (None: headless, skip)
     controls: Controls | None = None  # live actions, once the room is ready
+    remote: RemoteDesks | None = None  # desks played from laptops (classroom host)
     _pidfd_of: dict[int, int] = field(default_factory=dict)
     _planned: list[tuple[specs.Spec, list[socket.socket], socket.socket, dict[str, Any], str]] = field(
         default_factory=list)
@@ -166,6 +190,10 @@ class Round:
         self._watch_process(launcher.pid, "launcher", "launcher")
         base: dict[str, Any] = {"clock": clock.path, "seed": self.seed, "namespace": level.name,
                                  "profile": level.profile}
+        remote = self.remote.seats() if self.remote is not None else {}
+        if self.remote is not None:
+            self.remote.begin(clock, hub.emit, self._desk_left)
+        remote_specs: dict[str, tuple[specs.ProxySpec, socket.socket]] = {}
 
         policy = mesh_policy(self.resources, level.profile, level.name)
         groups = [[n for n in g if n in present] for g in proxy_groups(level)]
@@ -181,10 +209,14 @@ class Round:
             socks = [proxy_end]
             hand_specs = []
             for name in group:
-                peer, app = net.bound_listener(), net.bound_listener()
-                socks += [peer, app]
-                self.addresses[name] = {"peer": peer.getsockname(), "app": app.getsockname()}
-                hands[name] = {"proxy": proxy_id, "address": list(peer.getsockname())}
+                if name in remote:  # her proxy listens on her laptop (a group of one: a sidecar each)
+                    self.addresses[name] = {"peer": remote[name]}
+                    hands[name] = {"proxy": proxy_id, "address": list(remote[name])}
+                else:
+                    peer, app = net.bound_listener(), net.bound_listener()
+                    socks += [peer, app]
+                    self.addresses[name] = {"peer": peer.getsockname(), "app": app.getsockname()}
+                    hands[name] = {"proxy": proxy_id, "address": list(peer.getsockname())}
                 student = level.student(name)
                 does = student.behaviour
                 hand_specs.append(specs.HandSpec(name, specs.Behaviour(
@@ -205,7 +237,8 @@ class Round:
                 if a not in present or b not in present:
                     continue
                 for x, y in ((a, b), (b, a)):
-                    listener = net.bound_listener()
+                    # A laptop dials the aisles across the network: her links' listeners are on --listen.
+                    listener = net.bound_listener(self.remote.host if self.remote and x in remote else "127.0.0.1")
                     aisle_socks.append(listener)
                     via[f"{x}>{y}"] = list(listener.getsockname())
                     host, port = hands[y]["address"]
@@ -261,6 +294,9 @@ class Round:
                     links=tuple(link for link in level.room.links if set(link) <= present)),
                     teacher_socks, {"role": "teacher"}, "teacher")
             for spec, socks in proxy_specs:
+                if spec.hands[0].name in remote:
+                    remote_specs[spec.hands[0].name] = (spec, socks[0])
+                    continue
                 self._plan(spec, socks, {"role": "proxy", "serves": [h.name for h in spec.hands]},
                                   spec.id.removeprefix("proxy-"))
             for student in level.students:
@@ -269,11 +305,14 @@ class Round:
                 traffic = tuple(specs.TrafficLine(t.to, t.count, t.every, t.text, t.reply, t.hold,
                                                   t.path, t.method, tuple(t.headers))
                                 for t in level.traffic if t.sender == student.name)
-                host, port = self.addresses[student.name]["app"][:2]
-                self._plan(specs.StudentSpec(
+                host, port = self.addresses[student.name].get("app", ("127.0.0.1", 0))[:2]
+                student_spec = specs.StudentSpec(
                     **base, name=student.name, proxy=(host, port), traffic=traffic,
-                    absent_after=student.behaviour.absent_after, back_after=student.behaviour.back_after),
-                    [], {"role": "student", "name": student.name}, student.name)
+                    absent_after=student.behaviour.absent_after, back_after=student.behaviour.back_after)
+                if student.name in remote:
+                    await self._start_remote(student.name, remote_specs.pop(student.name), student_spec)
+                    continue
+                self._plan(student_spec, [], {"role": "student", "name": student.name}, student.name)
             await self._spawn_planned()
         finally:
             for sock in owned:  # the children hold their own copies now
@@ -303,6 +342,25 @@ class Round:
         await self._drain(clock.now())
         return RoundResult(list(self.events), list(self.processes), expected, timed_out, watch.ready_at,
                            watch.dismissed)
+
+    async def _start_remote(self, seat: str, proxy: tuple[specs.ProxySpec, socket.socket],
+                            student: specs.StudentSpec) -> None:
+        """A desk played from a laptop: the hub's lines to her two processes, and her proxy's channel."""
+        assert self.remote is not None and self.hub is not None
+        socks = {"ctl": proxy[1].dup()}
+        for role in ("proxy", "student"):
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.lines[f"{role} {seat}"] = await self.hub.attach(ours, f"{role} {seat} (remote)")
+            socks[role] = theirs
+        await self.remote.start(seat, proxy[0].to_json(), student.to_json(), socks)
+
+    def _desk_left(self, seat: str, reason: str) -> None:
+        """A remote desk's laptop went away mid-round: as if her proxy and her student had died."""
+        if self.hub is None or self.watch is None or self._stopping:
+            return
+        self.hub.emit("desk_left", seat=seat, reason=reason)
+        self.watch.process_gone("student", seat, self._proxy_of)
+        self.watch.process_gone("proxy", seat, self._proxy_of)
 
     async def _office_goes_home(self, after: float) -> None:
         """The level's control plane dies ``after`` room seconds: the runner kills the office for real
@@ -355,6 +413,8 @@ class Round:
         assert self.hub is not None and self.launcher is not None
         self._stopping = True
         self._history_ends = end
+        if self.remote is not None:
+            await self.remote.stop()
         await asyncio.to_thread(self._stop_processes)
         open_lines = [conn.closed for conn in self.hub.sources if not conn.closed.done()]
         if open_lines:
@@ -373,11 +433,7 @@ class Round:
             self.on_event(event)
 
     async def _until_real(self, event: asyncio.Event, seconds: float) -> bool:
-        try:
-            await asyncio.wait_for(event.wait(), seconds)
-        except TimeoutError:
-            return False
-        return True
+        return await _wait_set(event, seconds)
 
     async def _until(self, event: asyncio.Event, room_seconds: float) -> bool:
         """Wait for ``event`` for ``room_seconds`` of room time (a paused class does not count)."""
@@ -388,10 +444,7 @@ class Round:
             if left <= 0:
                 return False
             wait = left / self.clock.rate if self.clock.rate > 0 else 0.25
-            try:
-                await asyncio.wait_for(event.wait(), min(wait, 0.25))
-            except TimeoutError:
-                continue
+            await _wait_set(event, min(wait, 0.25))
         return True
 
     def _plan(self, spec: specs.Spec, socks: list[socket.socket], entry: dict[str, Any], name: str) -> None:
@@ -442,6 +495,8 @@ class Round:
         loop.add_reader(pidfd, ended)
 
     def _proxy_of(self, student: str) -> str | None:
+        if self.remote is not None and student in self.addresses and "app" not in self.addresses[student]:
+            return student  # a remote desk: her own sidecar, on her laptop
         for process in self.processes:
             if process.get("role") == "proxy" and student in process.get("serves", ()):
                 return "+".join(process["serves"])
@@ -484,6 +539,8 @@ class Round:
                 task.cancel()
         if self.launcher is not None:
             self._stop_processes()
+        if self.remote is not None:
+            self.remote.close()
         with contextlib.suppress(RuntimeError):  # the loop is gone: its readers with it
             loop = asyncio.get_running_loop()
             for pidfd in self._pidfds:
@@ -499,6 +556,19 @@ class Round:
 
     def pids(self) -> list[int]:
         return [p["pid"] for p in self.processes]
+
+
+async def _wait_set(event: asyncio.Event, seconds: float) -> bool:
+    """Whether ``event`` is set within ``seconds``.  Not ``asyncio.wait_for``: on Python 3.11 it
+    swallows a cancellation (Ctrl-C) that comes just as the event is set, and the round would go on."""
+    if event.is_set():
+        return True
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait([waiter], timeout=seconds)
+    finally:
+        waiter.cancel()
+    return event.is_set()
 
 
 def alive(pid: int) -> bool:
