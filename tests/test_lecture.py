@@ -289,3 +289,33 @@ def test_a_shipped_lecture_is_named_by_its_name_alone(tmp_path: Path) -> None:
     assert proc.returncode in (0, 1), proc.stderr
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["ledger_ok"] and any(o["metric"] == "teacher_read" for o in report["objectives"])
+
+
+def _events_around_the_last_push(lecture: str, tmp_path: Path) -> tuple[list[dict[str, Any]], float, dict[str, float]]:
+    """A shipped lecture's round, recorded: its events, when the last pushed version was acknowledged by
+    every proxy, and when each note was sent."""
+    record = tmp_path / "round.rec"
+    proc = subprocess.run([sys.executable, "-m", "classroom.cli", "run", lecture, "--headless", "--quiet", "--speed",
+                           "2", "--script", lecture, "--record", str(record)],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=240)
+    assert proc.returncode in (0, 1), proc.stderr
+    events = [e for line in record.read_text().splitlines() if line.strip()
+              for e in [json.loads(line)] if isinstance(e, dict) and "kind" in e]
+    acks = [e for e in events if e["kind"] == "config_acked"]
+    pushed = max(e["t"] for e in acks if e["version"] == max(a["version"] for a in acks))
+    return events, pushed, {e["note"]: e["t"] for e in events if e["kind"] == "sent"}
+
+
+def test_authorizing_classmates_live_under_linkerd_lets_every_later_note_in(tmp_path: Path) -> None:
+    events, pushed, sent = _events_around_the_last_push("who-may-knock", tmp_path)
+    before = [e for e in events if e["kind"] == "result" and sent[e["note"]] < pushed]
+    after = [e for e in events if e["kind"] == "result" and sent[e["note"]] > pushed]
+    assert any(e.get("cause") == "denied" for e in before)  # a Server with no authorization denies
+    assert after and all(e["state"] == "delivered" for e in after)
+
+
+def test_strict_pushed_live_after_leaving_nginx_mesh_ends_the_believed_forgeries(tmp_path: Path) -> None:
+    events, pushed, _ = _events_around_the_last_push("leaving-nginx-mesh", tmp_path)
+    believed = [e["t"] for e in events if e["kind"] == "teacher_forged_accepted"]
+    assert believed and max(believed) < pushed
+    assert all(e["state"] == "delivered" for e in events if e["kind"] == "result")  # no classmate noticed
