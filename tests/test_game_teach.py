@@ -64,6 +64,9 @@ def test_the_desk_turns_each_action_into_the_control_a_script_step_uses() -> Non
     assert mtls_mode(level.resources) == "DISABLE" and control == "set" and "STRICT" in words
     assert mtls_mode(resources) == "STRICT"
     assert mtls_mode((class_wide("STRICT", level.resources),)) == "STRICT"
+    assert calls["drops"] is not None and calls["drops"][:2] == ("behave", (student, 1.0))
+    again = desk.call(next(a for a in ACTIONS if a.name == "drops"), level, level.resources)
+    assert again is not None and again[:2] == ("behave", (student, level.student(student).behaviour.drops))
     # Slow motion cycles 1 -> 0.5 -> 0.25 -> 0.1 -> 1.
     rates = [desk.call(ACTIONS[-1], level, ())[1][0] for _ in range(4)]  # type: ignore[index]
     assert rates == [0.5, 0.25, 0.1, 1.0]
@@ -191,10 +194,10 @@ def test_every_live_action_is_on_a_key_and_in_the_menu_by_keys_and_mouse(teach: 
     ben = level.students[1].name
     assert ben in scene.message
     for key, char in ((pygame.K_o, "o"), (pygame.K_b, "b"), (pygame.K_k, "k"), (pygame.K_c, "c"),
-                      (pygame.K_d, "d"), (pygame.K_h, "h"), (pygame.K_t, "t"), (pygame.K_z, "z")):
+                      (pygame.K_d, "d"), (pygame.K_h, "h"), (pygame.K_x, "x"), (pygame.K_t, "t"), (pygame.K_z, "z")):
         press(app, key, unicode=char)
     done = [name for name, _ in session.controls]
-    assert done == ["leave", "back", "kill", "cut", "slow", "heal", "set", "slow_motion"]
+    assert done == ["leave", "back", "kill", "cut", "slow", "heal", "behave", "set", "slow_motion"]
     assert session.controls[0][1] == (ben,)
     assert scene.message.startswith("Slow motion")
     # The menu: M opens it, the arrows choose a row, Enter does it.
@@ -274,6 +277,28 @@ def test_the_leave_key_sends_a_student_out_of_a_real_round_and_the_office_routes
     around = [p for t, p in paths if t > left["t"] + 0.5]
     assert around and all("ben" not in p for p in around)  # the office routed around her
     assert any(e.get("kind") == "config_acked" and e["t"] > pushed["t"] for e in events)
+
+
+def test_the_teacher_keys_stop_her_reading_and_forging_in_a_real_round() -> None:
+    level = load_level(str(REPO / "levels" / "21-no-locks-at-all.yaml"))  # Traefik: she reads every pass
+    app = App([level], Options(teacher=True, projector=True), Progress.load(), size=(1280, 720))
+    try:
+        scene: Any = app.switch("play", level=level)
+        press(app, pygame.K_SPACE)
+        session = scene.session
+        assert session is not None
+        assert session.wait_for("teacher_read", 60) is not None, "the teacher reads plain passes"
+        press(app, pygame.K_e, unicode="e")
+        assert "no longer reads" in scene.message
+        press(app, pygame.K_f, unicode="f")
+        assert "no longer slips forged notes in" in scene.message
+        told = session.wait_for("teacher_changed", 30, forges=False)
+        assert told is not None
+        assert session.wait(120), "the round did not end"
+        events = session.round.events
+    finally:
+        app.close()
+    assert all(e["t"] < told["t"] for e in events if e.get("kind") in ("teacher_read", "teacher_forged"))
 
 
 def test_a_live_action_is_told_in_the_ticker() -> None:

@@ -319,3 +319,42 @@ def test_strict_pushed_live_after_leaving_nginx_mesh_ends_the_believed_forgeries
     believed = [e["t"] for e in events if e["kind"] == "teacher_forged_accepted"]
     assert believed and max(believed) < pushed
     assert all(e["state"] == "delivered" for e in events if e["kind"] == "result")  # no classmate noticed
+
+
+async def test_a_classmate_who_starts_dropping_live_loses_the_notes_she_is_handed_and_stops_again(
+        write_level, tmp_path: Path) -> None:
+    # One row: every note from alice to fay passes through ben, cara, dev and eli.
+    doc = level_doc(traffic=[{"from": "alice", "to": "fay", "count": 30, "every": "100ms", "text": "along"}])
+    text = ("- {at: 1s, do: behave, student: cara, drops: 1}\n"
+            "- {at: 2s, do: behave, student: cara, drops: 0}\n")
+    report, events = await play(write_level, doc, text, tmp_path)
+    changed = [e for e in events if e.get("kind") == "behaviour_changed" and e.get("hand") == "cara"]
+    assert [e["drops"] for e in changed] == [1.0, 0.0]
+    start, end = changed[0]["t"], changed[1]["t"]
+    dropped = [e["t"] for e in events if e.get("kind") == "dropped" and e.get("hand") == "cara"]
+    assert dropped and all(start <= t <= end for t in dropped)  # only while she was told to
+    assert report["ledger_ok"] and report["notes"]["failed"] > 0 and report["notes"]["delivered"] > 0
+
+
+async def test_the_teacher_told_live_to_stop_reading_and_forging_does_neither_afterwards(
+        write_level, tmp_path: Path) -> None:
+    level = load_level(str(REPO / "classroom" / "data" / "levels" / "21-no-locks-at-all.yaml"))
+    path = script(tmp_path, "- {at: 1500ms, do: teacher, eavesdrops: false, forges: false}\n")
+    steps = load_script(path, level)
+    round_ = Round(level, level.resources, seed=level.seed, script=steps)
+    result = await round_.run()
+    assert wait_gone(round_.pids()) == []
+    told = next(e["t"] for e in result.events if e.get("kind") == "teacher_changed")
+    read = [e["t"] for e in result.events if e.get("kind") == "teacher_read"]
+    forged = [e["t"] for e in result.events if e.get("kind") == "teacher_forged"]
+    assert read and forged and max(read) < told and max(forged) < told  # Traefik's plain passes, until told
+
+
+def test_a_teacher_step_needs_a_teacher_and_something_to_change(tmp_path: Path, write_level) -> None:
+    level = load_level(str(write_level()))  # no teacher in this room
+    with pytest.raises(LevelError, match="has no teacher in the aisle"):
+        load_script(script(tmp_path, "- {do: teacher, forges: false}\n"), level)
+    with pytest.raises(LevelError, match="says nothing to change"):
+        load_script(script(tmp_path, "- {do: behave, student: ben}\n"), level)
+    with pytest.raises(LevelError, match="drops"):
+        load_script(script(tmp_path, "- {do: behave, student: ben, drops: 2}\n"), level)

@@ -38,6 +38,7 @@ from typing import Any
 from classroom.level.build import _level_resources
 from classroom.level.checks import (
     _At,
+    _bool,
     _Check,
     _choice,
     _duration,
@@ -45,21 +46,24 @@ from classroom.level.checks import (
     _mapping,
     _number,
     _optional,
+    _probability,
     _text,
 )
 from classroom.level.model import Level, LevelError
 from classroom.level.yamlines import _parse_documents, _read_text
 
 ACTIONS = ("pause", "resume", "step", "speed", "ask", "wait_key", "say", "set", "leave", "back", "kill",
-           "cut", "heal", "slow")
+           "cut", "heal", "slow", "behave", "teacher")
+TEACHER_SWITCHES = ("eavesdrops", "catches", "forges")
 _KEYS = {
     "pause": ("for",), "resume": (), "step": ("by",), "speed": ("rate",), "ask": ("question", "answers"),
     "wait_key": (), "say": (), "set": ("resources",), "leave": ("student",), "back": ("student",),
     "kill": ("student",), "cut": ("link",), "heal": ("link",), "slow": ("link", "latency"),
+    "behave": ("student", "drops", "refuses"), "teacher": TEACHER_SWITCHES,
 }
 _REQUIRED = {"speed": ("rate",), "ask": ("question", "answers"), "set": ("resources",), "leave": ("student",),
              "back": ("student",), "kill": ("student",), "cut": ("link",), "heal": ("link",),
-             "slow": ("link", "latency"), "say": ("say",)}
+             "slow": ("link", "latency"), "say": ("say",), "behave": ("student",)}
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,7 @@ class Step:
     resources: tuple[dict[str, Any], ...] = ()
     student: str = ""
     link: tuple[str, str] | None = None
+    behaviour: tuple[tuple[str, Any], ...] = ()  # behave: her drops / refuses; teacher: her switches
 
 
 def shipped_lectures_dir() -> Path:
@@ -152,6 +157,22 @@ def _step(ck: _Check, item: Any, at: _At, level: Level) -> Step:
             ck.fail(student_at.line, f"{student_at.name} {name!r} is not a student of {level.name} "
                                      f"(students: {', '.join(names)})")
         fields["student"] = name
+    if do == "behave":
+        if "drops" not in entry and "refuses" not in entry:
+            ck.fail(at.line, f"{at.name} (behave) says nothing to change: give drops (0 to 1) or refuses (true/false)")
+        changes: list[tuple[str, Any]] = []
+        if "drops" in entry:
+            changes.append(("drops", _probability(ck, entry["drops"], at.key(entry, "drops"))))
+        if "refuses" in entry:
+            changes.append(("refuses", _bool(ck, entry["refuses"], at.key(entry, "refuses"))))
+        fields["behaviour"] = tuple(changes)
+    if do == "teacher":
+        if level.teacher is None:
+            ck.fail(at.line, f"{at.name} (teacher) has no one to act on: {level.name} has no teacher in the aisle")
+        switches = [(key, _bool(ck, entry[key], at.key(entry, key))) for key in TEACHER_SWITCHES if key in entry]
+        if not switches:
+            ck.fail(at.line, f"{at.name} (teacher) says nothing to change: give one of {', '.join(TEACHER_SWITCHES)}")
+        fields["behaviour"] = tuple(switches)
     if "link" in entry:
         link_at = at.key(entry, "link")
         pair = _list(ck, entry["link"], link_at)

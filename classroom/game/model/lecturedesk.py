@@ -46,6 +46,9 @@ ACTIONS = (
     Action("cut", "C", "cut the aisle {aisle}", "aisle"),
     Action("slow", "D", "slow the aisle {aisle} (+300 ms)", "aisle"),
     Action("heal", "H", "heal the aisle {aisle}", "aisle"),
+    Action("drops", "X", "{student} {drop_toggle}", "student"),
+    Action("eavesdrop", "E", "the teacher {eavesdrop_toggle}"),
+    Action("forge", "F", "the teacher {forge_toggle}"),
     Action("mtls", "T", "push mTLS {mode} to the whole class"),
     Action("rate", "Z", "slow motion: room time at {next_rate}"),
 )
@@ -110,6 +113,8 @@ class LectureDesk:
         self.rate = 1.0
         self.question: Question | None = None
         self.step_notes = ""  # the lecture script's notes for the moment it is at ("notes:" of a step)
+        self.dropping: set[str] = set()  # the students the lecturer told to drop every note (X)
+        self.teacher: dict[str, bool] = {}  # the teacher's switches as the lecturer last set them (E, F)
 
     @property
     def type_scale(self) -> float:
@@ -143,11 +148,26 @@ class LectureDesk:
         return RATES[(RATES.index(self.rate) + 1) % len(RATES)] if self.rate in RATES else 1.0
 
     # --- actions -------------------------------------------------------------------------------------
+    def teacher_does(self, level: Level, switch: str) -> bool | None:
+        """Whether the teacher now ``switch``es (eavesdrops, forges): as the lecturer last set it, else as
+        the level has her; None when the class has no teacher."""
+        if level.teacher is None:
+            return None
+        return self.teacher.get(switch, bool(getattr(level.teacher, switch)))
+
     def words(self, action: Action, level: Level, resources: tuple[dict[str, Any], ...]) -> str:
         aisle = self.chosen_aisle(level)
-        return action.words.format(student=self.chosen_student(level), aisle="–".join(aisle) if aisle else "(none)",
+        student = self.chosen_student(level)
+        listens, forges = self.teacher_does(level, "eavesdrops"), self.teacher_does(level, "forges")
+        return action.words.format(student=student, aisle="–".join(aisle) if aisle else "(none)",
                                    mode="PERMISSIVE" if mtls_mode(resources) == "STRICT" else "STRICT",
-                                   next_rate=f"×{self.next_rate():g}")
+                                   next_rate=f"×{self.next_rate():g}",
+                                   drop_toggle="stops dropping notes" if student in self.dropping
+                                   else "starts dropping every note",
+                                   eavesdrop_toggle="(none in this class)" if listens is None
+                                   else "stops reading the aisles" if listens else "starts reading the aisles",
+                                   forge_toggle="(none in this class)" if forges is None
+                                   else "stops forging notes" if forges else "starts forging notes")
 
     def call(self, action: Action, level: Level,
              resources: tuple[dict[str, Any], ...]) -> tuple[str, tuple[Any, ...], str] | None:
@@ -170,6 +190,23 @@ class LectureDesk:
             if name == "slow":
                 return "slow", (aisle, SLOW_BY), f"Live: the aisle {where} is slowed by {SLOW_BY * 1000:.0f} ms."
             return "heal", (aisle,), f"Live: the aisle {where} is healed."
+        if name == "drops":
+            if student in self.dropping:
+                self.dropping.discard(student)
+                usual = level.student(student).behaviour.drops
+                return "behave", (student, usual), f"Live: {student} stops dropping the notes she is handed."
+            self.dropping.add(student)
+            return ("behave", (student, 1.0),
+                    f"Live: {student} drops every note she is handed. Watch retries and the routes around her.")
+        if name in ("eavesdrop", "forge"):
+            switch = "eavesdrops" if name == "eavesdrop" else "forges"
+            now = self.teacher_does(level, switch)
+            if now is None:
+                return None
+            self.teacher[switch] = not now
+            what = ("reads every aisle she passes" if switch == "eavesdrops" else "slips forged notes in")
+            return ("teacher_does", (switch, not now),
+                    f"Live: the teacher {'no longer ' if now else ''}{what}.")
         if name == "mtls":
             mode = "PERMISSIVE" if mtls_mode(resources) == "STRICT" else "STRICT"
             return ("set", ((class_wide(mode, resources),),),

@@ -214,7 +214,8 @@ class LecturerKeys:
         scene = self.scene
         call = self.desk.call(action, scene.level, self.resources())
         if call is None:
-            scene.message = "This room has no aisles to act on."
+            scene.message = ("This class has no teacher in the aisle." if action.name in ("eavesdrop", "forge")
+                             else "This room has no aisles to act on.")
             return False
         control, arguments, words = call
         if scene.session is None or scene.state != "running" or not scene.session.control(control, *arguments):

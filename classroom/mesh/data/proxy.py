@@ -23,6 +23,7 @@ proxies.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import socket
 from typing import Any
@@ -69,6 +70,23 @@ class Proxy(process.Role):
         for hand in self.hands.values():
             net.spawn(hand.serve())
         self._sweep()
+
+    def on_runner(self, message: dict[str, Any]) -> None:
+        """A lecture changes how one of our hands behaves, live: she starts (or stops) dropping or
+        refusing the notes she is handed (``{"type": "behave", "hand": name, "drops": p, "refuses": b}``)."""
+        hand = self.hands.get(str(message.get("hand"))) if message.get("type") == "behave" else None
+        if hand is None:
+            super().on_runner(message)
+            return
+        changes: dict[str, Any] = {}
+        drops, refuses = message.get("drops"), message.get("refuses")
+        if isinstance(drops, (int, float)) and not isinstance(drops, bool) and 0.0 <= drops <= 1.0:
+            changes["drops"] = float(drops)
+        if isinstance(refuses, bool):
+            changes["refuses"] = refuses
+        if changes:
+            hand.behaviour = dataclasses.replace(hand.behaviour, **changes)
+            self.events.emit("behaviour_changed", hand=hand.name, **changes)
 
     def _office_gone(self, conn: FrameConnection, exc: Exception | None) -> None:
         """The control plane went away: the data plane goes on with its last configuration and cards,

@@ -45,6 +45,7 @@ import contextlib
 import os
 import socket
 import ssl
+from typing import Any
 
 from classroom.level.seating import links_near, patrol_position
 from classroom.mesh.control import pki
@@ -292,6 +293,23 @@ class Teacher(process.Role):
             return
         with contextlib.suppress(TimeoutError):
             await self.clock.wait(asyncio.shield(conn.closed), self.clock.now() + 30.0)
+
+    def on_runner(self, message: dict[str, Any]) -> None:
+        """A lecture changes what the teacher does, live (``{"type": "teacher", "eavesdrops": b, "catches":
+        b, "forges": b}``): the aisles hear it at once for the links she watches, a forgery waits for
+        the next link she comes to."""
+        if message.get("type") != "teacher":
+            super().on_runner(message)
+            return
+        changes = {key: message[key] for key in ("eavesdrops", "catches", "forges")
+                   if isinstance(message.get(key), bool)}
+        for key, value in changes.items():
+            setattr(self, key, value)
+        if changes:
+            self.events.emit("teacher_changed", **changes)
+            if self.aisles is not None:
+                self.aisles.send(CONTROL, {"type": "watch", "links": [list(link) for link in self.watching],
+                                           "eavesdrop": self.eavesdrops, "catch": self.catches, "impersonate": []})
 
     # --- walking ----------------------------------------------------------------------------------
     async def _patrol(self) -> None:

@@ -151,6 +151,29 @@ class Controls:
         self._emit("live_action_failed", action="kill", student=student,
                    reason=f"no sidecar of {student}'s own to kill (a shared per-row proxy is not killed here)")
 
+    def behave(self, student: str, drops: float | None = None, refuses: bool | None = None) -> None:
+        """A classmate starts (or stops) dropping or refusing the notes handed to her: her hand changes."""
+        changes = {k: v for k, v in (("drops", drops), ("refuses", refuses)) if v is not None}
+        self._emit("live_action", action="behave", student=student, **changes)
+        for process in self.round.processes:
+            serves = process.get("serves", ())
+            # The runner names a proxy's line after the hands it serves ("proxy ben", "proxy a+b+c").
+            if (process.get("role") == "proxy" and student in serves
+                    and self._tell(f"proxy {'+'.join(serves)}", {"type": "behave", "hand": student, **changes})):
+                return
+        self._emit("live_action_failed", action="behave", student=student, reason=f"{student}'s proxy is gone")
+
+    def teacher(self, **changes: bool) -> None:
+        """The teacher starts or stops eavesdropping, catching (confiscating) or forging."""
+        self._emit("live_action", action="teacher", **changes)
+        if not self._tell("teacher", {"type": "teacher", **changes}):
+            self._emit("live_action_failed", action="teacher", reason="this class has no teacher in the aisle")
+
+    def teacher_does(self, switch: str, on: bool) -> None:
+        """One of the teacher's switches (``eavesdrops``, ``catches``, ``forges``), for callers that pass
+        arguments by position (the window's session)."""
+        self.teacher(**{switch: on})
+
     def cut(self, link: tuple[str, str]) -> None:
         self._aisle({"type": "fault", "kind": "partition", "links": [list(link)]}, "cut", link)
 
@@ -226,6 +249,10 @@ async def _act(controls: Controls, step: Step, say: Callable[[Step], None] | Non
         getattr(controls, do)(step.link)
     elif do == "slow" and step.link is not None:
         controls.slow(step.link, step.seconds or 0.0)
+    elif do == "behave":
+        controls.behave(step.student, **dict(step.behaviour))
+    elif do == "teacher":
+        controls.teacher(**dict(step.behaviour))
 
 
 async def _until_room_time(controls: Controls, when: float) -> None:
