@@ -21,7 +21,7 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import Any, NoReturn
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -48,6 +48,29 @@ class Command:
 def bad_input(message: str) -> int:
     print(f"classroom: error: {message}", file=sys.stderr)
     return EXIT_BAD_INPUT
+
+
+def script_and_recorder(args: argparse.Namespace, level: Any, seed: int) -> tuple[tuple[Any, ...], Any] | int:
+    """What ``--script`` and ``--record`` ask of a round (``run`` and ``host`` take both): the lecture's
+    steps and the recorder, or the exit code of one clear line when either is bad."""
+    script: tuple[Any, ...] = ()
+    if getattr(args, "script", None):
+        from classroom.level import LevelError
+        from classroom.level.script import load_script
+
+        try:
+            script = load_script(args.script, level)
+        except LevelError as exc:
+            return bad_input(str(exc))
+    recorder = None
+    if getattr(args, "record", None):
+        from classroom.telemetry.recorder import Recorder, header
+
+        try:
+            recorder = Recorder(args.record, header(level, seed, args.speed))
+        except OSError as exc:
+            return bad_input(f"{args.record}: cannot write the recording: {exc.strerror or exc}")
+    return script, recorder
 
 
 def has_display() -> bool:

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from classroom.cli.common import EXIT_FAILED, EXIT_OK, Command, bad_input, seconds, speed
+from classroom.cli.common import EXIT_FAILED, EXIT_OK, Command, bad_input, script_and_recorder, seconds, speed
 
 DEFAULT_PORT = 7350
 DEFAULT_WAIT = 120.0
@@ -99,24 +99,12 @@ def host(args: argparse.Namespace) -> int:
         print("classroom: host: the round runs headless (the window does not show laptops' desks yet)",
               file=sys.stderr)
     seed = level.seed if args.seed is None else args.seed
-    script: tuple[Any, ...] = ()
-    if args.script:
-        from classroom.level import LevelError
-        from classroom.level.script import load_script
-
-        try:
-            script = load_script(args.script, level)
-        except LevelError as exc:
-            return bad_input(str(exc))
+    asked = script_and_recorder(args, level, seed)
+    if isinstance(asked, int):
+        return asked
+    script, recorder = asked
     from classroom.headless import run_headless
-    from classroom.telemetry.recorder import Recorder, header
 
-    recorder = None
-    if args.record:
-        try:
-            recorder = Recorder(args.record, header(level, seed, args.speed))
-        except OSError as exc:
-            return bad_input(f"{args.record}: cannot write the recording: {exc.strerror or exc}")
     with tempfile.TemporaryDirectory(prefix="classroom-host-ca-") as private:
         ca = pki.CertificateAuthority.load(Path(args.ca_dir)) if args.ca_dir else pki.CertificateAuthority.create()
         ca.save(Path(private))  # the office signs with the CA whose fingerprint the screens show

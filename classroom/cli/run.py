@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from classroom.cli.common import EXIT_FAILED, EXIT_OK, Command, bad_input, has_display, port, speed
+from classroom.cli.common import EXIT_FAILED, EXIT_OK, Command, bad_input, has_display, port, script_and_recorder, speed
 
 
 def arguments(run: argparse.ArgumentParser) -> None:
@@ -70,26 +70,14 @@ def run(args: argparse.Namespace) -> int:
         if problem:
             return bad_input(f"--metrics-port {args.metrics_port}: {problem}")
     seed = level.seed if args.seed is None else args.seed
-    script: tuple[Any, ...] = ()
-    if args.script:
-        from classroom.level import LevelError
-        from classroom.level.script import load_script
-
-        try:
-            script = load_script(args.script, level)
-        except LevelError as exc:
-            return bad_input(str(exc))
     if not args.headless and has_display():
         return _in_a_window(level, resources, seed, args)
+    chosen_run = script_and_recorder(args, level, seed)
+    if isinstance(chosen_run, int):
+        return chosen_run
+    script, recorder = chosen_run
     from classroom.headless import run_headless
-    from classroom.telemetry.recorder import Recorder, header
 
-    recorder = None
-    if args.record:
-        try:
-            recorder = Recorder(args.record, header(level, seed, args.speed))
-        except OSError as exc:
-            return bad_input(f"{args.record}: cannot write the recording: {exc.strerror or exc}")
     started = time.monotonic()
     report = run_headless(level, resources, seed, args.speed, quiet=args.quiet, ca_dir=args.ca_dir,
                           record=recorder, metrics_port=args.metrics_port, serve=args.serve, script=script)
