@@ -216,8 +216,9 @@ def test_the_aisles_faults_act_on_a_laptops_links(write_level: Any, tmp_path: Pa
     assert laptop.finish() == 0
     results = [e for e in events(tmp_path) if e["kind"] == "result"]
     assert len(results) == 8 and all(e["state"] == "delivered" for e in results)
-    # Room time: each note crosses the slow aisle (the room's passing time is 0), so 400 ms at the least.
-    assert all(e["latency"] >= 0.4 for e in results), [round(e["latency"], 3) for e in results]
+    # Room time: each note crosses the slow aisle (the room's passing time is 0), so 400 ms at the least;
+    # alice's are timed by her laptop's copy of the clock, within a few ms of the host's (half a round trip).
+    assert all(e["latency"] >= 0.39 for e in results), [(e["from"], e["to"], round(e["latency"], 3)) for e in results]
 
 
 def test_ctrl_c_on_the_host_stops_every_process_on_both_machines(write_level: Any, tmp_path: Path,

@@ -54,6 +54,7 @@ from classroom.mesh.runtime.specs import ProxySpec, StudentSpec
 
 PING_EVERY = 0.5  # real seconds
 LOST_AFTER = 10.0  # real seconds without a word from the host
+SYNC_LIMIT = 2.0  # seconds a laptop waits for a good round trip before her processes start anyway
 DIAL_LIMIT = 10.0
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 
@@ -76,6 +77,7 @@ class Joiner:
         self.heard = time.monotonic()
         self.started = False
         self.fingerprint: str | None = None
+        self.synced = asyncio.Event()  # a good round trip has set her clock since the start
 
     def _end(self, code: int, line: str | None = None) -> None:
         if self.done is not None and not self.done.done():
@@ -195,6 +197,7 @@ class Joiner:
         self.rtt = rtt if self.rtt is None else min(self.rtt, rtt)
         if self.started and rtt <= 2 * self.rtt + 0.002:  # a round trip near the shortest: a good sample
             self._follow(header, only_if_off=0.001)
+            self.synced.set()
 
     def _follow(self, header: dict[str, Any], only_if_off: float = 0.0) -> None:
         room, given = header.get("room"), header.get("rate")
@@ -216,6 +219,7 @@ class Joiner:
             return
         self.started = True
         self._follow(header)
+        await self._sync()
         while self.launcher is None:
             await asyncio.sleep(0.05)
         conn = self.conn
@@ -236,6 +240,19 @@ class Joiner:
             close_all(*theirs.values())
         self.clock.pids = self.launcher.pids
         self.say(f"the round has started: {self.seat}'s proxy and student run on this laptop")
+
+    async def _sync(self, limit: float = SYNC_LIMIT) -> None:
+        """Wait for one good round trip before her processes start: the ``start`` message may have
+        waited in a busy host (it is forking a room), so the room time it carries can be behind by as
+        long; a pong near the shortest round trip sets her clock within half of one.  Without it the
+        first good pong would move her clock on mid-flight, and a note then in the air would seem to
+        have taken less time than it did."""
+        self.synced.clear()
+        deadline = time.monotonic() + limit
+        while not self.synced.is_set() and time.monotonic() < deadline:
+            self._ping()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.synced.wait(), 0.2)
 
     def _specs(self, header: dict[str, Any]) -> tuple[ProxySpec, StudentSpec]:
         """Her two processes' specs, as the host's runner made them, checked and made local."""
