@@ -65,6 +65,7 @@ def test_the_desk_turns_each_action_into_the_control_a_script_step_uses() -> Non
     assert mtls_mode(resources) == "STRICT"
     assert mtls_mode((class_wide("STRICT", level.resources),)) == "STRICT"
     assert calls["drops"] is not None and calls["drops"][:2] == ("behave", (student, 1.0))
+    assert calls["solution"] is not None and calls["solution"][:2] == ("set", (tuple(level.solution or ()),))
     again = desk.call(next(a for a in ACTIONS if a.name == "drops"), level, level.resources)
     assert again is not None and again[:2] == ("behave", (student, level.student(student).behaviour.drops))
     # Slow motion cycles 1 -> 0.5 -> 0.25 -> 0.1 -> 1.
@@ -194,10 +195,11 @@ def test_every_live_action_is_on_a_key_and_in_the_menu_by_keys_and_mouse(teach: 
     ben = level.students[1].name
     assert ben in scene.message
     for key, char in ((pygame.K_o, "o"), (pygame.K_b, "b"), (pygame.K_k, "k"), (pygame.K_c, "c"),
-                      (pygame.K_d, "d"), (pygame.K_h, "h"), (pygame.K_x, "x"), (pygame.K_t, "t"), (pygame.K_z, "z")):
+                      (pygame.K_d, "d"), (pygame.K_h, "h"), (pygame.K_x, "x"), (pygame.K_t, "t"), (pygame.K_p, "p"),
+                      (pygame.K_z, "z")):
         press(app, key, unicode=char)
     done = [name for name, _ in session.controls]
-    assert done == ["leave", "back", "kill", "cut", "slow", "heal", "behave", "set", "slow_motion"]
+    assert done == ["leave", "back", "kill", "cut", "slow", "heal", "behave", "set", "set", "slow_motion"]
     assert session.controls[0][1] == (ben,)
     assert scene.message.startswith("Slow motion")
     # The menu: M opens it, the arrows choose a row, Enter does it.
@@ -294,6 +296,11 @@ def test_the_teacher_keys_stop_her_reading_and_forging_in_a_real_round() -> None
         assert "no longer slips forged notes in" in scene.message
         told = session.wait_for("teacher_changed", 30, forges=False)
         assert told is not None
+        press(app, pygame.K_p, unicode="p")  # the level's fix, pushed live: every note sealed
+        assert "solution pushed (EnvelopePolicy)" in scene.message
+        pushed = session.wait_for("rules_set", 30)
+        assert pushed is not None and pushed["resources"] == ["EnvelopePolicy/default"]
+        assert session.wait_for("config_acked", 30, version=2) is not None  # the new version reached a proxy
         assert session.wait(120), "the round did not end"
         events = session.round.events
     finally:

@@ -50,6 +50,7 @@ ACTIONS = (
     Action("eavesdrop", "E", "the teacher {eavesdrop_toggle}"),
     Action("forge", "F", "the teacher {forge_toggle}"),
     Action("mtls", "T", "push mTLS {mode} to the whole class"),
+    Action("solution", "P", "push the level's solution live (its retries, policies, weights)"),
     Action("rate", "Z", "slow motion: room time at {next_rate}"),
 )
 ACTION_KEYS = {action.key.lower(): action for action in ACTIONS}
@@ -211,6 +212,12 @@ class LectureDesk:
             mode = "PERMISSIVE" if mtls_mode(resources) == "STRICT" else "STRICT"
             return ("set", ((class_wide(mode, resources),),),
                     f"Live: mTLS {mode} pushed to the whole class; each proxy acknowledges the new version.")
+        if name == "solution":
+            if not level.solution:
+                return None
+            kinds = ", ".join(dict.fromkeys(str(r.get("kind")) for r in level.solution))
+            return ("set", (tuple(level.solution),),
+                    f"Live: the level's solution pushed ({kinds}); each proxy acknowledges the new version.")
         if name == "rate":
             self.rate = self.next_rate()
             return "slow_motion", (self.rate,), f"Slow motion: room time runs at ×{self.rate:g}."

@@ -215,6 +215,7 @@ class LecturerKeys:
         call = self.desk.call(action, scene.level, self.resources())
         if call is None:
             scene.message = ("This class has no teacher in the aisle." if action.name in ("eavesdrop", "forge")
+                             else "This level has no solution to push." if action.name == "solution"
                              else "This room has no aisles to act on.")
             return False
         control, arguments, words = call
