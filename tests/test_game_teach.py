@@ -7,6 +7,7 @@ are proven on a real round: the leave key sends a student out, the office routes
 from __future__ import annotations
 
 import queue
+import time
 from pathlib import Path
 from typing import Any
 
@@ -290,6 +291,9 @@ def test_the_teacher_keys_stop_her_reading_and_forging_in_a_real_round() -> None
         session = scene.session
         assert session is not None
         assert session.wait_for("teacher_read", 60) is not None, "the teacher reads plain passes"
+        deadline = time.monotonic() + 60
+        while scene.state != "running" and time.monotonic() < deadline:  # the window takes the room's events in
+            app.step()
         press(app, pygame.K_e, unicode="e")
         assert "no longer reads" in scene.message
         press(app, pygame.K_f, unicode="f")
